@@ -1,0 +1,78 @@
+"""What every segmentation dataset shares: finding directories, reading a pair, transforming.
+
+A dataset is a list of (image, label, lookup table) samples; subclasses only know
+where their files live and what their classes are called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from archsearch.data.labels import IGNORE_INDEX, read_label
+from archsearch.data.transforms import eval_transforms
+from archsearch.errors import SpecError
+
+PairTransform = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor, torch.Tensor]]
+"""A joint transform: gets the uint8 image and train-id mask, returns the float image and mask."""
+
+
+class Sample(NamedTuple):
+    """One image, its label file, and the table that turns that file's values into train ids."""
+
+    image: Path
+    label: Path
+    lookup: np.ndarray
+
+
+def require_directory(directory: Path, expected: str) -> Path:
+    """Return ``directory`` or raise an error that names it and says what should be there."""
+    if not directory.is_dir():
+        raise SpecError("dataset directory does not exist", path=str(directory), allowed=expected)
+    return directory
+
+
+def read_image(path: Path) -> tv_tensors.Image:
+    """Read any PIL-readable image as a uint8 RGB tensor [3, H, W]."""
+    with Image.open(path) as image:
+        array = np.array(image.convert("RGB"))
+    return tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))
+
+
+class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """A list of samples whose items are (float image [3,H,W], int64 train-id mask [H,W]).
+
+    ``transforms`` gets the uint8 ``tv_tensors.Image`` and the train-id ``tv_tensors.Mask``
+    and must return a float image; None means :func:`eval_transforms` (normalize only).
+    """
+
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, samples: Sequence[Sample], class_names: Sequence[str],
+                 transforms: PairTransform | None = None) -> None:
+        self.samples = list(samples)
+        self.class_names = tuple(class_names)
+        self.num_classes = len(self.class_names)
+        self.transforms = transforms if transforms is not None else eval_transforms()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample = self.samples[index]
+        image = read_image(sample.image)
+        raw_label = read_label(sample.label)
+        if raw_label.shape != tuple(image.shape[1:]):
+            raise SpecError("label size differs from image size", path=str(sample.label),
+                            value=raw_label.shape,
+                            allowed=f"the size of {sample.image}: {tuple(image.shape[1:])}")
+        mask = tv_tensors.Mask(torch.from_numpy(sample.lookup[raw_label]))
+        image, mask = self.transforms(image, mask)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).long()

@@ -1,0 +1,81 @@
+"""Joint image/mask transforms built on torchvision.transforms.v2.
+
+The image travels as ``tv_tensors.Image`` and the label as ``tv_tensors.Mask``, so
+v2 applies the same geometry to both, resizes masks with nearest neighbour and pads
+them with the ignore index instead of a real class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional
+
+from archsearch.data.labels import IGNORE_INDEX
+from archsearch.errors import SpecError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class RandomScale(v2.Transform):
+    """Resize image and mask by one factor drawn uniformly from ``scale_range``.
+
+    Relative to each sample's own size, so one setting works for 128x256 synthetic
+    scenes and 1024x2048 Cityscapes frames alike.
+    """
+
+    def __init__(self, scale_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.scale_range = scale_range
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        image = next(item for item in flat_inputs if isinstance(item, tv_tensors.Image))
+        height, width = functional.get_size(image)
+        low, high = self.scale_range
+        scale = low + (high - low) * float(torch.rand(()))
+        return {"size": [max(1, round(height * scale)), max(1, round(width * scale))]}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return self._call_kernel(functional.resize, inpt, size=params["size"], antialias=True)
+
+
+def _to_normalized_float() -> list[v2.Transform]:
+    """The steps both pipelines end with: float image in ImageNet statistics, int64 mask."""
+    return [
+        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64}, scale=True),
+        v2.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    ]
+
+
+def _crop_height_width(crop_size: int | tuple[int, int]) -> tuple[int, int]:
+    height, width = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
+    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+        raise SpecError("crop size must be positive integers", path="crop_size", value=crop_size,
+                        allowed="an int or (height, width) of ints > 0")
+    return height, width
+
+
+def train_transforms(crop_size: int | tuple[int, int],
+                     scale_range: tuple[float, float] = (0.5, 2.0)) -> v2.Compose:
+    """Random rescale, random crop (padding image with 0 and mask with 255), flip, normalize."""
+    low, high = scale_range
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise SpecError("scale range must be two finite numbers with 0 < low <= high",
+                        path="scale_range", value=scale_range, allowed="e.g. (0.5, 2.0)")
+    return v2.Compose([
+        RandomScale((float(low), float(high))),
+        v2.RandomCrop(_crop_height_width(crop_size), pad_if_needed=True,
+                      fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}),
+        v2.RandomHorizontalFlip(),
+        *_to_normalized_float(),
+    ])
+
+
+def eval_transforms() -> v2.Compose:
+    """No geometry: full-size image, normalized, with its mask as int64."""
+    return v2.Compose(_to_normalized_float())

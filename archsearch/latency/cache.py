@@ -1,0 +1,101 @@
+"""A SQLite cache of latency results, shared by the parallel workers of a study.
+
+Keyed by (architecture hash, device name, settings key): the same architecture timed
+on other hardware or under any other setting is another entry. WAL mode plus a busy
+timeout let several processes read and write one file at once; each write is one
+transaction, so an entry is either fully there or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from torch import nn
+
+from archsearch.latency.devices import device_name
+from archsearch.latency.measure import measure_latency
+from archsearch.latency.result import LatencyResult
+from archsearch.latency.settings import LatencySettings
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS latency (
+    arch_hash TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    measured_at REAL NOT NULL,
+    PRIMARY KEY (arch_hash, device_name, settings_key)
+)
+"""
+
+
+class LatencyCache:
+    """Latency results stored in one SQLite file, safe for concurrent processes.
+
+    Each call opens its own connection, so a cache object can be handed to worker
+    processes; the file must be on a local disk (WAL does not work over NFS).
+    """
+
+    def __init__(self, path: str | Path, *, timeout_seconds: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout_seconds = timeout_seconds
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+        with self._write_transaction() as connection:
+            connection.execute(_CREATE_TABLE)
+
+    def get(self, arch_hash: str, device_name: str, settings: LatencySettings) -> LatencyResult | None:
+        """The stored result for this architecture, device and settings, or None."""
+        with closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT result_json FROM latency WHERE arch_hash = ? AND device_name = ? AND settings_key = ?",
+                (arch_hash, device_name, settings.key())).fetchone()
+        if row is None:
+            return None
+        return LatencyResult.from_dict(json.loads(row[0]), source=f"latency cache {self.path}")
+
+    def put(self, arch_hash: str, result: LatencyResult) -> None:
+        """Store ``result`` under its device and settings, replacing an older entry."""
+        with self._write_transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO latency "
+                "(arch_hash, device_name, settings_key, result_json, measured_at) VALUES (?, ?, ?, ?, ?)",
+                (arch_hash, result.device_name, result.settings.key(),
+                 json.dumps(result.to_dict(), sort_keys=True), time.time()))
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode: transactions are begun explicitly in _write_transaction.
+        return sqlite3.connect(self.path, timeout=self.timeout_seconds, isolation_level=None)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the write lock from the start (BEGIN IMMEDIATE), so a busy file waits, not fails."""
+        with closing(self._connect()) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+
+def cached_latency(cache: LatencyCache, arch_hash: str, model_factory: Callable[[], nn.Module],
+                   settings: LatencySettings) -> tuple[LatencyResult, bool]:
+    """Return (result, True) from the cache, or build, time and store it: (result, False).
+
+    ``model_factory`` builds the deploy-form model and is called only on a miss, so a
+    cached architecture costs neither construction nor timing.
+    """
+    cached = cache.get(arch_hash, device_name(settings), settings)
+    if cached is not None:
+        return cached, True
+    result = measure_latency(model_factory(), settings)
+    cache.put(arch_hash, result)
+    return result, False

@@ -1,0 +1,109 @@
+"""Time a deploy-form model the way a deployment runs it.
+
+Eval mode, inference mode, a fixed thread count, warm-up, then per-iteration timings
+summarized by median and IQR. The caller's model is copied, never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch import nn
+
+from archsearch.errors import SpecError
+from archsearch.latency.backends import prepare_runner
+from archsearch.latency.devices import device_name, require_device
+from archsearch.latency.result import LatencyResult
+from archsearch.latency.settings import LatencySettings
+from archsearch.latency.statistics import summarize_timings
+from archsearch.latency.timing import IterationTimer, collect_samples, cuda_event_timer, wall_clock_timer
+
+_INPUT_SEED = 0
+
+
+def measure_latency(model: nn.Module, settings: LatencySettings) -> LatencyResult:
+    """Measure per-batch latency of ``model`` (already in deploy form) under ``settings``.
+
+    Raises SpecError when the device is not present or the model cannot run in the
+    requested dtype there, and ArchsearchError when the backend cannot run it.
+    """
+    device = require_device(settings)
+    name = device_name(settings)
+    model, images = _place(model, settings, device)
+    with ExitStack() as stack:
+        stack.enter_context(_torch_threads(settings.num_threads))
+        if device.type == "cuda":
+            stack.enter_context(torch.cuda.device(device))
+            stack.enter_context(_cudnn_benchmark())
+        stack.enter_context(torch.inference_mode())
+        _run_once_eagerly(model, images, settings, device)
+        runner = prepare_runner(model, images, settings, device)
+        samples = collect_samples(_iteration_timer(runner.step, runner.on_torch_stream, device), settings)
+    return LatencyResult.from_summary(summarize_timings(samples), device_name=name, settings=settings,
+                                      backend=runner.label)
+
+
+def _place(model: nn.Module, settings: LatencySettings,
+           device: torch.device) -> tuple[nn.Module, torch.Tensor]:
+    """Copy the model into eval mode on the device, dtype and layout; make a fixed input."""
+    placed = copy.deepcopy(model).eval().to(device=device, dtype=settings.torch_dtype)
+    height, width = settings.input_size
+    generator = torch.Generator().manual_seed(_INPUT_SEED)
+    images = torch.randn((settings.batch_size, settings.input_channels, height, width), generator=generator)
+    images = images.to(device=device, dtype=settings.torch_dtype)
+    if settings.channels_last:
+        placed = placed.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    return placed, images
+
+
+def _run_once_eagerly(model: nn.Module, images: torch.Tensor, settings: LatencySettings,
+                      device: torch.device) -> None:
+    """Run the model once as is, so that its own errors are not blamed on a backend.
+
+    Half-precision CPU kernels are missing for some ops; that is reported as a dtype
+    the model cannot use here, rather than as a crash deep inside PyTorch.
+    """
+    try:
+        model(images)
+    except (RuntimeError, NotImplementedError) as error:
+        if device.type != "cpu" or settings.dtype == "fp32":
+            raise
+        raise SpecError(f"this model does not run in {settings.dtype} on the CPU: {error}", path="dtype",
+                        value=settings.dtype, allowed="fp32, or a dtype with CPU kernels for every op "
+                        "of this model") from error
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _iteration_timer(step: Callable[[], object], on_torch_stream: bool, device: torch.device) -> IterationTimer:
+    if device.type == "cpu":
+        return wall_clock_timer(step)
+    if on_torch_stream:
+        return cuda_event_timer(step, device)
+    return wall_clock_timer(step, synchronize=lambda: torch.cuda.synchronize(device))
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Pin torch's intra-op thread count for the measurement; restore it afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def _cudnn_benchmark() -> Iterator[None]:
+    """Let cuDNN pick its fastest kernels, as tuned deployments do; restore the flag afterwards."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous

@@ -1,0 +1,139 @@
+"""What a latency measurement runs on, and how long it times.
+
+Every setting changes the number a measurement returns, so the cache key is all of
+them; there are no hidden knobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from archsearch.errors import SpecError
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+BACKEND_NAMES: tuple[str, ...] = ("eager", "onnxruntime", "compile")
+ONNXRUNTIME_DTYPES: tuple[str, ...] = ("fp32", "fp16")
+
+_DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """How to time a deploy-form model: target, numeric format, input and time budget.
+
+    Presence of the device is checked when measuring, not here, so that settings
+    written on one machine can describe a run on another.
+    """
+
+    device: str = "cpu"
+    dtype: str = "fp32"
+    batch_size: int = 1
+    input_size: tuple[int, int] = (512, 1024)
+    input_channels: int = 3
+    channels_last: bool = False
+    num_threads: int = 1
+    backend: str = "eager"
+    warmup_seconds: float = 1.0
+    min_warmup_iterations: int = 5
+    time_budget_seconds: float = 5.0
+    min_repeats: int = 10
+    max_repeats: int = 1000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or _DEVICE_PATTERN.fullmatch(self.device) is None:
+            raise SpecError("not a known device", path="device", value=self.device,
+                            allowed="'cpu', 'cuda' or 'cuda:N'")
+        _check_choice("dtype", self.dtype, tuple(DTYPES))
+        _check_choice("backend", self.backend, BACKEND_NAMES)
+        _check_int("batch_size", self.batch_size, minimum=1)
+        object.__setattr__(self, "input_size", _check_input_size(self.input_size))
+        _check_int("input_channels", self.input_channels, minimum=1)
+        if not isinstance(self.channels_last, bool):
+            raise SpecError("must be true or false", path="channels_last", value=self.channels_last,
+                            allowed="true, false")
+        _check_int("num_threads", self.num_threads, minimum=1)
+        object.__setattr__(self, "warmup_seconds", _check_seconds("warmup_seconds", self.warmup_seconds))
+        _check_int("min_warmup_iterations", self.min_warmup_iterations, minimum=0)
+        object.__setattr__(self, "time_budget_seconds",
+                           _check_seconds("time_budget_seconds", self.time_budget_seconds))
+        _check_int("min_repeats", self.min_repeats, minimum=1)
+        _check_int("max_repeats", self.max_repeats, minimum=self.min_repeats)
+        self._check_backend_combination()
+
+    def _check_backend_combination(self) -> None:
+        """Refuse settings that one backend cannot honour, instead of ignoring them."""
+        if self.backend != "onnxruntime":
+            return
+        if self.channels_last:
+            raise SpecError("onnxruntime chooses its own memory layout; channels_last applies to "
+                            "the eager and compile backends only", path="channels_last", value=True,
+                            allowed="false with backend onnxruntime")
+        if self.dtype not in ONNXRUNTIME_DTYPES:
+            raise SpecError("onnxruntime has no bf16 convolution kernels", path="dtype",
+                            value=self.dtype, allowed=", ".join(ONNXRUNTIME_DTYPES))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> "LatencySettings":
+        """Build settings from parsed YAML/JSON; ``source`` names the file or flag for errors."""
+        if not isinstance(data, Mapping):
+            raise SpecError("latency settings must be a mapping", value=data,
+                            allowed="a mapping of setting names to values", source=source)
+        known = [field.name for field in dataclasses.fields(cls)]
+        for key in data:
+            if key not in known:
+                raise SpecError("unknown latency setting", path=str(key), value=key,
+                                allowed=", ".join(known), source=source)
+        try:
+            return cls(**data)
+        except SpecError as error:
+            raise error.with_source(source) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples) that ``from_dict`` reads back to equal settings."""
+        data = dataclasses.asdict(self)
+        data["input_size"] = list(self.input_size)
+        return data
+
+    def key(self) -> str:
+        """A stable string of every setting, for caching: equal settings give equal keys."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype that weights and inputs are cast to."""
+        return DTYPES[self.dtype]
+
+
+def _check_choice(path: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError("not a known value", path=path, value=value, allowed=", ".join(allowed))
+
+
+def _check_int(path: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError("must be an integer", path=path, value=value, allowed=f"an integer >= {minimum}")
+    if value < minimum:
+        raise SpecError("too small", path=path, value=value, allowed=f"an integer >= {minimum}")
+
+
+def _check_seconds(path: str, value: Any) -> float:
+    """Return ``value`` as a float so that 1 and 1.0 give the same cache key."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise SpecError("must be a number of seconds", path=path, value=value, allowed="a number >= 0")
+    return float(value)
+
+
+def _check_input_size(value: Any) -> tuple[int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SpecError("must be [height, width]", path="input_size", value=value,
+                        allowed="two positive integers")
+    for index, side in enumerate(value):
+        _check_int(f"input_size[{index}]", side, minimum=1)
+    return (value[0], value[1])

@@ -1,0 +1,26 @@
+"""Training and evaluation of one architecture: recipe, losses, mIoU and the trainer."""
+
+from archsearch.train.config import TrainConfig
+from archsearch.train.divergence import TrainingDiverged
+from archsearch.train.evaluate import evaluate
+from archsearch.train.loaders import make_loader
+from archsearch.train.losses import CrossEntropy, OhemCrossEntropy, SegmentationLoss, build_loss
+from archsearch.train.metrics import ConfusionMatrix
+from archsearch.train.optim import build_optimizer, build_scheduler
+from archsearch.train.trainer import TrainResult, train_and_evaluate
+
+__all__ = [
+    "ConfusionMatrix",
+    "CrossEntropy",
+    "OhemCrossEntropy",
+    "SegmentationLoss",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "build_loss",
+    "build_optimizer",
+    "build_scheduler",
+    "evaluate",
+    "make_loader",
+    "train_and_evaluate",
+]

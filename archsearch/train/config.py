@@ -1,0 +1,229 @@
+"""The training recipe of one trial, checked field by field when it is built.
+
+A study file holds the recipe under ``training:``; :meth:`TrainConfig.from_dict` turns
+that mapping into a config and names the offending key path in every error, so a typo
+in a YAML file is reported as ``studies/x.yaml: training.lr: ...`` rather than as a
+crash halfway through a search.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import Any
+
+import torch
+
+from archsearch.errors import SpecError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("poly", "cosine")
+LOSSES = ("cross_entropy", "ohem")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How an architecture is trained and evaluated; defaults follow DDRNet/RDRNet.
+
+    The budget is ``iterations`` (optimizer steps) or ``epochs`` (passes over the
+    training loader), exactly one of them. ``warmup_iterations`` steps ramp the learning
+    rate up linearly before the ``schedule`` decays it to zero at the end of the budget.
+    ``ohem_threshold`` and ``ohem_min_kept`` apply only to ``loss: ohem``; ``momentum``
+    and ``nesterov`` only to ``optimizer: sgd``. ``eval_every`` adds intermediate
+    evaluations (reported for pruning) to the one at the end; None means only that one.
+    ``num_threads`` None leaves torch's thread count as it is.
+    """
+
+    iterations: int | None = None
+    epochs: int | None = None
+    batch_size: int = 8
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "poly"
+    poly_power: float = 0.9
+    warmup_iterations: int = 0
+    loss: str = "cross_entropy"
+    ohem_threshold: float = 0.7
+    ohem_min_kept: int = 100_000
+    class_weights: tuple[float, ...] | None = None
+    aux_weight: float = 0.4
+    ignore_index: int = 255
+    eval_every: int | None = None
+    seed: int = 0
+    num_threads: int | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            checked = _FIELD_CHECKS[field.name](field.name, getattr(self, field.name))
+            object.__setattr__(self, field.name, checked)
+        self._check_combinations()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "", *,
+                  path: str = "training") -> TrainConfig:
+        """Build a config from plain data (a YAML mapping) found at ``path`` in ``source``."""
+        if not isinstance(data, Mapping):
+            raise SpecError("training settings must be a mapping", path=path, value=data,
+                            allowed="a mapping of setting names to values", source=source)
+        known = [field.name for field in fields(cls)]
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise SpecError(f"unknown training setting{hint}", path=f"{path}.{key}",
+                                allowed=", ".join(known), source=source)
+        try:
+            return cls(**data)
+        except SpecError as error:
+            raise error.under(path).with_source(source) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` turns back into an equal config."""
+        return {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
+
+    def total_steps(self, batches_per_epoch: int | None) -> int:
+        """The step budget: ``iterations``, or ``epochs`` times the loader's length."""
+        if self.iterations is not None:
+            return self.iterations
+        if batches_per_epoch is None:
+            raise SpecError("the training loader has no length, so a budget in epochs is unknown",
+                            path="epochs", value=self.epochs, allowed="a budget in 'iterations'")
+        total = self.epochs * batches_per_epoch
+        if self.warmup_iterations >= total:
+            raise SpecError("warmup must end before the step budget does",
+                            path="warmup_iterations", value=self.warmup_iterations,
+                            allowed=f"fewer than {self.epochs} epochs x {batches_per_epoch} "
+                                    f"batches = {total} steps")
+        return total
+
+    def _check_combinations(self) -> None:
+        if (self.iterations is None) == (self.epochs is None):
+            raise SpecError("give exactly one of 'iterations' and 'epochs' as the budget",
+                            path="iterations",
+                            value={"iterations": self.iterations, "epochs": self.epochs},
+                            allowed="iterations: N or epochs: N")
+        if self.nesterov and self.optimizer != "sgd":
+            raise SpecError("nesterov applies only to optimizer 'sgd'", path="nesterov",
+                            value=self.nesterov, allowed=f"false with optimizer {self.optimizer!r}")
+        if self.nesterov and self.momentum == 0.0:
+            raise SpecError("nesterov needs a momentum", path="nesterov", value=self.nesterov,
+                            allowed="false with momentum 0")
+        if self.iterations is not None and self.warmup_iterations >= self.iterations:
+            raise SpecError("warmup must end before the step budget does",
+                            path="warmup_iterations", value=self.warmup_iterations,
+                            allowed=f"0 to {self.iterations - 1} (iterations is {self.iterations})")
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _integer(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+             optional: bool = False) -> int | None:
+    allowed = "an integer"
+    if minimum is not None:
+        allowed += f" from {minimum} to {maximum}" if maximum is not None else f" >= {minimum}"
+    allowed += " or null" if optional else ""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError("must be an integer", path=name, value=value, allowed=allowed)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise SpecError("out of range", path=name, value=value, allowed=allowed)
+    return value
+
+
+def _real(name: str, value: Any, *, minimum: float = -math.inf, maximum: float = math.inf,
+          exclusive_minimum: bool = False, exclusive_maximum: bool = False) -> float:
+    low = f"{'>' if exclusive_minimum else '>='} {minimum}" if minimum > -math.inf else ""
+    high = f"{'<' if exclusive_maximum else '<='} {maximum}" if maximum < math.inf else ""
+    allowed = "a number " + " and ".join(part for part in (low, high) if part)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (YAML reads 1e-3 as text; write 1.0e-3)" if _reads_as_number(value) else ""
+        raise SpecError(f"must be a number{hint}", path=name, value=value, allowed=allowed.strip())
+    value = float(value)
+    too_low = value <= minimum if exclusive_minimum else value < minimum
+    too_high = value >= maximum if exclusive_maximum else value > maximum
+    if not math.isfinite(value) or too_low or too_high:
+        raise SpecError("out of range", path=name, value=value, allowed=allowed.strip())
+    return value
+
+
+def _reads_as_number(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _choice(name: str, value: Any, *, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SpecError("unknown choice", path=name, value=value,
+                        allowed=", ".join(repr(choice) for choice in choices))
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError("must be true or false", path=name, value=value, allowed="true, false")
+    return value
+
+
+def _class_weights(name: str, value: Any) -> tuple[float, ...] | None:
+    allowed = "null or a list of numbers >= 0, one per class, not all 0"
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise SpecError("must be a list of numbers", path=name, value=value, allowed=allowed)
+    weights = tuple(_real(f"{name}[{index}]", weight, minimum=0.0)
+                    for index, weight in enumerate(value))
+    if not any(weights):
+        raise SpecError("needs at least one weight above 0", path=name, value=list(value),
+                        allowed=allowed)
+    return weights
+
+
+def _device(name: str, value: Any) -> str:
+    allowed = "'cpu', 'cuda', 'cuda:N', 'mps'"
+    if not isinstance(value, str):
+        raise SpecError("must be a device name", path=name, value=value, allowed=allowed)
+    try:
+        torch.device(value)
+    except RuntimeError:
+        raise SpecError("not a torch device", path=name, value=value, allowed=allowed) from None
+    return value
+
+
+_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "iterations": partial(_integer, minimum=1, optional=True),
+    "epochs": partial(_integer, minimum=1, optional=True),
+    "batch_size": partial(_integer, minimum=1),
+    "optimizer": partial(_choice, choices=OPTIMIZERS),
+    "lr": partial(_real, minimum=0.0, exclusive_minimum=True),
+    "momentum": partial(_real, minimum=0.0, maximum=1.0, exclusive_maximum=True),
+    "nesterov": _flag,
+    "weight_decay": partial(_real, minimum=0.0),
+    "schedule": partial(_choice, choices=SCHEDULES),
+    "poly_power": partial(_real, minimum=0.0),
+    "warmup_iterations": partial(_integer, minimum=0),
+    "loss": partial(_choice, choices=LOSSES),
+    "ohem_threshold": partial(_real, minimum=0.0, maximum=1.0, exclusive_minimum=True),
+    "ohem_min_kept": partial(_integer, minimum=1),
+    "class_weights": _class_weights,
+    "aux_weight": partial(_real, minimum=0.0),
+    "ignore_index": _integer,
+    "eval_every": partial(_integer, minimum=1, optional=True),
+    "seed": partial(_integer, minimum=0, maximum=2**63 - 1),
+    "num_threads": partial(_integer, minimum=1, optional=True),
+    "device": _device,
+}

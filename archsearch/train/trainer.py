@@ -1,0 +1,163 @@
+"""Train one model for a step budget and measure its mIoU: the inner loop of every trial.
+
+The model's ``forward(images, return_aux=False)`` returns logits ``[N, C, H, W]`` at the
+input resolution; ``forward(images, return_aux=True)`` returns ``(logits, aux_logits)``,
+with ``aux_logits`` None for a model without an auxiliary head. Loaders yield
+``(images [N, 3, H, W] float, targets [N, H, W] int)`` batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass
+import torch
+from torch import Tensor, nn
+
+from archsearch.errors import SpecError
+from archsearch.train.config import TrainConfig
+from archsearch.train.divergence import DivergenceWatch
+from archsearch.train.evaluate import evaluate
+from archsearch.train.loaders import cycle_batches
+from archsearch.train.losses import SegmentationLoss, build_loss
+from archsearch.train.metrics import ConfusionMatrix
+from archsearch.train.optim import build_optimizer, build_scheduler
+
+DIVERGENCE_CHECK_EVERY = 10
+"""Steps between reads of the NaN flag; a diverged run wastes at most this many steps."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run measured.
+
+    ``miou``, ``per_class_iou`` (NaN for classes absent from targets and predictions)
+    and ``pixel_accuracy`` are from the final evaluation; ``history`` holds
+    ``(step, miou)`` of every evaluation, the final one last. ``train_seconds`` is the
+    time in training steps (data loading included), ``eval_seconds`` the time in
+    evaluations; neither counts ``on_evaluation``. ``final_loss`` is the loss of the
+    last optimizer step.
+    """
+
+    miou: float
+    per_class_iou: tuple[float, ...]
+    pixel_accuracy: float
+    steps: int
+    train_seconds: float
+    eval_seconds: float
+    final_loss: float
+    history: tuple[tuple[int, float], ...]
+
+
+def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
+                       val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig, *,
+                       on_evaluation: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train ``model`` (in place, moved to ``config.device``) and evaluate it.
+
+    Evaluates every ``config.eval_every`` steps and after the last step, calling
+    ``on_evaluation(step, miou)`` each time; whatever it raises (a pruning signal)
+    propagates and ends training. Raises :class:`TrainingDiverged` when the loss stops
+    being finite. Seeds torch with ``config.seed``; with loaders from
+    :func:`make_loader` and a model built after seeding, two CPU runs give identical
+    results. The caller's torch thread count is restored afterwards.
+    """
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("CUDA is not available on this machine", path="device",
+                        value=config.device, allowed="'cpu'")
+    previous_threads = torch.get_num_threads()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    try:
+        torch.manual_seed(config.seed)
+        return _TrainingRun(model, train_loader, val_loader, config, device).run(on_evaluation)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+class _TrainingRun:
+    """The state of one call of :func:`train_and_evaluate`."""
+
+    def __init__(self, model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
+                 val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig,
+                 device: torch.device) -> None:
+        self.model = model.to(device)
+        self.val_loader = val_loader
+        self.config = config
+        self.device = device
+        self.total_steps = config.total_steps(
+            len(train_loader) if isinstance(train_loader, Sized) else None)
+        self.batches: Iterator[tuple[Tensor, Tensor]] = cycle_batches(train_loader)
+        self.criterion: SegmentationLoss = build_loss(config).to(device)
+        self.optimizer = build_optimizer(model, config)
+        self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
+        self.watch = DivergenceWatch(device)
+        self.num_classes = 0
+        self.train_seconds = 0.0
+        self.eval_seconds = 0.0
+
+    def run(self, on_evaluation: Callable[[int, float], None] | None) -> TrainResult:
+        evaluation_steps = self._evaluation_steps()
+        history: list[tuple[int, float]] = []
+        self.model.train()
+        started = time.perf_counter()
+        for step in range(1, self.total_steps + 1):
+            loss = self._step(step)
+            if step % DIVERGENCE_CHECK_EVERY == 0 or step in evaluation_steps:
+                self.watch.check()
+            if step in evaluation_steps:
+                self._synchronize()
+                self.train_seconds += time.perf_counter() - started
+                matrix = self._evaluate()
+                history.append((step, matrix.miou()))
+                if on_evaluation is not None:
+                    on_evaluation(step, history[-1][1])
+                started = time.perf_counter()
+        return TrainResult(miou=matrix.miou(), per_class_iou=matrix.per_class_iou(),
+                           pixel_accuracy=matrix.pixel_accuracy(), steps=self.total_steps,
+                           train_seconds=self.train_seconds, eval_seconds=self.eval_seconds,
+                           final_loss=float(loss), history=tuple(history))
+
+    def _step(self, step: int) -> Tensor:
+        images, targets = next(self.batches)
+        images = images.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, torch.int64, non_blocking=True)
+        if self.config.aux_weight > 0.0:
+            logits, aux_logits = self.model(images, return_aux=True)
+        else:
+            logits, aux_logits = self.model(images), None
+        if step == 1:
+            self._learn_class_count(logits)
+        loss = self.criterion(logits, aux_logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.watch.record(step, loss)
+        return loss.detach()
+
+    def _learn_class_count(self, logits: Tensor) -> None:
+        self.num_classes = logits.shape[1]
+        weights = self.config.class_weights
+        if weights is not None and len(weights) != self.num_classes:
+            raise SpecError("needs one weight per class of the model", path="class_weights",
+                            value=list(weights),
+                            allowed=f"{self.num_classes} weights (the model has "
+                                    f"{self.num_classes} classes)")
+
+    def _evaluate(self) -> ConfusionMatrix:
+        started = time.perf_counter()
+        matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
+                          ignore_index=self.config.ignore_index, device=self.device)
+        self._synchronize()
+        self.eval_seconds += time.perf_counter() - started
+        return matrix
+
+    def _evaluation_steps(self) -> set[int]:
+        every = self.config.eval_every
+        steps = set(range(every, self.total_steps, every)) if every is not None else set()
+        return steps | {self.total_steps}
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

@@ -1,0 +1,89 @@
+"""LatencySettings: validation with key paths, round trips and the cache key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from archsearch.errors import SpecError
+from archsearch.latency import LatencySettings
+
+# One changed value per field: every setting must reach the cache key.
+CHANGED_VALUES = {
+    "device": "cuda:1", "dtype": "bf16", "batch_size": 2, "input_size": (256, 512), "input_channels": 4,
+    "channels_last": True, "num_threads": 2, "backend": "compile", "warmup_seconds": 2.5,
+    "min_warmup_iterations": 7, "time_budget_seconds": 9.0, "min_repeats": 3, "max_repeats": 20,
+}
+
+
+def test_every_field_has_a_changed_value() -> None:
+    assert set(CHANGED_VALUES) == {field.name for field in dataclasses.fields(LatencySettings)}
+
+
+def test_from_dict_reads_plain_yaml_data() -> None:
+    settings = LatencySettings.from_dict(
+        {"device": "cuda:0", "dtype": "fp16", "input_size": [720, 960], "num_threads": 2,
+         "warmup_seconds": 1, "backend": "onnxruntime"}, source="study.yaml")
+    assert settings.input_size == (720, 960)
+    assert settings.warmup_seconds == 1.0 and isinstance(settings.warmup_seconds, float)
+    assert settings.torch_dtype == torch.float16
+
+
+def test_to_dict_round_trips() -> None:
+    settings = LatencySettings(**CHANGED_VALUES)
+    assert LatencySettings.from_dict(settings.to_dict(), source="test") == settings
+
+
+@pytest.mark.parametrize(("data", "path", "allowed_fragment"), [
+    ({"device": "gpu"}, "device", "cuda:N"),
+    ({"device": "cuda:x"}, "device", "cuda:N"),
+    ({"dtype": "float16"}, "dtype", "fp16"),
+    ({"backend": "tensorrt"}, "backend", "onnxruntime"),
+    ({"batch_size": 0}, "batch_size", ">= 1"),
+    ({"batch_size": True}, "batch_size", "integer"),
+    ({"input_size": [512]}, "input_size", "two positive integers"),
+    ({"input_size": [512, -4]}, "input_size[1]", ">= 1"),
+    ({"input_size": [512.0, 4]}, "input_size[0]", "integer"),
+    ({"channels_last": "yes"}, "channels_last", "true, false"),
+    ({"num_threads": 0}, "num_threads", ">= 1"),
+    ({"warmup_seconds": -1}, "warmup_seconds", ">= 0"),
+    ({"time_budget_seconds": "5s"}, "time_budget_seconds", ">= 0"),
+    ({"min_warmup_iterations": -1}, "min_warmup_iterations", ">= 0"),
+    ({"min_repeats": 0}, "min_repeats", ">= 1"),
+    ({"min_repeats": 10, "max_repeats": 5}, "max_repeats", ">= 10"),
+    ({"backend": "onnxruntime", "channels_last": True}, "channels_last", "false"),
+    ({"backend": "onnxruntime", "dtype": "bf16"}, "dtype", "fp32, fp16"),
+    ({"repeats": 3}, "repeats", "max_repeats"),
+])
+def test_bad_settings_name_source_path_value_and_allowed(data: dict, path: str, allowed_fragment: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        LatencySettings.from_dict(data, source="study.yaml")
+    error = caught.value
+    assert error.source == "study.yaml"
+    assert error.path == path
+    assert allowed_fragment in error.allowed
+    assert str(error).startswith(f"study.yaml: {path}: ")
+
+
+def test_settings_that_are_not_a_mapping_are_refused() -> None:
+    with pytest.raises(SpecError, match="--latency: latency settings must be a mapping"):
+        LatencySettings.from_dict(["cpu"], source="--latency")
+
+
+def test_direct_construction_is_validated_too() -> None:
+    with pytest.raises(SpecError) as caught:
+        LatencySettings(dtype="int8")
+    assert caught.value.path == "dtype"
+
+
+def test_key_is_stable_and_ignores_int_versus_float_seconds() -> None:
+    assert LatencySettings(warmup_seconds=1).key() == LatencySettings(warmup_seconds=1.0).key()
+    assert LatencySettings().key() == LatencySettings.from_dict({}, source="test").key()
+
+
+@pytest.mark.parametrize("name", sorted(CHANGED_VALUES))
+def test_changing_any_setting_changes_the_key(name: str) -> None:
+    changed = dataclasses.replace(LatencySettings(), **{name: CHANGED_VALUES[name]})
+    assert changed.key() != LatencySettings().key()
