@@ -14,7 +14,7 @@ from archsearch.latency import LatencySettings
 CHANGED_VALUES = {
     "device": "cuda:1", "dtype": "bf16", "batch_size": 2, "input_size": (256, 512), "input_channels": 4,
     "channels_last": True, "num_threads": 2, "backend": "compile", "warmup_seconds": 2.5,
-    "min_warmup_iterations": 7, "time_budget_seconds": 9.0, "min_repeats": 3, "max_repeats": 20,
+    "min_warmup_iterations": 7, "time_budget_seconds": 9.0, "min_repeats": 4, "max_repeats": 20,
 }
 
 

@@ -114,13 +114,14 @@ def test_an_exception_from_on_evaluation_propagates_and_stops(make_model, train_
     assert model.training_forwards == 4
 
 
-@pytest.mark.parametrize("nan_from", [1, 3, 12])
+@pytest.mark.parametrize(("nan_from", "eval_every"), [(1, 2), (3, None), (12, 2), (14, None)])
 def test_nan_loss_raises_training_diverged_with_its_step(make_model, train_set, val_set,
-                                                         nan_from: int) -> None:
+                                                         nan_from: int,
+                                                         eval_every: int | None) -> None:
     calls: list[int] = []
     with pytest.raises(TrainingDiverged) as caught:
         run(CountingModel(make_model(), nan_from=nan_from), train_set, val_set, iterations=15,
-            eval_every=2, on_evaluation=lambda step, miou: calls.append(step))
+            eval_every=eval_every, on_evaluation=lambda step, miou: calls.append(step))
     assert caught.value.step == nan_from
     assert f"step {nan_from}" in str(caught.value)
     assert all(step < nan_from for step in calls)
