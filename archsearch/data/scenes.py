@@ -111,7 +111,8 @@ class _Canvas:
 
     def colours(self) -> np.ndarray:
         """Float RGB of every pixel from its material and the noise fields."""
-        table = np.array(self._materials, dtype=np.float32)
+        table = np.array([(*material.base, material.grain, material.blotch) for material in self._materials],
+                         dtype=np.float32)
         colour = table[:, :3][self.material_ids]
         grain = self.rng.standard_normal((self.height, self.width), dtype=np.float32)
         blotches = _smooth_field(self.rng, self.height, self.width, cell=12)

@@ -93,30 +93,27 @@ class _TrainingRun:
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.watch = DivergenceWatch(device)
         self.num_classes = 0
+        self.history: list[tuple[int, float]] = []
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
+        self.training_since = 0.0
 
     def run(self, on_evaluation: Callable[[int, float], None] | None) -> TrainResult:
-        evaluation_steps = self._evaluation_steps()
-        history: list[tuple[int, float]] = []
+        every = self.config.eval_every
+        intermediate = set(range(every, self.total_steps, every)) if every is not None else set()
         self.model.train()
-        started = time.perf_counter()
+        self.training_since = time.perf_counter()
         for step in range(1, self.total_steps + 1):
             loss = self._step(step)
-            if step % DIVERGENCE_CHECK_EVERY == 0 or step in evaluation_steps:
+            if step % DIVERGENCE_CHECK_EVERY == 0:
                 self.watch.check()
-            if step in evaluation_steps:
-                self._synchronize()
-                self.train_seconds += time.perf_counter() - started
-                matrix = self._evaluate()
-                history.append((step, matrix.miou()))
-                if on_evaluation is not None:
-                    on_evaluation(step, history[-1][1])
-                started = time.perf_counter()
+            if step in intermediate:
+                self._evaluate(step, on_evaluation)
+        matrix = self._evaluate(self.total_steps, on_evaluation)
         return TrainResult(miou=matrix.miou(), per_class_iou=matrix.per_class_iou(),
                            pixel_accuracy=matrix.pixel_accuracy(), steps=self.total_steps,
                            train_seconds=self.train_seconds, eval_seconds=self.eval_seconds,
-                           final_loss=float(loss), history=tuple(history))
+                           final_loss=float(loss), history=tuple(self.history))
 
     def _step(self, step: int) -> Tensor:
         images, targets = next(self.batches)
@@ -145,18 +142,22 @@ class _TrainingRun:
                             allowed=f"{self.num_classes} weights (the model has "
                                     f"{self.num_classes} classes)")
 
-    def _evaluate(self) -> ConfusionMatrix:
+    def _evaluate(self, step: int,
+                  on_evaluation: Callable[[int, float], None] | None) -> ConfusionMatrix:
+        """Evaluate after ``step``, report the mIoU; training time pauses meanwhile."""
+        self.watch.check()
+        self._synchronize()
         started = time.perf_counter()
+        self.train_seconds += started - self.training_since
         matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
                           ignore_index=self.config.ignore_index, device=self.device)
         self._synchronize()
         self.eval_seconds += time.perf_counter() - started
+        self.history.append((step, matrix.miou()))
+        if on_evaluation is not None:
+            on_evaluation(step, self.history[-1][1])
+        self.training_since = time.perf_counter()
         return matrix
-
-    def _evaluation_steps(self) -> set[int]:
-        every = self.config.eval_every
-        steps = set(range(every, self.total_steps, every)) if every is not None else set()
-        return steps | {self.total_steps}
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -15,7 +15,7 @@ from test_latency_settings import CHANGED_VALUES
 
 SETTINGS = LatencySettings(input_size=(16, 16), warmup_seconds=0.0, min_warmup_iterations=1,
                            time_budget_seconds=0.0, min_repeats=3, max_repeats=5)
-WRITES_PER_PROCESS = 15
+WRITES_PER_PROCESS = 40
 
 
 def result_for(settings: LatencySettings = SETTINGS, median_ms: float = 1.25,

@@ -13,12 +13,12 @@ NUM_CLASSES = 3
 
 
 class TinySegmenter(nn.Module):
-    """conv-BN-ReLU body, a 1x1 head and, optionally, a 1x1 auxiliary head."""
+    """conv-BN-ReLU(-dropout) body, a 1x1 head and, optionally, a 1x1 auxiliary head."""
 
-    def __init__(self, *, aux: bool = False, width: int = 8) -> None:
+    def __init__(self, *, aux: bool = False, width: int = 8, dropout: float = 0.0) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width),
-                                  nn.ReLU())
+                                  nn.ReLU(), nn.Dropout2d(dropout))
         self.head = nn.Conv2d(width, NUM_CLASSES, 1)
         self.aux_head = nn.Conv2d(width, NUM_CLASSES, 1) if aux else None
 

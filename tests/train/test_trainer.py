@@ -11,7 +11,8 @@ from archsearch.errors import SpecError
 from archsearch.train import (TrainConfig, TrainingDiverged, TrainResult, evaluate, make_loader,
                               train_and_evaluate)
 
-FAST = {"optimizer": "adamw", "lr": 0.02, "weight_decay": 0.0, "batch_size": 4}
+FAST = {"optimizer": "adamw", "lr": 0.02, "weight_decay": 0.0, "batch_size": 4,
+        "num_threads": 1}
 
 
 def run(model: nn.Module, train_set: TensorDataset, val_set: TensorDataset, seed: int = 0,
@@ -57,6 +58,17 @@ def test_different_seed_gives_a_different_result(make_model, train_set, val_set)
     first = run(seeded_model(make_model, 0), train_set, val_set, seed=0)
     second = run(seeded_model(make_model, 1), train_set, val_set, seed=1)
     assert first.final_loss != second.final_loss
+
+
+def test_config_seed_drives_randomness_during_training(make_model, train_set, val_set) -> None:
+    def final_loss(config_seed: int) -> float:
+        model = seeded_model(make_model, 0, dropout=0.5)
+        config = TrainConfig.from_dict({**FAST, "iterations": 5, "seed": config_seed})
+        return train_and_evaluate(
+            model, make_loader(train_set, 4, shuffle=True, seed=0, drop_last=True),
+            make_loader(val_set, 4, shuffle=False, seed=0), config).final_loss
+
+    assert final_loss(1) == final_loss(1) != final_loss(2)
 
 
 def test_loader_order_depends_only_on_the_seed(train_set) -> None:

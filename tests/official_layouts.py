@@ -1,0 +1,184 @@
+"""State dict layouts (key -> shape) of the authors' own implementations, written from their module trees.
+
+These are independent of archsearch's key-mapping rules: they list the names and shapes an
+official checkpoint of RDRNet (mmsegmentation), DDRNet (mmsegmentation) or RegSeg holds.
+"""
+
+from __future__ import annotations
+
+Layout = dict[str, tuple[int, ...]]
+
+
+def _bn(layout: Layout, prefix: str, channels: int) -> None:
+    layout[f"{prefix}.weight"] = (channels,)
+    layout[f"{prefix}.bias"] = (channels,)
+    layout[f"{prefix}.running_mean"] = (channels,)
+    layout[f"{prefix}.running_var"] = (channels,)
+    layout[f"{prefix}.num_batches_tracked"] = ()
+
+
+def _conv_module(layout: Layout, prefix: str, cin: int, cout: int, k: int, *, bias: bool = False,
+                 groups: int = 1, norm_first: bool = False) -> None:
+    """mmcv ConvModule: ``conv`` then ``bn`` (pre-activation order: the BN is over the input)."""
+    layout[f"{prefix}.conv.weight"] = (cout, cin // groups, k, k)
+    if bias:
+        layout[f"{prefix}.conv.bias"] = (cout,)
+    _bn(layout, f"{prefix}.bn", cin if norm_first else cout)
+
+
+def _rb(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    _conv_module(layout, f"{prefix}.path_3x3", cin, cout, 3)
+    _conv_module(layout, f"{prefix}.path_1x1.conv1", cin, cout, 1, bias=True)
+    _conv_module(layout, f"{prefix}.path_1x1.conv2", cout, cout, 1, bias=True)
+    if cin == cout and stride == 1:
+        _bn(layout, f"{prefix}.path_residual", cin)
+
+
+def _bottleneck(layout: Layout, prefix: str, cin: int, planes: int, stride: int) -> None:
+    _conv_module(layout, f"{prefix}.conv1", cin, planes, 1)
+    _conv_module(layout, f"{prefix}.conv2", planes, planes, 3)
+    _conv_module(layout, f"{prefix}.conv3", planes, planes * 2, 1)
+    if stride != 1 or cin != planes * 2:
+        layout[f"{prefix}.downsample.0.weight"] = (planes * 2, cin, 1, 1)
+        _bn(layout, f"{prefix}.downsample.1", planes * 2)
+
+
+def _basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    _conv_module(layout, f"{prefix}.conv1", cin, cout, 3)
+    _conv_module(layout, f"{prefix}.conv2", cout, cout, 3)
+    if stride != 1 or cin != cout:
+        layout[f"{prefix}.downsample.0.weight"] = (cout, cin, 1, 1)
+        _bn(layout, f"{prefix}.downsample.1", cout)
+
+
+def _fusion(layout: Layout, c: int) -> None:
+    _conv_module(layout, "backbone.compression_1", 4 * c, 2 * c, 1)
+    _conv_module(layout, "backbone.down_1", 2 * c, 4 * c, 3)
+    _conv_module(layout, "backbone.compression_2", 8 * c, 2 * c, 1)
+    _conv_module(layout, "backbone.down_2.0", 2 * c, 4 * c, 3)
+    _conv_module(layout, "backbone.down_2.1", 4 * c, 8 * c, 3)
+
+
+def _pyramid_scales(layout: Layout, cin: int, branch: int, out: int) -> None:
+    _conv_module(layout, "backbone.spp.scales.0", cin, branch, 1, norm_first=True)
+    for index in range(1, 5):
+        _conv_module(layout, f"backbone.spp.scales.{index}.1", cin, branch, 1, norm_first=True)
+    _conv_module(layout, "backbone.spp.compression", branch * 5, out, 1, norm_first=True)
+    _conv_module(layout, "backbone.spp.shortcut", cin, out, 1, norm_first=True)
+
+
+def _ddr_head(layout: Layout, cin: int, channels: int, classes: int) -> None:
+    for prefix, width, classifier in (("decode_head.head", cin, "decode_head.conv_seg"),
+                                      ("decode_head.aux_head", cin // 2, "decode_head.aux_cls_seg")):
+        _conv_module(layout, f"{prefix}.0", width, channels, 3, norm_first=True)
+        _bn(layout, f"{prefix}.1", channels)
+        layout[f"{classifier}.weight"] = (classes, channels, 1, 1)
+        layout[f"{classifier}.bias"] = (classes,)
+
+
+def rdrnet_layout(c: int, blocks: list, head: int, classes: int = 19) -> Layout:
+    layout: Layout = {}
+    stem = [(3, c, 2), (c, c, 2)] + [(c, c, 1)] * blocks[0] + [(c, 2 * c, 2)] + [(2 * c, 2 * c, 1)] * blocks[1]
+    for index, (cin, cout, stride) in enumerate(stem):
+        _rb(layout, f"backbone.stem.{index}", cin, cout, stride)
+    for stage, width in ((0, 4 * c), (1, 8 * c)):
+        semantic, detail = blocks[2 + stage]
+        cin = 2 * c if stage == 0 else 4 * c
+        for index in range(semantic + 1):
+            _rb(layout, f"backbone.semantic_branch_layers.{stage}.{index}", cin if index == 0 else width, width,
+                2 if index == 0 else 1)
+        for index in range(detail):
+            _rb(layout, f"backbone.detail_branch_layers.{stage}.{index}", 2 * c, 2 * c, 1)
+    semantic, detail = blocks[4]
+    for index in range(semantic):
+        _bottleneck(layout, f"backbone.semantic_branch_layers.2.0.{index}", 8 * c if index == 0 else 16 * c, 8 * c,
+                    2 if index == 0 else 1)
+    for index in range(detail):
+        _bottleneck(layout, f"backbone.detail_branch_layers.2.{index}", 2 * c if index == 0 else 4 * c, 2 * c, 1)
+    _fusion(layout, c)
+    _pyramid_scales(layout, 16 * c, 128, 4 * c)
+    _bn(layout, "backbone.spp.processes.norm", 128 * 4)
+    for parallel in ("parallel1", "parallel2"):
+        _conv_module(layout, f"backbone.spp.processes.{parallel}", 512, 512, 3, groups=4)
+    _ddr_head(layout, 4 * c, head, classes)
+    return layout
+
+
+def ddrnet_layout(c: int, head: int, classes: int = 19) -> Layout:
+    layout: Layout = {}
+    _conv_module(layout, "backbone.stem.0", 3, c, 3)
+    _conv_module(layout, "backbone.stem.1", c, c, 3)
+    _basic(layout, "backbone.stem.2.0", c, c, 1)
+    _basic(layout, "backbone.stem.2.1", c, c, 1)
+    _basic(layout, "backbone.stem.4.0", c, 2 * c, 2)
+    _basic(layout, "backbone.stem.4.1", 2 * c, 2 * c, 1)
+    for stage, (cin, width) in enumerate(((2 * c, 4 * c), (4 * c, 8 * c))):
+        _basic(layout, f"backbone.context_branch_layers.{stage}.0", cin, width, 2)
+        _basic(layout, f"backbone.context_branch_layers.{stage}.1", width, width, 1)
+        _basic(layout, f"backbone.spatial_branch_layers.{stage}.0", 2 * c, 2 * c, 1)
+        _basic(layout, f"backbone.spatial_branch_layers.{stage}.1", 2 * c, 2 * c, 1)
+    _bottleneck(layout, "backbone.context_branch_layers.2.0", 8 * c, 8 * c, 2)
+    _bottleneck(layout, "backbone.spatial_branch_layers.2.0", 2 * c, 2 * c, 1)
+    _fusion(layout, c)
+    _pyramid_scales(layout, 16 * c, 128, 4 * c)
+    for index in range(4):
+        _conv_module(layout, f"backbone.spp.processes.{index}", 128, 128, 3, norm_first=True)
+    _ddr_head(layout, 4 * c, head, classes)
+    return layout
+
+
+def _dblock(layout: Layout, prefix: str, cin: int, cout: int, dilations: list[int], group_width: int,
+            stride: int, se: int) -> None:
+    layout[f"{prefix}.conv1.weight"] = (cout, cin, 1, 1)
+    _bn(layout, f"{prefix}.bn1", cout)
+    if len(dilations) == 1:
+        layout[f"{prefix}.conv2.weight"] = (cout, group_width, 3, 3)
+    else:
+        split = cout // len(dilations)
+        for index in range(len(dilations)):
+            layout[f"{prefix}.conv2.convs.{index}.weight"] = (split, group_width, 3, 3)
+    _bn(layout, f"{prefix}.bn2", cout)
+    layout[f"{prefix}.conv3.weight"] = (cout, cout, 1, 1)
+    _bn(layout, f"{prefix}.bn3", cout)
+    layout[f"{prefix}.se.conv1.weight"] = (se, cout, 1, 1)
+    layout[f"{prefix}.se.conv1.bias"] = (se,)
+    layout[f"{prefix}.se.conv2.weight"] = (cout, se, 1, 1)
+    layout[f"{prefix}.se.conv2.bias"] = (cout,)
+    if stride != 1 or cin != cout:
+        layout[f"{prefix}.shortcut.conv.weight"] = (cout, cin, 1, 1)
+        _bn(layout, f"{prefix}.shortcut.bn", cout)
+
+
+def _conv_bn_act(layout: Layout, prefix: str, cin: int, cout: int, k: int) -> None:
+    layout[f"{prefix}.conv.weight"] = (cout, cin, k, k)
+    _bn(layout, f"{prefix}.bn", cout)
+
+
+def regseg_layout(dilations: list[list[int]], *, large: bool = False, classes: int = 19) -> Layout:
+    """RegSeg('exp48_decoder26') or, with ``large``, RegSeg('exp53_decoder29')."""
+    layout: Layout = {}
+    _conv_bn_act(layout, "stem", 3, 32, 3)
+    if large:
+        gw, w4, w8, w16, last = 24, 48, 120, 336, 384
+        _dblock(layout, "body.stage4.0", 32, w4, [1], gw, 2, 8)
+        _dblock(layout, "body.stage4.1", w4, w4, [1], gw, 1, w4 // 4)
+        eight = [(48, 2)] + [(w8, 1)] * 5
+    else:
+        gw, w4, w8, w16, last = 16, 48, 128, 256, 320
+        _dblock(layout, "body.stage4", 32, w4, [1], gw, 2, 8)
+        eight = [(48, 2)] + [(w8, 1)] * 2
+    for index, (cin, stride) in enumerate(eight):
+        _dblock(layout, f"body.stage8.{index}", cin, w8, [1], gw, stride, cin // 4)
+    _dblock(layout, "body.stage16.0", w8, w16, [1], gw, 2, w8 // 4)
+    for index, dilation in enumerate(dilations, start=1):
+        cout = last if index == len(dilations) else w16
+        _dblock(layout, f"body.stage16.{index}", w16, cout, dilation, gw, 1, w16 // 4)
+    scale = 2 if large else 1
+    _conv_bn_act(layout, "decoder.head16", last, 128 * scale, 1)
+    _conv_bn_act(layout, "decoder.head8", w8, 128 * scale, 1)
+    _conv_bn_act(layout, "decoder.head4", w4, 8 * scale, 1)
+    _conv_bn_act(layout, "decoder.conv8", 128 * scale, 64 * scale, 3)
+    _conv_bn_act(layout, "decoder.conv4", 64 * scale + 8 * scale, 64 * scale, 3)
+    layout["decoder.classifier.weight"] = (classes, 64 * scale, 1, 1)
+    layout["decoder.classifier.bias"] = (classes,)
+    return layout
