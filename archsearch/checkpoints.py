@@ -142,3 +142,21 @@ def _check_fits(state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
         if tuple(value.shape) != tuple(expected[key].shape):
             raise SpecError("checkpoint tensor has the wrong shape", source=source, path=key,
                             value=list(value.shape), allowed=str(list(expected[key].shape)))
+
+
+def load_weights_any_form(model: nn.Module, source: str | Path | Mapping[str, Any], *,
+                          trust: bool = False) -> nn.Module:
+    """Load into the train form, or, if the weights are a deploy form's (as exports are), into the deploy form."""
+    state_dict = read_state_dict(source, trust=trust)
+    source_name = "<state dict>" if isinstance(source, Mapping) else str(source)
+    try:
+        return load_weights(model, state_dict)
+    except SpecError as train_error:
+        from archsearch.deploy import deploy
+
+        deployed = deploy(model)
+        if set(state_dict) != set(deployed.state_dict()):
+            raise train_error.with_source(source_name) if not train_error.source.startswith("<") else SpecError(
+                train_error.message, path=train_error.path, value=train_error.value, allowed=train_error.allowed,
+                source=source_name) from None
+        return load_weights(deployed, state_dict)

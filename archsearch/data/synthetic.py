@@ -98,6 +98,7 @@ def ensure_synthetic_cityscapes(cache_root: Path, *, seed: int = 0, num_train: i
                         allowed=f"a directory with a matching {MARKER_NAME}; delete it to regenerate")
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=cache_root))
+    staging.chmod(0o755)  # mkdtemp makes it private; the published dataset should not be
     try:
         _write_dataset(staging, parameters)
         try:

@@ -96,11 +96,7 @@ class TrainConfig:
             raise SpecError("the training loader has no length, so a budget in epochs is unknown",
                             path="epochs", value=self.epochs, allowed="a budget in 'iterations'")
         total = self.epochs * batches_per_epoch
-        if self.warmup_iterations >= total:
-            raise SpecError("warmup must end before the step budget does",
-                            path="warmup_iterations", value=self.warmup_iterations,
-                            allowed=f"fewer than {self.epochs} epochs x {batches_per_epoch} "
-                                    f"batches = {total} steps")
+        self._check_warmup(total, f"{self.epochs} epochs x {batches_per_epoch} batches")
         return total
 
     def _check_combinations(self) -> None:
@@ -115,10 +111,14 @@ class TrainConfig:
         if self.nesterov and self.momentum == 0.0:
             raise SpecError("nesterov needs a momentum", path="nesterov", value=self.nesterov,
                             allowed="false with momentum 0")
-        if self.iterations is not None and self.warmup_iterations >= self.iterations:
+        if self.iterations is not None:
+            self._check_warmup(self.iterations, "iterations")
+
+    def _check_warmup(self, total_steps: int, budget: str) -> None:
+        if self.warmup_iterations >= total_steps:
             raise SpecError("warmup must end before the step budget does",
                             path="warmup_iterations", value=self.warmup_iterations,
-                            allowed=f"0 to {self.iterations - 1} (iterations is {self.iterations})")
+                            allowed=f"fewer than the budget of {total_steps} steps ({budget})")
 
 
 def _plain(value: Any) -> Any:
