@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -92,8 +93,11 @@ def _load_file(path: Path, trust: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as error:
-        hint = "" if trust else " (it holds more than tensors; pass --trust-checkpoint if you trust its source)"
-        raise SpecError(f"cannot unpickle checkpoint{hint}: {str(error).splitlines()[0]}", source=str(path)) from None
+        if trust or not zipfile.is_zipfile(path):
+            raise SpecError(f"not a readable PyTorch checkpoint: {str(error).splitlines()[0]}",
+                            source=str(path)) from None
+        raise SpecError("the checkpoint holds more than tensors; pass --trust-checkpoint (API: trust=True) "
+                        "if you trust its source, since unpickling it runs code", source=str(path)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise SpecError(f"not a readable PyTorch checkpoint: {str(error).splitlines()[0]}",
                         source=str(path)) from None
