@@ -31,7 +31,7 @@ _IMAGE_SUFFIX = "_leftImg8bit.png"
 
 def _available_splits(directory: Path) -> str:
     names = sorted(child.name for child in directory.iterdir() if child.is_dir()) if directory.is_dir() else []
-    return ", ".join(names) if names else "none found"
+    return ", ".join(names) if names else "none"
 
 
 def _label_sample(image: Path, label_directory: Path) -> Sample:

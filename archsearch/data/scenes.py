@@ -2,8 +2,8 @@
 
 The scenes are built to separate architectures, not to look real:
 
-* road and sidewalk are painted from one texture field, and so are sky and the
-  walls at the foot of buildings; inside a region the two members of each pair are
+* road and sidewalk are painted with one material, and so are sky and the walls
+  at the foot of buildings; inside a region the two members of each pair are
   locally identical, and only wide context (sidewalk lies between road and
   facade; a wall stands on the sidewalk under a building, sky is above it) tells
   them apart;
@@ -21,6 +21,7 @@ horizon)`` rows above its foot.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -39,9 +40,9 @@ _FACADE_TONES = np.array([[196, 178, 148], [150, 74, 52], [122, 122, 128], [176,
 _WINDOW_TONE = np.array([48, 60, 78], dtype=np.float32)
 _POLE_THICKNESS_RANGE = (1, 3)
 _MIN_POLE_SPACING = 6  # px between pole columns, so two poles never merge into one thick one
+_SEGMENTS_PER_SIDE = 64  # buildings and gaps along each side; enough to reach the vanishing point
 
-
-Window = tuple[slice, slice]
+_Window = tuple[slice, slice]
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Scene:
     label_ids: np.ndarray
 
 
-class Material(NamedTuple):
+class _Material(NamedTuple):
     """How a surface looks: a base RGB colour plus amounts of the canvas's two noise fields.
 
     The noise fields belong to the canvas, so two regions painted with one material
@@ -84,27 +85,27 @@ class _Canvas:
         self.height, self.width = height, width
         self.labels = np.zeros((height, width), dtype=np.uint8)
         self.material_ids = np.zeros((height, width), dtype=np.uint16)
-        self._materials: list[Material] = []
+        self._materials: list[_Material] = []
 
     def material(self, base: np.ndarray, *, grain: float, blotch: float) -> int:
         """Register a material; returns the id to paint with."""
-        self._materials.append(Material(tuple(float(value) for value in base), grain, blotch))
+        self._materials.append(_Material(tuple(float(value) for value in base), grain, blotch))
         return len(self._materials) - 1
 
-    def window(self, top: float, bottom: float, left: float, right: float) -> Window:
+    def window(self, top: float, bottom: float, left: float, right: float) -> _Window:
         """The pixel rows and columns that touch a box, clipped to the image (possibly empty)."""
         row_start, row_stop = max(0, int(np.floor(top))), min(self.height, int(np.ceil(bottom)) + 1)
         column_start, column_stop = max(0, int(np.floor(left))), min(self.width, int(np.ceil(right)) + 1)
         return slice(row_start, max(row_start, row_stop)), slice(column_start, max(column_start, column_stop))
 
-    def coordinates(self, window: Window = (slice(None), slice(None))) -> tuple[np.ndarray, np.ndarray]:
+    def coordinates(self, window: _Window = (slice(None), slice(None))) -> tuple[np.ndarray, np.ndarray]:
         """Pixel-centre rows [h, 1] and columns [1, w] of a window, for broadcasting."""
         rows = np.arange(self.height, dtype=np.float32)[window[0]] + 0.5
         columns = np.arange(self.width, dtype=np.float32)[window[1]] + 0.5
         return rows[:, None], columns[None, :]
 
     def paint(self, mask: np.ndarray, label_name: str, material: int | np.ndarray,
-              window: Window = (slice(None), slice(None))) -> None:
+              window: _Window = (slice(None), slice(None))) -> None:
         """Give the ``mask`` pixels of ``window`` a label and a material (one id or a per-pixel id map)."""
         self.labels[window][mask] = _ID[label_name]
         self.material_ids[window][mask] = material[mask] if isinstance(material, np.ndarray) else material
@@ -173,13 +174,13 @@ def _paint_facade(canvas: _Canvas, street: _Street, plane_lateral: float, left: 
                                      0.0), 1e-6)
     distance = 1.0 / foot_depth
     nearest = distance[on_side].min() if on_side.any() else 1.0
-    segment_ends = nearest + np.cumsum(rng.uniform(0.3, 1.5, size=64))
+    segment_ends = nearest + np.cumsum(rng.uniform(0.3, 1.5, size=_SEGMENTS_PER_SIDE))
     count = segment_ends.size
     present = (rng.random(count) < 0.85) & (rng.random() > 0.15)  # some sides have no buildings at all
     storeys = rng.uniform(1.5, 5.0, count)
     tones = _FACADE_TONES[rng.integers(0, len(_FACADE_TONES), count)] * rng.uniform(0.85, 1.15, (count, 1))
     tone_ids = np.array([canvas.material(tone, grain=6, blotch=6) for tone in tones], dtype=np.uint16)
-    window_id = canvas.material(_WINDOW_TONE, grain=6, blotch=6)
+    glass_id = canvas.material(_WINDOW_TONE, grain=6, blotch=6)
     wall_height = np.where(rng.random(count) < 0.35, rng.uniform(0.25, 0.6, count), 0.0)
     window_rows, window_columns = rng.uniform(0.35, 0.6, count), rng.uniform(0.15, 0.35, count)
 
@@ -187,9 +188,9 @@ def _paint_facade(canvas: _Canvas, street: _Street, plane_lateral: float, left: 
     foot_row = street.horizon + foot_depth * (height - street.horizon)
     above_foot = (foot_row - rows) / (foot_row - street.horizon)  # height above the ground, in camera heights
     facade = (on_side & present[segment]) & (above_foot >= 0) & (above_foot <= storeys[segment])
-    window = (((above_foot / window_rows[segment]) % 1.0 > 0.45) & (above_foot > 0.4)
+    glazed = (((above_foot / window_rows[segment]) % 1.0 > 0.45) & (above_foot > 0.4)
               & ((distance / window_columns[segment]) % 1.0 > 0.5))
-    canvas.paint(facade, "building", np.where(window, np.uint16(window_id), tone_ids[segment]))
+    canvas.paint(facade, "building", np.where(glazed, np.uint16(glass_id), tone_ids[segment]))
     canvas.paint(facade & (above_foot <= wall_height[segment]), "wall", wall)
 
 
@@ -285,7 +286,7 @@ def _pole_places(rng: np.random.Generator, street: _Street, width: int, count: i
         depth = rng.uniform(0.2, 0.95)
         kerb = (street.road_left - rng.uniform(0.02, 0.1) * width if rng.random() < 0.5
                 else street.road_right + rng.uniform(0.02, 0.1) * width)
-        column = float(int(street.column_at(kerb, depth)))
+        column = float(math.floor(street.column_at(kerb, depth)))
         if 0 <= column < width - 3 and all(abs(column - other) >= _MIN_POLE_SPACING for other, _ in placed):
             placed.append((column, depth))
     return placed
@@ -328,7 +329,7 @@ def _camera(rng: np.random.Generator, colour: np.ndarray) -> np.ndarray:
     columns = np.arange(width, dtype=np.float32)[None, :] - width / 2
     angle = rng.uniform(0, 2 * np.pi)
     gradient = (columns * np.cos(angle) + rows * np.sin(angle)) / max(height, width)
-    light = np.float32(rng.uniform(0.65, 1.3)) * (1 + np.float32(rng.uniform(0, 0.35)) * gradient)
+    light = np.float32(rng.uniform(0.7, 1.25)) * (1 + np.float32(rng.uniform(0, 0.25)) * gradient)
     colour *= light[..., None]
     colour *= rng.uniform(0.92, 1.08, 3).astype(np.float32)
     noise = rng.standard_normal(colour.shape, dtype=np.float32)
@@ -341,7 +342,7 @@ def render_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     """Draw one street scene; the same generator state always gives the same scene."""
     canvas = _Canvas(rng, height, width)
     street = _draw_street(rng, height, width)
-    sky_tone = np.array([rng.uniform(120, 190), rng.uniform(160, 215), rng.uniform(205, 250)])
+    sky_tone = np.array([rng.uniform(110, 175), rng.uniform(150, 195), rng.uniform(180, 215)])
     sky = canvas.material(sky_tone, grain=3, blotch=7)  # also the walls' material
     asphalt = canvas.material(np.full(3, rng.uniform(70, 140)) * rng.uniform(0.95, 1.05, 3),
                               grain=12, blotch=10)  # road and sidewalk alike

@@ -53,22 +53,28 @@ def _to_normalized_float() -> list[v2.Transform]:
 
 
 def _crop_height_width(crop_size: int | tuple[int, int]) -> tuple[int, int]:
-    height, width = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
-    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+    sizes = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+    if not (isinstance(sizes, (tuple, list)) and len(sizes) == 2
+            and all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes)):
         raise SpecError("crop size must be positive integers", path="crop_size", value=crop_size,
                         allowed="an int or (height, width) of ints > 0")
-    return height, width
+    return sizes[0], sizes[1]
+
+
+def _checked_scale_range(scale_range: tuple[float, float]) -> tuple[float, float]:
+    if not (isinstance(scale_range, (tuple, list)) and len(scale_range) == 2
+            and all(isinstance(value, (int, float)) and math.isfinite(value) for value in scale_range)
+            and 0 < scale_range[0] <= scale_range[1]):
+        raise SpecError("scale range must be two finite numbers with 0 < low <= high",
+                        path="scale_range", value=scale_range, allowed="e.g. (0.5, 2.0)")
+    return float(scale_range[0]), float(scale_range[1])
 
 
 def train_transforms(crop_size: int | tuple[int, int],
                      scale_range: tuple[float, float] = (0.5, 2.0)) -> v2.Compose:
     """Random rescale, random crop (padding image with 0 and mask with 255), flip, normalize."""
-    low, high = scale_range
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        raise SpecError("scale range must be two finite numbers with 0 < low <= high",
-                        path="scale_range", value=scale_range, allowed="e.g. (0.5, 2.0)")
     return v2.Compose([
-        RandomScale((float(low), float(high))),
+        RandomScale(_checked_scale_range(scale_range)),
         v2.RandomCrop(_crop_height_width(crop_size), pad_if_needed=True,
                       fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}),
         v2.RandomHorizontalFlip(),

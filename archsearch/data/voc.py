@@ -33,7 +33,7 @@ class VOCSegmentationDataset(SegmentationDataset):
         list_directory = require_directory(voc / "ImageSets" / "Segmentation", "{train,val,trainval}.txt")
         split_file = list_directory / f"{split}.txt"
         if not split_file.is_file():
-            found = ", ".join(sorted(path.stem for path in list_directory.glob("*.txt"))) or "none found"
+            found = ", ".join(sorted(path.stem for path in list_directory.glob("*.txt"))) or "none"
             raise SpecError("split list does not exist", path=str(split_file), value=split,
                             allowed=f"a split listed in {list_directory} (found: {found})")
         names = split_file.read_text().split()

@@ -30,6 +30,14 @@ class LatencySettings:
 
     Presence of the device is checked when measuring, not here, so that settings
     written on one machine can describe a run on another.
+
+    device: "cpu", "cuda" or "cuda:N". dtype: "fp32", "fp16" or "bf16" for weights and
+    input. batch_size, input_size (height, width), input_channels: the input tensor.
+    channels_last: NHWC memory layout (eager and compile only). num_threads: torch
+    intra-op threads, or onnxruntime's intra_op_num_threads. backend: "eager",
+    "onnxruntime" or "compile". Warm-up runs for at least min_warmup_iterations calls
+    and warmup_seconds; timing then stops after time_budget_seconds, but never before
+    min_repeats samples nor after max_repeats.
     """
 
     device: str = "cpu"

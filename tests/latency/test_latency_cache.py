@@ -10,18 +10,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from archsearch.errors import SpecError
 from archsearch.latency import LatencyCache, LatencyResult, LatencySettings, cached_latency, device_name
-from test_latency_settings import CHANGED_VALUES
 
 SETTINGS = LatencySettings(input_size=(16, 16), warmup_seconds=0.0, min_warmup_iterations=1,
                            time_budget_seconds=0.0, min_repeats=3, max_repeats=5)
 WRITES_PER_PROCESS = 40
+# One changed value per field, each allowed next to SETTINGS: every setting must reach the key.
+CHANGED_VALUES = {
+    "device": "cuda:1", "dtype": "bf16", "batch_size": 2, "input_size": (256, 512), "input_channels": 4,
+    "channels_last": True, "num_threads": 2, "backend": "compile", "warmup_seconds": 2.5,
+    "min_warmup_iterations": 7, "time_budget_seconds": 9.0, "min_repeats": 4, "max_repeats": 20,
+}
 
 
 def result_for(settings: LatencySettings = SETTINGS, median_ms: float = 1.25,
                device: str = "Test CPU") -> LatencyResult:
     return LatencyResult(median_ms=median_ms, iqr_ms=0.1, q1_ms=1.2, q3_ms=1.3, min_ms=1.0, repeats=3,
                          device_name=device, settings=settings, backend="eager")
+
+
+def test_every_setting_has_a_changed_value() -> None:
+    assert set(CHANGED_VALUES) == {field.name for field in dataclasses.fields(LatencySettings)}
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -107,3 +117,14 @@ def test_cached_latency_does_not_build_the_model_on_a_hit(tmp_path: Path) -> Non
         raise AssertionError("the model was built although the cache had it")
 
     assert cached_latency(cache, "arch-a", factory, SETTINGS) == (stored, True)
+
+
+def test_a_stored_result_that_does_not_parse_names_the_cache() -> None:
+    data = result_for().to_dict()
+    del data["iqr_ms"]
+    with pytest.raises(SpecError, match="latency cache x.sqlite: not a stored latency result"):
+        LatencyResult.from_dict(data, source="latency cache x.sqlite")
+    data = result_for().to_dict()
+    data["settings"]["dtype"] = "fp8"
+    with pytest.raises(SpecError, match="latency cache x.sqlite: settings.dtype"):
+        LatencyResult.from_dict(data, source="latency cache x.sqlite")

@@ -173,3 +173,17 @@ def test_compile_failure_says_compile_is_unavailable(monkeypatch: pytest.MonkeyP
 def test_compile_backend_times_a_tiny_model() -> None:
     result = measure_latency(RecordingNet(), quick(backend="compile"))
     assert result.backend == "compile (inductor)" and result.repeats == 3
+
+
+@pytest.mark.slow
+def test_onnx_export_falls_back_to_the_dynamo_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_export = torch.onnx.export
+
+    def export_without_torchscript(*args, **kwargs):
+        if not kwargs["dynamo"]:
+            raise RuntimeError("the TorchScript exporter was removed")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", export_without_torchscript)
+    result = measure_latency(RecordingNet(), quick(backend="onnxruntime"))
+    assert result.backend == "onnxruntime (CPUExecutionProvider, dynamo exporter)"
