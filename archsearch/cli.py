@@ -122,6 +122,9 @@ def make_parser() -> argparse.ArgumentParser:
     building.add_argument("--trust-checkpoint", action="store_true",
                           help="allow a .pth checkpoint that holds more than tensors (unpickling runs code)")
     building.set_defaults(handler=command_build)
+
+    from archsearch.commands_study import add_study_commands
+    add_study_commands(commands, positive_int)
     return parser
 
 

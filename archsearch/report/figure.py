@@ -1,0 +1,64 @@
+"""The Pareto plot: mIoU against a cost, drawn on a bare Agg figure (no pyplot state)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from archsearch.report.ranking import objective_column, pareto_front
+
+AXIS_LABELS = {"latency_ms": "latency (ms)", "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}
+AXIS_SCALES = {"latency_ms": 1.0, "macs": 1e-9, "params_deploy": 1e-6}
+PLOT_X_METRICS = tuple(AXIS_LABELS)
+SHORT_HASH_LENGTH = 8
+MOST_LABELS = 15
+
+
+def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> Figure:
+    """mIoU against ``x_metric`` (one of PLOT_X_METRICS), std as error bars when seeds were pooled.
+
+    The marked front is that of the two plotted axes, so the step line is a true staircase
+    even when the study optimised something else; report.md marks the study's own front.
+    """
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    y_column = objective_column(summary, "miou")
+    axes.set_xlabel(AXIS_LABELS[x_metric])
+    axes.set_ylabel("mIoU (mean ± std over seeds)" if y_column == "miou_mean" else "mIoU")
+    axes.grid(True, alpha=0.3)
+    points = summary[summary[x_metric].notna()]
+    if points.empty:
+        axes.text(0.5, 0.5, f"no complete trial with {x_metric}", ha="center", va="center",
+                  transform=axes.transAxes)
+        return figure
+    x = points[x_metric].astype("float64").to_numpy() * AXIS_SCALES[x_metric]
+    y = points[y_column].astype("float64").to_numpy()
+    if "miou_std" in points.columns:
+        axes.errorbar(x, y, yerr=points["miou_std"].fillna(0.0).to_numpy(), fmt="none", ecolor="0.6",
+                      elinewidth=1, capsize=2, zorder=1)
+    axes.scatter(x, y, s=18, color="0.45", label="architectures", zorder=2)
+    front = pareto_front(points, [(y_column, "maximize"), (x_metric, "minimize")]).to_numpy()
+    order = np.argsort(x[front], kind="stable")
+    axes.step(x[front][order], y[front][order], where="post", color="tab:red", linewidth=1.2, zorder=3)
+    axes.scatter(x[front], y[front], s=40, marker="D", color="tab:red", label="Pareto front", zorder=4)
+    hashes = points["arch_hash"].astype(str).to_numpy()
+    for position in _labelled(front, order):
+        axes.annotate(hashes[position][:SHORT_HASH_LENGTH], (x[position], y[position]), xytext=(4, 4),
+                      textcoords="offset points", fontsize=7, zorder=5,
+                      bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _labelled(front: np.ndarray, front_order: np.ndarray) -> np.ndarray:
+    """Every point while few; else front points only, evenly thinned along the front so labels stay legible."""
+    if len(front) <= MOST_LABELS:
+        return np.arange(len(front))
+    along_front = np.flatnonzero(front)[front_order]
+    if len(along_front) <= MOST_LABELS:
+        return along_front
+    return along_front[np.linspace(0, len(along_front) - 1, MOST_LABELS).round().astype(int)]

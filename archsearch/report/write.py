@@ -1,0 +1,48 @@
+"""write_report: the run directory in, report.md, report.csv and pareto.png out, each written atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from archsearch.errors import SpecError
+from archsearch.export_files import write_atomic, write_text_atomic
+from archsearch.report.figure import PLOT_X_METRICS, pareto_figure
+from archsearch.report.markdown import report_markdown
+from archsearch.report.ranking import objective_column, pareto_front, summarize
+from archsearch.report.run_files import load_study_heading, load_trials
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where ``write_report`` put its three files."""
+
+    markdown: Path
+    table: Path
+    plot: Path
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
+    """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
+
+    The plot puts mIoU against ``x_metric``: by default latency when any architecture has
+    one, else MACs. A run with no COMPLETE trial still gets a report that says so.
+    """
+    if x_metric is not None and x_metric not in PLOT_X_METRICS:
+        raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
+                        allowed=", ".join(PLOT_X_METRICS))
+    run_dir = Path(run_dir)
+    trials = load_trials(run_dir)
+    heading = load_study_heading(run_dir)
+    summary = summarize(trials)
+    objectives = [(objective_column(summary, metric), direction) for metric, direction in heading.objectives]
+    summary["pareto"] = pareto_front(summary, objectives)
+    if x_metric is None:
+        x_metric = "latency_ms" if summary["latency_ms"].notna().any() else "macs"
+    out_dir = Path(run_dir if out_dir is None else out_dir)
+    files = ReportFiles(markdown=out_dir / "report.md", table=out_dir / "report.csv", plot=out_dir / "pareto.png")
+    write_atomic(files.table, lambda temporary: summary.to_csv(temporary, index=False))
+    figure = pareto_figure(summary, x_metric, title=heading.name)
+    write_atomic(files.plot, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    write_text_atomic(files.markdown, report_markdown(heading, trials, summary, x_metric, files.plot.name))
+    return files

@@ -1,0 +1,276 @@
+"""Runs a study with Optuna: samplers, pruners and storage are Optuna's; this module only wires them.
+
+Resuming is re-running: the study is loaded from its storage, finished trials stay as they
+are, a trial left RUNNING by a dead process is failed and queued again (at once when the
+process was on this machine, after the heartbeat's grace period otherwise), and the run
+stops once the requested number of trials has finished.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from archsearch.search.config import StudyConfig
+from archsearch.search.results import write_trials_csv
+from archsearch.search.run_dir import RunDirectory
+from archsearch.search.trial import TrialMetrics, TrialRunner
+from archsearch.space import Primitive, SampledPoint, enumerate_grid, sample
+
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30
+INFEASIBLE_MIOU = 0.0
+
+
+class TrialFailed(Exception):
+    """A trial that raised; its reason is in the trial's ``fail_reason`` attribute and the study goes on."""
+
+
+@dataclass
+class OptunaSuggester:
+    """Samples through an Optuna trial, so the sampler learns; ``fixed`` values bypass it."""
+
+    trial: Trial
+    fixed: dict[str, Any]
+
+    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
+        if name in self.fixed:
+            return self.fixed[name]
+        return self.trial.suggest_categorical(name, list(options))
+
+    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        if name in self.fixed:
+            return self.fixed[name]
+        return self.trial.suggest_int(name, low, high, step=step, log=log)
+
+    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
+             grid: Sequence[float] | None) -> float:
+        if name in self.fixed:
+            return self.fixed[name]
+        if grid:
+            return float(self.trial.suggest_categorical(name, list(grid)))
+        return self.trial.suggest_float(name, low, high, step=step, log=log)
+
+
+def _constraints(trial: FrozenTrial) -> Sequence[float]:
+    return trial.user_attrs.get("constraint_violations", [])
+
+
+def make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
+    constrained = {"constraints_func": _constraints} if config.constraints else {}
+    options = dict(config.sampler_options)
+    try:
+        if config.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=config.sampler_seed, **constrained, **options)
+        if config.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=config.sampler_seed, **constrained, **options)
+        return optuna.samplers.RandomSampler(seed=config.sampler_seed, **options)
+    except TypeError as error:
+        from archsearch.errors import SpecError
+        raise SpecError(f"sampler rejects its options: {error}", path="sampler", value=options,
+                        source=config.source) from None
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    pruners = {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
+               "percentile": optuna.pruners.PercentilePruner,
+               "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+               "hyperband": optuna.pruners.HyperbandPruner}
+    try:
+        return pruners[config.pruner](**config.pruner_options)
+    except TypeError as error:
+        from archsearch.errors import SpecError
+        raise SpecError(f"pruner rejects its options: {error}", path="pruner", value=dict(config.pruner_options),
+                        source=config.source) from None
+
+
+def storage_url(config: StudyConfig, run_dir: RunDirectory) -> str:
+    return config.storage or run_dir.default_storage
+
+
+def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
+    storage = RDBStorage(storage_url(config, run_dir), heartbeat_interval=HEARTBEAT_SECONDS,
+                         grace_period=GRACE_SECONDS,
+                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+    return optuna.create_study(storage=storage, study_name=config.name, sampler=make_sampler(config),
+                               pruner=make_pruner(config), load_if_exists=True,
+                               directions=[objective.direction for objective in config.objectives])
+
+
+def finished(trial: FrozenTrial) -> bool:
+    """Trials that count towards the budget: everything that ended, except a dead process's (it is retried)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and "fail_reason" in trial.user_attrs
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def requeue_dead_trials(study: optuna.Study) -> list[int]:
+    """Fail and queue again the RUNNING trials whose process on this machine is gone."""
+    optuna.storages.fail_stale_trials(study)
+    requeued = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") != socket.gethostname() or _process_alive(attrs.get("pid", -1)):
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process got there first
+        study.enqueue_trial(trial.params, user_attrs={"seed": attrs.get("seed"), "retry_of": trial.number},
+                            skip_if_exists=False)
+        requeued.append(trial.number)
+    return requeued
+
+
+def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
+    """For a grid study, queue every point with every seed, once per study; returns the grid's trial count."""
+    if config.sampler != "grid":
+        return None
+    if "grid_trials" not in study.user_attrs:
+        points = enumerate_grid_with_fixed(config)
+        for params in points:
+            for seed in config.seeds:
+                study.enqueue_trial(params, user_attrs={"seed": seed})
+        study.set_user_attr("grid_trials", len(points) * len(config.seeds))
+    return study.user_attrs["grid_trials"]
+
+
+def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]:
+    points = []
+    for params in enumerate_grid(config.space):
+        if all(params.get(name, value) == value for name, value in config.fix.items()):
+            points.append({name: value for name, value in params.items() if name not in config.fix})
+    unique = {tuple(sorted(point.items(), key=lambda item: item[0])): point for point in points}
+    return list(unique.values())
+
+
+class Objective:
+    """The function Optuna calls per trial: sample, analyze, time, check constraints, train."""
+
+    def __init__(self, config: StudyConfig, run_dir: RunDirectory, runner: TrialRunner) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.runner = runner
+        self.single_objective = len(config.objectives) == 1
+
+    def __call__(self, trial: Trial) -> float | list[float]:
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        seed = trial.user_attrs.get("seed")
+        fresh = seed is None
+        seed = self.config.seeds[0] if fresh else seed
+        trial.set_user_attr("seed", seed)
+        try:
+            point = sample(self.config.space, OptunaSuggester(trial, dict(self.config.fix)))
+            return self._evaluate(trial, point, seed, fresh)
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:  # recorded with its reason; the study goes on
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:2000])
+            raise TrialFailed(str(error)) from error
+
+    def _evaluate(self, trial: Trial, point: SampledPoint, seed: int, fresh: bool) -> float | list[float]:
+        if not point.valid:
+            raise InvalidPoint(point.invalid_reason)
+        spec = point.spec
+        self.run_dir.save_spec(spec)
+        trial.set_user_attr("arch_hash", spec.arch_hash)
+        if fresh:
+            for other_seed in self.config.seeds[1:]:
+                trial.study.enqueue_trial(trial.params, user_attrs={"seed": other_seed})
+        metrics = self.runner.measure(spec, self.runner.analyze_point(spec, seed))
+        self._record(trial, metrics)
+        if metrics.infeasible:
+            trial.set_user_attr("infeasible", True)
+            return self._values(metrics, infeasible=True)
+        metrics = self.runner.train(spec, metrics, trial.number, self._reporter(trial))
+        self._record(trial, metrics)
+        return self._values(metrics, infeasible=False)
+
+    def _record(self, trial: Trial, metrics: TrialMetrics) -> None:
+        for key, value in metrics.to_attrs().items():
+            trial.set_user_attr(key, value)
+
+    def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
+        if not self.single_objective or self.config.pruner == "none":
+            return None
+
+        def report(step: int, miou: float) -> None:
+            trial.report(miou, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step} with mIoU {miou:.4f}")
+        return report
+
+    def _values(self, metrics: TrialMetrics, *, infeasible: bool) -> float | list[float]:
+        values = []
+        for objective in self.config.objectives:
+            if objective.metric == "miou" and infeasible:
+                values.append(INFEASIBLE_MIOU)
+            else:
+                values.append(float(metrics.value(objective.metric)))
+        return values[0] if self.single_objective else values
+
+
+class InvalidPoint(Exception):
+    """The sampled point is not a valid network; the reason names the key path."""
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    requested: int
+    finished: int
+    completed: int
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.requested and self.completed > 0
+
+
+def run_optuna(config: StudyConfig, run_dir: RunDirectory,
+               on_trial_end: Callable[[FrozenTrial, int, int], None] | None = None) -> StudyOutcome:
+    """Run (or resume) the study until ``config.trials`` trials have finished."""
+    study = open_study(config, run_dir)
+    requeue_dead_trials(study)
+    grid_trials = enqueue_grid(config, study)
+    requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
+    runner = TrialRunner(config, run_dir)
+    objective = Objective(config, run_dir, runner)
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_trials_csv(study, run_dir)
+        if on_trial_end is not None:
+            on_trial_end(trial, _count_finished(study), requested)
+
+    write_trials_csv(study, run_dir)
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(finished(trial) for trial in trials)
+        running = sum(trial.state == TrialState.RUNNING for trial in trials)
+        if done + running >= requested:
+            break
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
+    write_trials_csv(study, run_dir)
+    trials = study.get_trials(deepcopy=False)
+    return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
+                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get("infeasible")
+                                      for trial in trials))
+
+
+def _count_finished(study: optuna.Study) -> int:
+    return sum(finished(trial) for trial in study.get_trials(deepcopy=False))

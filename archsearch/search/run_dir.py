@@ -1,0 +1,57 @@
+"""The run directory: everything a report or an export needs, and nothing else.
+
+``study.db`` (Optuna storage, unless the study names another), ``study.yaml`` (the study as
+run), ``specs/<arch_hash>.yaml`` (every concrete architecture), ``weights/trial_<n>.safetensors``
+(trained train-form weights), ``latency.db`` (the latency cache) and ``trials.csv`` (one row per
+trial, rewritten atomically from the storage after every trial).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from archsearch.export_files import write_text_atomic
+from archsearch.spec import ArchSpec
+
+TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
+                 "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    root: Path
+
+    def create(self) -> "RunDirectory":
+        (self.root / "specs").mkdir(parents=True, exist_ok=True)
+        (self.root / "weights").mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def default_storage(self) -> str:
+        return f"sqlite:///{(self.root / 'study.db').resolve()}"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.root / "trials.csv"
+
+    @property
+    def latency_cache(self) -> Path:
+        return self.root / "latency.db"
+
+    def spec_path(self, arch_hash: str) -> Path:
+        return self.root / "specs" / f"{arch_hash}.yaml"
+
+    def weights_path(self, trial_number: int) -> Path:
+        return self.root / "weights" / f"trial_{trial_number}.safetensors"
+
+    def save_spec(self, spec: ArchSpec) -> Path:
+        path = self.spec_path(spec.arch_hash)
+        if not path.exists():
+            write_text_atomic(path, spec.to_yaml())
+        return path
+
+    def save_study(self, raw: dict) -> None:
+        write_text_atomic(self.root / "study.yaml", yaml.safe_dump(raw, sort_keys=False))

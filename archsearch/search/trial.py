@@ -1,0 +1,111 @@
+"""One trial: a concrete spec and a seed in, metrics out (analysis, latency, training, evaluation).
+
+The trial never reads the study file again; it gets the parsed StudyConfig and a spec.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+from typing import Callable
+
+import torch
+
+from archsearch.analyze import analyze
+from archsearch.build import build
+from archsearch.data import build_dataset, eval_transforms, train_transforms
+from archsearch.deploy import deploy
+from archsearch.export_files import write_state_dict
+from archsearch.latency import LatencyCache, cached_latency
+from archsearch.search.config import StudyConfig
+from archsearch.search.run_dir import RunDirectory
+from archsearch.spec import ArchSpec
+from archsearch.train import make_loader, train_and_evaluate
+
+
+@dataclass
+class TrialMetrics:
+    """What one trial measured; ``infeasible`` points carry their cost but no mIoU."""
+
+    arch_hash: str
+    seed: int
+    params_train: int
+    params_deploy: int
+    macs: int
+    receptive_field: int
+    output_stride: int
+    latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    latency_cached: bool | None = None
+    miou: float | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    trial_seconds: float | None = None
+    infeasible: bool = False
+    constraint_violations: tuple[float, ...] = ()
+
+    def value(self, metric: str) -> float | None:
+        return getattr(self, metric)
+
+    def to_attrs(self) -> dict:
+        data = asdict(self)
+        data["constraint_violations"] = list(self.constraint_violations)
+        return data
+
+
+class TrialRunner:
+    """Runs trials of one study; data sets and the latency cache are opened once per process."""
+
+    def __init__(self, study: StudyConfig, run_dir: RunDirectory) -> None:
+        self.study = study
+        self.run_dir = run_dir
+
+    @cached_property
+    def _datasets(self):
+        dataset = self.study.dataset
+        crop = self.study.augmentation.crop_size or self.study.input_size
+        train = build_dataset(dataset.name, dataset.root, "train",
+                              train_transforms(crop, self.study.augmentation.scale_range), **dataset.options)
+        val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
+        return train, val
+
+    @property
+    def num_classes(self) -> int:
+        return self._datasets[0].num_classes
+
+    @cached_property
+    def _latency_cache(self) -> LatencyCache:
+        return LatencyCache(self.run_dir.latency_cache)
+
+    def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
+        analysis = analyze(spec, self.study.input_size, num_classes=self.num_classes)
+        return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, params_train=analysis.params_train,
+                            params_deploy=analysis.params_deploy, macs=analysis.macs,
+                            receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
+
+    def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
+        """Time the deploy form (cached per architecture) and check the constraints; training comes after."""
+        if self.study.latency is not None:
+            result, cached = cached_latency(self._latency_cache, spec.arch_hash,
+                                            lambda: deploy(build(spec, num_classes=self.num_classes)),
+                                            self.study.latency)
+            metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
+                              latency_cached=cached)
+        violations = tuple(constraint.violation(metrics.value(constraint.metric))
+                           for constraint in self.study.constraints)
+        return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
+
+    def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
+              on_evaluation: Callable[[int, float], None] | None) -> TrialMetrics:
+        started = time.perf_counter()
+        train_set, val_set = self._datasets
+        config = replace(self.study.training, seed=metrics.seed)
+        torch.manual_seed(metrics.seed)
+        model = build(spec, num_classes=self.num_classes)
+        train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
+        result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
+        write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
+        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds,
+                       eval_seconds=result.eval_seconds, trial_seconds=time.perf_counter() - started)
