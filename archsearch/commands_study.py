@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -64,7 +65,7 @@ def print_trials_table(trials_csv: Path) -> None:
         table.add_column(column.removeprefix("param."), justify="right" if column != "state" else "left")
     for _, row in frame.iterrows():
         table.add_row(*[_cell(row[column]) for column in columns])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _cell(value) -> str:

@@ -42,11 +42,11 @@ class SpecError(ArchsearchError):
         """Return the same error, now naming the file or flag it came from."""
         if self.source:
             return self
-        return SpecError(self.message, path=self.path, value=self.value, allowed=self.allowed,
-                         source=source)
+        return type(self)(self.message, path=self.path, value=self.value, allowed=self.allowed,
+                          source=source)
 
     def under(self, prefix: str) -> "SpecError":
         """Return the same error with its key path nested under ``prefix``."""
         path = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
-        return SpecError(self.message, path=path, value=self.value, allowed=self.allowed,
-                         source=self.source)
+        return type(self)(self.message, path=path, value=self.value, allowed=self.allowed,
+                          source=self.source)

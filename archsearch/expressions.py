@@ -23,6 +23,12 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "int": int, 
                                             "abs": abs}
 EXPRESSION_HELP = "numbers, names of parameters, + - * / // % **, comparisons, and/or/not, x if c else y, " \
                   "lists, min/max/int/round/len/abs"
+
+
+class ExpressionSyntaxError(SpecError):
+    """An expression that cannot be parsed or uses syntax that is not allowed: the file is wrong."""
+
+
 WHOLE = re.compile(r"^\$\{([^{}]*)\}$")
 PART = re.compile(r"\$\{([^{}]*)\}")
 
@@ -32,11 +38,17 @@ def evaluate(text: str, lookup: Callable[[str], Any], path: str) -> Any:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        raise SpecError("cannot parse expression", path=path, value=text, allowed=EXPRESSION_HELP) from None
+        raise ExpressionSyntaxError("cannot parse expression", path=path, value=text,
+                                    allowed=EXPRESSION_HELP) from None
     try:
         return _evaluate(tree.body, lookup, text, path)
     except (TypeError, ZeroDivisionError, ValueError) as error:
         raise SpecError(f"expression failed: {error}", path=path, value=text) from None
+
+
+def condition(text: str, lookup: Callable[[str], Any], path: str) -> bool:
+    """An ``if`` condition: an expression, with or without ``${...}`` around its names."""
+    return bool(evaluate(PART.sub(lambda match: f"({match.group(1)})", text), lookup, path))
 
 
 def substitute(text: str, lookup: Callable[[str], Any], path: str) -> Any:
@@ -81,4 +93,4 @@ def _evaluate(node: ast.AST, lookup: Callable[[str], Any], text: str, path: str)
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
             and not node.keywords):
         return FUNCTIONS[node.func.id](*[recurse(argument) for argument in node.args])
-    raise SpecError("unsupported expression", path=path, value=text, allowed=EXPRESSION_HELP)
+    raise ExpressionSyntaxError("unsupported expression", path=path, value=text, allowed=EXPRESSION_HELP)

@@ -21,13 +21,14 @@ reason the point is invalid.
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 from archsearch.errors import SpecError
-from archsearch.expressions import substitute
+from archsearch.expressions import ExpressionSyntaxError, condition, substitute
 from archsearch.spec import ArchSpec, parse_spec, read_yaml
 
 Primitive = str | int | float | bool | None
@@ -196,9 +197,8 @@ class _Resolver:
         if kind in ("choice", "int", "float"):
             return self.sample(path.removeprefix("spec."), node, path)
         if kind == "if":
-            condition = node["if"]
-            taken = substitute(condition if condition.startswith("${") else f"${{{condition}}}", self.lookup,
-                               f"{path}.if") if isinstance(condition, str) else bool(condition)
+            test = node["if"]
+            taken = condition(test, self.lookup, f"{path}.if") if isinstance(test, str) else bool(test)
             if taken:
                 return self.resolve(node.get("then"), f"{path}.then")
             return self.resolve(node["else"], f"{path}.else") if "else" in node else OMITTED
@@ -215,6 +215,9 @@ def sample(space: Space, suggester: Suggester) -> SampledPoint:
         data = resolver.resolve(space.template, "spec")
     except SpaceError as error:
         raise error.with_source(space.source) from None
+    except ExpressionSyntaxError as error:
+        raise SpaceError(error.message, path=error.path, value=error.value, allowed=error.allowed,
+                         source=space.source) from None
     except SpecError as error:
         return SampledPoint(dict(resolver.params), invalid_reason=str(error))
     data.setdefault("name", space.name)
@@ -261,11 +264,20 @@ class RandomSuggester:
         return self.rng.choice(list(options))
 
     def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        if log and low > 0:
+            value = math.exp(self.rng.uniform(math.log(low), math.log(high + 1)))
+            return min(high, low + int((value - low) // step) * step)
         return self.rng.randrange(low, high + 1, step)
 
     def real(self, name: str, low: float, high: float, step: float | None, log: bool,
              grid: Sequence[float] | None) -> float:
-        return self.rng.choice(list(grid)) if grid else self.rng.uniform(low, high)
+        if grid:
+            return float(self.rng.choice(list(grid)))
+        if step:
+            return low + self.rng.randrange(int(round((high - low) / step)) + 1) * step
+        if log and low > 0:
+            return math.exp(self.rng.uniform(math.log(low), math.log(high)))
+        return self.rng.uniform(low, high)
 
 
 class _GridWalker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -95,6 +96,8 @@ def storage_url(config: StudyConfig, run_dir: RunDirectory) -> str:
 
 
 def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = RDBStorage(storage_url(config, run_dir), heartbeat_interval=HEARTBEAT_SECONDS,
                          grace_period=GRACE_SECONDS,
                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))

@@ -1,0 +1,63 @@
+"""Study files are checked before any trial starts; errors name the file, key path and value."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from archsearch.cli import main
+from archsearch.errors import SpecError
+from archsearch.search.config import load_study
+
+
+def rewrite(path, change):
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_tiny_study_parses(tiny_study):
+    config = load_study(tiny_study)
+    assert config.name == "tiny_study" and config.trials == 4 and config.sampler == "random"
+    assert config.space.name == "tiny" and config.training.iterations == 2
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d.update(bogus=1), "bogus: unknown key"),
+    (lambda d: d.update(sampler={"name": "annealing"}), "sampler.name: unknown name (got 'annealing'); allowed: tpe"),
+    (lambda d: d["dataset"].update(name="kitti"), "dataset.name: unknown dataset"),
+    (lambda d: d.update(dataset={"name": "cityscapes", "root": "nowhere"}), "dataset.root: no such data directory"),
+    (lambda d: d["training"].update(lr="fast"), "training.lr"),
+    (lambda d: d.update(fix={"depth": 3}), "fix.depth: not a parameter of the space"),
+    (lambda d: d.update(parameters={"width": {"choice": [8], "extra": 1}}), "parameters.width"),
+    (lambda d: d.update(constraints={"latency_ms": {"max": 5}}), "constraints.latency_ms: a latency constraint needs"),
+    (lambda d: d.update(constraints={"flops": {"max": 5}}), "constraints.flops: unknown constraint metric"),
+    (lambda d: d.update(objectives=[{"metric": "accuracy", "direction": "maximize"}]), "objectives[0].metric"),
+    (lambda d: d.update(seeds=[0, 0]), "seeds: expected a non-empty list of distinct integers"),
+    (lambda d: d.update(space="missing.yaml"), "space: no such space file"),
+    (lambda d: d.pop("training"), "training: missing required key"),
+    (lambda d: d.update(storage="study.db"), "storage: expected an SQLAlchemy URL"),
+])
+def test_bad_study_values_are_named(tiny_study, change, expected):
+    rewrite(tiny_study, change)
+    with pytest.raises(SpecError) as caught:
+        load_study(tiny_study)
+    assert str(caught.value).startswith(str(tiny_study)) and expected in str(caught.value)
+
+
+def test_set_overrides_values_with_yaml(tiny_study):
+    config = load_study(tiny_study, ["training.iterations=7", "sampler.seed=3", "dataset.num_train=5"])
+    assert config.training.iterations == 7 and config.sampler_seed == 3
+    assert config.dataset.options["num_train"] == 5
+    with pytest.raises(SpecError, match="--set: expected key=value"):
+        load_study(tiny_study, ["training.iterations"])
+
+
+def test_cli_rejects_a_bad_study_before_any_trial(tiny_study, tmp_path, capsys):
+    rewrite(tiny_study, lambda d: d.update(pruner="sometimes"))
+    run_dir = tmp_path / "run"
+    assert main(["run", str(tiny_study), "--out", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "pruner.name: unknown name" in err and "Traceback" not in err
+    assert not run_dir.exists()
