@@ -283,12 +283,15 @@ class RandomSuggester:
 class _GridWalker:
     """One walk of the odometer over a define-by-run space: ``chosen[i]`` picks the i-th decision's option."""
 
-    def __init__(self, chosen: list[int]) -> None:
+    def __init__(self, chosen: list[int], fixed: Mapping[str, Primitive]) -> None:
         self.chosen = chosen
+        self.fixed = fixed
         self.counts: list[int] = []
         self.taken: list[int] = []
 
-    def _pick(self, options: Sequence[Any]) -> Any:
+    def _pick(self, options: Sequence[Any], name: str) -> Any:
+        if name in self.fixed:
+            return self.fixed[name]
         position = len(self.taken)
         index = self.chosen[position] if position < len(self.chosen) else 0
         self.counts.append(len(options))
@@ -296,28 +299,33 @@ class _GridWalker:
         return options[index]
 
     def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
-        return self._pick(options)
+        return self._pick(options, name)
 
     def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
-        return self._pick(range(low, high + 1, step))
+        return self._pick(range(low, high + 1, step), name)
 
     def real(self, name: str, low: float, high: float, step: float | None, log: bool,
              grid: Sequence[float] | None) -> float:
         if grid:
-            return float(self._pick(list(grid)))
+            return float(self._pick(list(grid), name))
         if step:
             count = int(round((high - low) / step)) + 1
-            return self._pick([low + index * step for index in range(count)])
+            return self._pick([low + index * step for index in range(count)], name)
+        if name in self.fixed:
+            return self.fixed[name]
         raise SpaceError("a float parameter needs grid: [...] or step to be enumerated", path=name,
                          value=[low, high])
 
 
-def enumerate_grid(space: Space) -> list[dict[str, Primitive]]:
-    """Every point of a space (conditional parameters included), as parameter values in walk order."""
+def enumerate_grid(space: Space, fixed: Mapping[str, Primitive] | None = None) -> list[dict[str, Primitive]]:
+    """Every point of a space (conditional parameters included), as parameter values in walk order.
+
+    ``fixed`` parameters keep their given value and are not enumerated.
+    """
     points: list[dict[str, Primitive]] = []
     chosen: list[int] = []
     while True:
-        walker = _GridWalker(chosen)
+        walker = _GridWalker(chosen, fixed or {})
         points.append(sample(space, walker).params)
         if len(points) > MAX_GRID_POINTS:
             raise SpaceError(f"the grid has more than {MAX_GRID_POINTS} points", source=space.source)

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -63,19 +64,63 @@ def _constraints(trial: FrozenTrial) -> Sequence[float]:
     return trial.user_attrs.get("constraint_violations", [])
 
 
-def make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(config: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with ``seed`` (default: the study's ``sampler.seed``)."""
+    seed = config.sampler_seed if seed is None else seed
     constrained = {"constraints_func": _constraints} if config.constraints else {}
     options = dict(config.sampler_options)
     try:
         if config.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=config.sampler_seed, **constrained, **options)
+            return optuna.samplers.TPESampler(seed=seed, **constrained, **options)
         if config.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=config.sampler_seed, **constrained, **options)
-        return optuna.samplers.RandomSampler(seed=config.sampler_seed, **options)
+            return optuna.samplers.NSGAIISampler(seed=seed, **constrained, **options)
+        return optuna.samplers.RandomSampler(seed=seed, **options)
     except TypeError as error:
         from archsearch.errors import SpecError
         raise SpecError(f"sampler rejects its options: {error}", path="sampler", value=options,
                         source=config.source) from None
+
+
+def trial_seed(sampler_seed: int, trial_number: int) -> int:
+    """The seed of one trial's sampler: a function of the study's seed and the trial's number only."""
+    return int(np.random.SeedSequence([sampler_seed % 2**63, trial_number]).generate_state(1)[0])
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """The study's sampler, made afresh for every trial with a seed from the trial's number.
+
+    A sampler seeded once per process replays its random draws from the start whenever a
+    study is resumed (and every process of a study draws the same ones), so resumed and
+    parallel runs would train the points already trained again. Seeded per trial number,
+    trial n draws the same values in a single run, a resumed run or any of several processes,
+    and different trials draw differently. Optuna's samplers keep their history in the storage,
+    so a fresh one per trial loses nothing.
+    """
+
+    def __init__(self, config: StudyConfig) -> None:
+        self._config = config
+        self._sampler = make_sampler(config)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._sampler = make_sampler(self._config, trial_seed(self._config.sampler_seed, trial.number))
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: Any) -> Any:
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
@@ -101,7 +146,7 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     storage = RDBStorage(storage_url(config, run_dir), heartbeat_interval=HEARTBEAT_SECONDS,
                          grace_period=GRACE_SECONDS,
                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
-    return optuna.create_study(storage=storage, study_name=config.name, sampler=make_sampler(config),
+    return optuna.create_study(storage=storage, study_name=config.name, sampler=TrialSeededSampler(config),
                                pruner=make_pruner(config), load_if_exists=True,
                                directions=[objective.direction for objective in config.objectives])
 
@@ -155,12 +200,9 @@ def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
 
 
 def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]:
-    points = []
-    for params in enumerate_grid(config.space):
-        if all(params.get(name, value) == value for name, value in config.fix.items()):
-            points.append({name: value for name, value in params.items() if name not in config.fix})
-    unique = {tuple(sorted(point.items(), key=lambda item: item[0])): point for point in points}
-    return list(unique.values())
+    """The grid over the study's free parameters (its ``fix`` values held)."""
+    return [{name: value for name, value in params.items() if name not in config.fix}
+            for params in enumerate_grid(config.space, config.fix)]
 
 
 class Objective:

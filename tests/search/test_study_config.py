@@ -61,3 +61,26 @@ def test_cli_rejects_a_bad_study_before_any_trial(tiny_study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pruner.name: unknown name" in err and "Traceback" not in err
     assert not run_dir.exists()
+
+
+def test_regseg_dilation_study_is_the_papers_nine_ablation_networks_with_three_seeds():
+    from pathlib import Path
+
+    from archsearch import resolve_spec
+    from archsearch.search.optuna_driver import enumerate_grid_with_fixed
+    from archsearch.space import FixedSuggester, sample
+
+    study = Path(__file__).parents[2] / "studies" / "regseg_dilation.yaml"
+    config = load_study(study)
+    points = enumerate_grid_with_fixed(config)
+    assert len(points) * len(config.seeds) == config.trials == 27
+    for point in points:
+        spec = sample(config.space, FixedSuggester({**config.fix, **point})).spec
+        assert spec.arch_hash == resolve_spec(f"regseg-{point['dilation_pattern']}-decoder14").arch_hash
+
+
+def test_shipped_studies_parse():
+    from pathlib import Path
+
+    for study in sorted((Path(__file__).parents[2] / "studies").glob("*.yaml")):
+        assert load_study(study).trials >= 1
