@@ -30,6 +30,7 @@ class TrialMetrics:
 
     arch_hash: str
     seed: int
+    num_classes: int
     params_train: int
     params_deploy: int
     macs: int
@@ -38,6 +39,7 @@ class TrialMetrics:
     latency_ms: float | None = None
     latency_iqr_ms: float | None = None
     latency_cached: bool | None = None
+    latency_seconds: float | None = None
     miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
@@ -80,18 +82,20 @@ class TrialRunner:
 
     def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
         analysis = analyze(spec, self.study.input_size, num_classes=self.num_classes)
-        return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, params_train=analysis.params_train,
+        return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, num_classes=analysis.num_classes,
+                            params_train=analysis.params_train,
                             params_deploy=analysis.params_deploy, macs=analysis.macs,
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after."""
         if self.study.latency is not None:
+            started = time.perf_counter()
             result, cached = cached_latency(self._latency_cache, spec.arch_hash,
                                             lambda: deploy(build(spec, num_classes=self.num_classes)),
                                             self.study.latency)
             metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
-                              latency_cached=cached)
+                              latency_cached=cached, latency_seconds=time.perf_counter() - started)
         violations = tuple(constraint.violation(metrics.value(constraint.metric))
                            for constraint in self.study.constraints)
         return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
