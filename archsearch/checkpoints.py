@@ -110,8 +110,27 @@ def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any], *, ch
     With no ``checkpoint_format``, keys that already match the model load as they are and
     otherwise the format the model's spec names (``metadata.checkpoint_format``) is tried.
     """
+    return _load(model, read_state_dict(source, trust=trust), _source_name(source), checkpoint_format)
+
+
+def load_weights_any_form(model: nn.Module, source: str | Path | Mapping[str, Any], *,
+                          trust: bool = False) -> nn.Module:
+    """Load into the train form, or, if the weights are a deploy form's (as exports are), into the deploy form."""
+    from archsearch.deploy import deploy
+
     state_dict = read_state_dict(source, trust=trust)
-    source_name = "<state dict>" if isinstance(source, Mapping) else str(source)
+    deployed = deploy(model)
+    if set(state_dict) == set(deployed.state_dict()) != set(model.state_dict()):
+        return _load(deployed, state_dict, _source_name(source), None)
+    return _load(model, state_dict, _source_name(source), None)
+
+
+def _source_name(source: str | Path | Mapping[str, Any]) -> str:
+    return "<state dict>" if isinstance(source, Mapping) else str(source)
+
+
+def _load(model: nn.Module, state_dict: dict[str, Tensor], source_name: str,
+          checkpoint_format: str | None) -> nn.Module:
     expected = model.state_dict()
     if checkpoint_format is None and not _matches(state_dict, expected):
         spec = getattr(model, "spec", None)
@@ -147,20 +166,3 @@ def _check_fits(state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
             raise SpecError("checkpoint tensor has the wrong shape", source=source, path=key,
                             value=list(value.shape), allowed=str(list(expected[key].shape)))
 
-
-def load_weights_any_form(model: nn.Module, source: str | Path | Mapping[str, Any], *,
-                          trust: bool = False) -> nn.Module:
-    """Load into the train form, or, if the weights are a deploy form's (as exports are), into the deploy form."""
-    state_dict = read_state_dict(source, trust=trust)
-    source_name = "<state dict>" if isinstance(source, Mapping) else str(source)
-    try:
-        return load_weights(model, state_dict)
-    except SpecError as train_error:
-        from archsearch.deploy import deploy
-
-        deployed = deploy(model)
-        if set(state_dict) != set(deployed.state_dict()):
-            raise train_error.with_source(source_name) if not train_error.source.startswith("<") else SpecError(
-                train_error.message, path=train_error.path, value=train_error.value, allowed=train_error.allowed,
-                source=source_name) from None
-        return load_weights(deployed, state_dict)

@@ -73,3 +73,23 @@ def test_paper_count_form_keeps_batchnorm_but_folds_rep_blocks():
     counted = deploy(model, fold_batchnorm=False)
     kinds = {type(module).__name__ for module in counted.modules()}
     assert "RepConv" not in kinds and "ConvNorm" in kinds
+
+
+def test_conv_block_in_both_orders_builds_and_deploys():
+    from archsearch import parse_spec
+
+    spec = parse_spec({
+        "name": "orders",
+        "stem": [{"block": "conv", "out_channels": 8, "stride": 2},
+                 {"block": "conv", "out_channels": 8, "order": "norm-act-conv", "dilation": 2}],
+        "stages": [{"blocks": [{"block": "basic", "out_channels": 16, "stride": 2},
+                               {"block": "conv", "out_channels": 16, "kernel_size": 1, "activation": False}]}],
+        "head": {"block": "ddr_head", "channels": 8},
+    })
+    model = build(spec, num_classes=3).eval()
+    randomize_batchnorm(model)
+    pre = model.stem[1]
+    assert type(pre).__name__ == "NormActConv" and pre.bn.num_features == 8 and pre.conv.dilation == (2, 2)
+    images = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(images), deploy(model)(images), atol=1e-5)
