@@ -124,3 +124,17 @@ def test_a_trial_left_running_by_a_dead_process_is_retried(tiny_study, tmp_path)
     assert frame.loc[0, "fail_reason"].startswith("the process running it died")
     assert frame.loc[1, "param.pattern"] == frame.loc[0, "param.pattern"]  # retried with the same point
     assert os.getpid() != int(dead.stdout)
+
+
+def test_pruner_stops_weak_trials_on_intermediate_miou(tiny_study, tmp_path):
+    run_dir = tmp_path / "run"
+    status = run(tiny_study, run_dir, "--set", "fix={group_width: 8, width: 32}", "--set",
+                 "training.eval_every=1", "--set", "training.iterations=3", "--set",
+                 "pruner={name: percentile, percentile: 99.9, n_startup_trials: 1, n_warmup_steps: 0}",
+                 "--trials", "4")
+    frame = trials(run_dir)
+    assert status == 0
+    pruned = frame[frame["state"] == "PRUNED"]
+    assert len(pruned) >= 1
+    assert all(reason.startswith("pruned at step") for reason in pruned["fail_reason"])
+    assert not any((run_dir / "weights" / f"trial_{number}.safetensors").exists() for number in pruned["number"])
