@@ -48,8 +48,14 @@ def command_build(arguments: argparse.Namespace) -> int:
     from archsearch.deploy import deploy
 
     spec = resolve_spec(arguments.spec)
-    analysis = analyze(spec, arguments.input, num_classes=arguments.classes)
-    model = build(spec, num_classes=arguments.classes)
+    try:
+        analysis = analyze(spec, arguments.input, num_classes=arguments.classes)
+        model = build(spec, num_classes=arguments.classes)
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        raise SpecError("the network does not fit in this machine's memory (a width or input size too large?)",
+                        value=" ".join(str(error).split())[:300], source=str(arguments.spec)) from None
     if arguments.weights is not None:
         model = load_weights_any_form(model, arguments.weights, trust=arguments.trust_checkpoint)
     if arguments.deploy:
@@ -64,6 +70,15 @@ def command_build(arguments: argparse.Namespace) -> int:
     else:
         print_analysis(report)
     return 0
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """An allocation that failed: MemoryError, torch's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    import torch
+
+    text = str(error)
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text \
+        or "out of memory" in text
 
 
 def save_built(path: Path, spec, model) -> None:
@@ -123,8 +138,10 @@ def make_parser() -> argparse.ArgumentParser:
                           help="allow a .pth checkpoint that holds more than tensors (unpickling runs code)")
     building.set_defaults(handler=command_build)
 
+    from archsearch.commands_export import add_export_commands
     from archsearch.commands_study import add_study_commands
     add_study_commands(commands, positive_int)
+    add_export_commands(commands, positive_int)
     return parser
 
 

@@ -60,6 +60,13 @@ class LatencyCache:
             return None
         return LatencyResult.from_dict(json.loads(row[0]), source=f"latency cache {self.path}")
 
+    def results(self, arch_hash: str) -> list[LatencyResult]:
+        """Every stored result for this architecture, on any device and under any settings, oldest first."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT result_json FROM latency WHERE arch_hash = ? ORDER BY measured_at",
+                                      (arch_hash,)).fetchall()
+        return [LatencyResult.from_dict(json.loads(row[0]), source=f"latency cache {self.path}") for row in rows]
+
     def put(self, arch_hash: str, result: LatencyResult) -> None:
         """Store ``result`` under its device and settings, replacing an older entry."""
         with self._write_transaction() as connection:

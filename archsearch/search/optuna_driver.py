@@ -8,17 +8,21 @@ stops once the requested number of trials has finished.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
 from archsearch.search.results import write_trials_csv
 from archsearch.search.run_dir import RunDirectory
@@ -26,6 +30,8 @@ from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space import Primitive, SampledPoint, enumerate_grid, sample
 
 HEARTBEAT_SECONDS = 10
+WAIT_SECONDS = 1.0
+SQLITE_TIMEOUT_SECONDS = 60
 GRACE_SECONDS = 30
 INFEASIBLE_MIOU = 0.0
 
@@ -60,23 +66,17 @@ class OptunaSuggester:
         return self.trial.suggest_float(name, low, high, step=step, log=log)
 
 
-def _constraints(trial: FrozenTrial) -> Sequence[float]:
-    return trial.user_attrs.get("constraint_violations", [])
-
-
 def make_sampler(config: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded with ``seed`` (default: the study's ``sampler.seed``)."""
     seed = config.sampler_seed if seed is None else seed
-    constrained = {"constraints_func": _constraints} if config.constraints else {}
     options = dict(config.sampler_options)
     try:
         if config.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, **constrained, **options)
+            return optuna.samplers.TPESampler(seed=seed, **options)
         if config.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, **constrained, **options)
+            return optuna.samplers.NSGAIISampler(seed=seed, **options)
         return optuna.samplers.RandomSampler(seed=seed, **options)
-    except TypeError as error:
-        from archsearch.errors import SpecError
+    except (TypeError, ValueError) as error:
         raise SpecError(f"sampler rejects its options: {error}", path="sampler", value=options,
                         source=config.source) from None
 
@@ -130,8 +130,7 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
                "hyperband": optuna.pruners.HyperbandPruner}
     try:
         return pruners[config.pruner](**config.pruner_options)
-    except TypeError as error:
-        from archsearch.errors import SpecError
+    except (TypeError, ValueError) as error:
         raise SpecError(f"pruner rejects its options: {error}", path="pruner", value=dict(config.pruner_options),
                         source=config.source) from None
 
@@ -143,12 +142,33 @@ def storage_url(config: StudyConfig, run_dir: RunDirectory) -> str:
 def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = RDBStorage(storage_url(config, run_dir), heartbeat_interval=HEARTBEAT_SECONDS,
-                         grace_period=GRACE_SECONDS,
-                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
-    return optuna.create_study(storage=storage, study_name=config.name, sampler=TrialSeededSampler(config),
-                               pruner=make_pruner(config), load_if_exists=True,
-                               directions=[objective.direction for objective in config.objectives])
+    url = storage_url(config, run_dir)
+    # SQLite gives up on a lock after 5 s by default; processes sharing a study wait for each other instead.
+    engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else None
+    try:
+        storage = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                             grace_period=GRACE_SECONDS,
+                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, RuntimeError) as error:
+        # A corrupt or foreign study.db, an unknown URL scheme, a missing database driver, an old schema.
+        message = " ".join(str(getattr(error, "orig", None) or error).split())[:500]
+        raise SpecError(f"cannot open the study's storage: {message}", path="storage", value=url,
+                        source=config.source) from None
+    directions = [objective.direction for objective in config.objectives]
+    study = optuna.create_study(storage=storage, study_name=config.name, sampler=TrialSeededSampler(config),
+                                pruner=make_pruner(config), load_if_exists=True, directions=directions)
+    # Resuming with other objectives would mix values of different metrics, or (another count) fail every
+    # trial without a reason, so that it runs again and again.
+    objectives = [f"{objective.metric} ({objective.direction})" for objective in config.objectives]
+    stored = study.user_attrs.get("objectives")
+    if stored is None and [direction.name.lower() for direction in study.directions] == directions:
+        study.set_user_attr("objectives", objectives)
+    elif stored != objectives:
+        started = ", ".join(stored) if stored else "directions " + ", ".join(d.name.lower() for d in study.directions)
+        raise SpecError("the storage holds this study with other objectives", path="objectives", value=objectives,
+                        allowed=f"the objectives it was started with ({started}), or another --out or study name",
+                        source=config.source)
+    return study
 
 
 def finished(trial: FrozenTrial) -> bool:
@@ -205,6 +225,13 @@ def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]
             for params in enumerate_grid(config.space, config.fix)]
 
 
+def record_constraints(trial: Trial, config: StudyConfig, violations: Sequence[float]) -> None:
+    """Give Optuna the constraint values (<= 0 feasible) through ``Trial.set_constraint``, which its
+    samplers (TPE, NSGA-II) read to learn where the feasible region is."""
+    for constraint, violation in zip(config.constraints, violations):
+        trial.set_constraint(constraint.metric, violation)
+
+
 class Objective:
     """The function Optuna calls per trial: sample, analyze, time, check constraints, train."""
 
@@ -226,6 +253,14 @@ class Objective:
             return self._evaluate(trial, point, seed, fresh)
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:  # stopped by the user, not failed: the next run retries this point
+            trial.set_user_attr("interrupted", True)
+            trial.study.enqueue_trial(trial.params, user_attrs={"seed": seed, "retry_of": trial.number},
+                                      skip_if_exists=False)
+            raise
+        except SpecError as error:  # bad input (data, settings, the space itself), not this point: stop the study
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:2000])
+            raise
         except Exception as error:  # recorded with its reason; the study goes on
             trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:2000])
             raise TrialFailed(str(error)) from error
@@ -241,6 +276,7 @@ class Objective:
                 trial.study.enqueue_trial(trial.params, user_attrs={"seed": other_seed})
         metrics = self.runner.measure(spec, self.runner.analyze_point(spec, seed))
         self._record(trial, metrics)
+        record_constraints(trial, self.config, metrics.constraint_violations)
         if metrics.infeasible:
             trial.set_user_attr("infeasible", True)
             return self._values(metrics, infeasible=True)
@@ -269,6 +305,9 @@ class Objective:
                 values.append(INFEASIBLE_MIOU)
             else:
                 values.append(float(metrics.value(objective.metric)))
+        for objective, value in zip(self.config.objectives, values):
+            if not math.isfinite(value):  # Optuna would fail the trial without a reason, and it would run again
+                raise ValueError(f"objective {objective.metric} is {value}")
         return values[0] if self.single_objective else values
 
 
@@ -287,12 +326,23 @@ class StudyOutcome:
         return self.finished >= self.requested and self.completed > 0
 
 
+def prepare_study(config: StudyConfig, run_dir: RunDirectory) -> tuple[optuna.Study, int | None]:
+    """Open (or create) the study, queue again the trials of dead processes and, once, the grid.
+
+    Under the run directory's lock: two processes starting together must not both create the
+    storage, both retry one dead trial or both queue the grid. Returns the study and the grid's
+    trial count (None unless the sampler is grid).
+    """
+    with run_dir.lock("queue"):
+        study = open_study(config, run_dir)
+        requeue_dead_trials(study)
+        return study, enqueue_grid(config, study)
+
+
 def run_optuna(config: StudyConfig, run_dir: RunDirectory,
                on_trial_end: Callable[[FrozenTrial, int, int], None] | None = None) -> StudyOutcome:
     """Run (or resume) the study until ``config.trials`` trials have finished."""
-    study = open_study(config, run_dir)
-    requeue_dead_trials(study)
-    grid_trials = enqueue_grid(config, study)
+    study, grid_trials = prepare_study(config, run_dir)
     requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
     runner = TrialRunner(config, run_dir)
     objective = Objective(config, run_dir, runner)
@@ -303,14 +353,23 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
             on_trial_end(trial, _count_finished(study), requested)
 
     write_trials_csv(study, run_dir)
-    while True:
-        trials = study.get_trials(deepcopy=False)
-        done = sum(finished(trial) for trial in trials)
-        running = sum(trial.state == TrialState.RUNNING for trial in trials)
-        if done + running >= requested:
-            break
-        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
-    write_trials_csv(study, run_dir)
+    try:
+        while True:
+            trials = study.get_trials(deepcopy=False)
+            done = sum(finished(trial) for trial in trials)
+            running = sum(trial.state == TrialState.RUNNING for trial in trials)
+            if done >= requested:
+                break
+            if done + running >= requested:
+                # Other processes run the last trials: wait for them instead of calling the study unfinished.
+                # One whose process dies is queued again (here at once, elsewhere after the heartbeat's grace).
+                time.sleep(WAIT_SECONDS)
+                with run_dir.lock("queue"):
+                    requeue_dead_trials(study)
+                continue
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
+    finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
+        write_trials_csv(study, run_dir)
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
                         completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get("infeasible")

@@ -56,6 +56,22 @@ class TrialMetrics:
         return data
 
 
+def study_datasets(study: StudyConfig):
+    """The study's train split (with its augmentation) and val split."""
+    dataset = study.dataset
+    crop = study.augmentation.crop_size or study.input_size
+    train = build_dataset(dataset.name, dataset.root, "train",
+                          train_transforms(crop, study.augmentation.scale_range), **dataset.options)
+    val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
+    return train, val
+
+
+def check_data(study: StudyConfig) -> None:
+    """Build both splits and read their first sample: bad data is bad input, found before any trial runs."""
+    for split in study_datasets(study):
+        split[0]
+
+
 class TrialRunner:
     """Runs trials of one study; data sets and the latency cache are opened once per process."""
 
@@ -65,12 +81,7 @@ class TrialRunner:
 
     @cached_property
     def _datasets(self):
-        dataset = self.study.dataset
-        crop = self.study.augmentation.crop_size or self.study.input_size
-        train = build_dataset(dataset.name, dataset.root, "train",
-                              train_transforms(crop, self.study.augmentation.scale_range), **dataset.options)
-        val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
-        return train, val
+        return study_datasets(self.study)
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,111 @@
+"""export_trial: one trained trial of a run in, a self-contained deployment directory out."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archsearch.analyze import analyze
+from archsearch.build import build
+from archsearch.checkpoints import load_weights
+from archsearch.deploy import deploy
+from archsearch.errors import SpecError
+from archsearch.export import onnx_check
+from archsearch.export.card import card_markdown
+from archsearch.export.directory import write_directory_atomic
+from archsearch.export.selection import TrialChoice
+from archsearch.export_files import write_state_dict
+from archsearch.latency import LatencyCache
+from archsearch.search.config import DEFAULT_INPUT_SIZE
+from archsearch.search.run_dir import RunDirectory
+from archsearch.spec import ArchSpec, load_spec, read_yaml
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """Where the export went, and its model card (as written to ``card.json``)."""
+
+    directory: Path
+    card: dict[str, Any]
+
+
+def default_export_dir(run_dir: Path, choice: TrialChoice) -> Path:
+    return Path(run_dir) / "exports" / f"trial_{choice.number}-{choice.arch_hash}"
+
+
+def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = None,
+                 force: bool = False) -> ExportedModel:
+    """Write ``arch.yaml``, deploy-form ``model.safetensors``, ``model.onnx`` and ``card.json``/``card.md``.
+
+    The directory appears complete or not at all (see ``write_directory_atomic``). The ONNX
+    model is exported at the study's input size and checked against PyTorch in ONNX Runtime.
+    """
+    run = RunDirectory(Path(run_dir))
+    spec = _trial_spec(run, choice)
+    weights = run.weights_path(choice.number)
+    if not weights.is_file():
+        raise SpecError("the trial's weights file is missing", source=str(weights),
+                        allowed=f"the weights `archsearch run` saved for trial {choice.number}")
+    input_size = study_input_size(run.root)
+    deployed = deploy(load_weights(build(spec, num_classes=choice.num_classes), weights))
+    analysis = analyze(spec, input_size, num_classes=choice.num_classes)
+    card = {
+        "study": choice.study_name, "run": str(run.root), "trial": choice.number, "seed": choice.seed,
+        "name": spec.name, "arch_hash": spec.arch_hash, "num_classes": choice.num_classes,
+        "in_channels": spec.in_channels, "input_size": list(input_size), "miou": choice.miou,
+        "params_train": analysis.params_train, "params_deploy": analysis.params_deploy, "macs": analysis.macs,
+        "receptive_field": analysis.receptive_field, "output_stride": analysis.output_stride,
+        "latency": _measured_latency(run, choice),
+        "rebuild_command": f"archsearch build arch.yaml --weights model.safetensors --classes {choice.num_classes}",
+    }
+
+    def fill(folder: Path) -> dict[str, Any]:
+        (folder / "arch.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+        write_state_dict(folder / "model.safetensors", deployed.state_dict())
+        check = onnx_check.write_checked_onnx(deployed, (1, spec.in_channels, *input_size), folder / "model.onnx")
+        full_card = {**card, "onnx": {"file": "model.onnx", "exporter": check.exporter,
+                                      "input_shape": list(check.input_shape), "max_abs_diff": check.max_abs_diff,
+                                      "runtime": check.runtime}}
+        (folder / "card.json").write_text(json.dumps(full_card, indent=2) + "\n", encoding="utf-8")
+        (folder / "card.md").write_text(card_markdown(full_card), encoding="utf-8")
+        return full_card
+
+    target = Path(out_dir) if out_dir is not None else default_export_dir(run.root, choice)
+    return ExportedModel(directory=target, card=write_directory_atomic(target, fill, force=force))
+
+
+def _trial_spec(run: RunDirectory, choice: TrialChoice) -> ArchSpec:
+    path = run.spec_path(choice.arch_hash)
+    spec = load_spec(path)
+    if spec.arch_hash != choice.arch_hash:
+        raise SpecError("the spec file's architecture does not have the hash it is filed under", source=str(path),
+                        value=spec.arch_hash, allowed=choice.arch_hash)
+    return spec
+
+
+def study_input_size(run_dir: Path) -> tuple[int, int]:
+    """The input size the run's study trained and timed at (``input_size`` in ``study.yaml``)."""
+    path = Path(run_dir) / "study.yaml"
+    data = read_yaml(path)
+    size = data.get("input_size", list(DEFAULT_INPUT_SIZE)) if isinstance(data, dict) else None
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)):
+        raise SpecError("expected [height, width]", source=str(path), path="input_size", value=size,
+                        allowed="two positive integers")
+    return size[0], size[1]
+
+
+def _measured_latency(run: RunDirectory, choice: TrialChoice) -> dict[str, Any] | None:
+    """The trial's latency with the device and settings it was measured under, from the run's latency cache."""
+    if choice.latency_ms is None:
+        return None
+    if run.latency_cache.is_file():
+        for result in LatencyCache(run.latency_cache).results(choice.arch_hash):
+            if math.isclose(result.median_ms, choice.latency_ms, rel_tol=1e-9):
+                return {"median_ms": result.median_ms, "iqr_ms": result.iqr_ms, "repeats": result.repeats,
+                        "device_name": result.device_name, "backend": result.backend,
+                        "settings": result.settings.to_dict()}
+    return {"median_ms": choice.latency_ms, "device_name": None}

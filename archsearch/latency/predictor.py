@@ -1,0 +1,142 @@
+"""Predict a network's deploy-form latency without building or timing it: the sum of its units' latencies.
+
+Each unit (a block, a stage's input activation, a fusion, the context module, the tail with
+the head) is timed once per device and settings at the shapes it has inside the network and
+kept in a SQLite table with its output shapes, so a later prediction of a network made of
+known units is a walk over the spec and a few lookups. The walk mirrors ``trace_shapes`` and
+``SegmentationNetwork.forward``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from archsearch.blocks.registry import BlockConfig, ComponentConfig, NormSettings
+from archsearch.errors import SpecError
+from archsearch.latency.devices import device_name
+from archsearch.latency.measure import measure_latency
+from archsearch.latency.settings import LatencySettings
+from archsearch.latency.unit_table import UnitLatencyTable, UnitTiming
+from archsearch.latency.units import Measure, Shape, Unit, time_unit
+from archsearch.spec import ArchSpec
+
+PREDICTOR_BACKENDS = ("eager",)
+
+ShapesOf = Callable[[Unit], tuple[Shape, ...]]
+"""Gives a unit's output shapes (and, in the predictor, looks up or times the unit on the way)."""
+
+
+def default_unit_table_path() -> Path:
+    """``$XDG_CACHE_HOME/archsearch/latency_units.db`` (``~/.cache`` without XDG_CACHE_HOME)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "archsearch" / "latency_units.db"
+
+
+@dataclass(frozen=True)
+class LatencyPrediction:
+    """A predicted median latency (ms), unit by unit; ``timed_units`` were not in the table and were timed now."""
+
+    median_ms: float
+    units: tuple[tuple[str, float], ...]
+    timed_units: int
+    device_name: str
+    settings: LatencySettings
+
+
+class LatencyPredictor:
+    """Predicts latency under ``settings`` (device, dtype, threads, batch, image size) from a unit table.
+
+    Units are timed with ``settings``' own warm-up and time budget, so short budgets fill a
+    fresh table quickly. Only the eager backend is predicted: compiled and ONNX Runtime graphs
+    fuse operations across units, so a sum of units says little about them.
+    """
+
+    def __init__(self, table: UnitLatencyTable, settings: LatencySettings, *,
+                 measure: Measure = measure_latency) -> None:
+        if settings.backend not in PREDICTOR_BACKENDS:
+            raise SpecError("the latency predictor sums units timed one by one, which describes the eager "
+                            "backend only", path="backend", value=settings.backend,
+                            allowed=", ".join(PREDICTOR_BACKENDS))
+        self.table = table
+        self.settings = settings
+        # A unit carries its own input shapes, so the image size is no part of its timing's key.
+        self.unit_settings = replace(settings, input_size=(1, 1), input_channels=1)
+        self.device_name = device_name(settings)
+        self.measure = measure
+
+    def predict(self, spec: ArchSpec, *, num_classes: int = 19) -> LatencyPrediction:
+        """The predicted deploy-form latency of ``spec`` at ``settings.input_size``."""
+        settings_key = self.unit_settings.key()
+        breakdown: list[tuple[str, float]] = []
+        timed = 0
+
+        def look_up_or_time(unit: Unit) -> tuple[Shape, ...]:
+            nonlocal timed
+            key = unit.key()
+            timing = self.table.get(key, self.device_name, settings_key)
+            if timing is None:
+                result, shapes = time_unit(unit, self.unit_settings, self.measure)
+                timing = UnitTiming(median_ms=result.median_ms, iqr_ms=result.iqr_ms, repeats=result.repeats,
+                                    output_shapes=shapes)
+                self.table.put(key, self.device_name, settings_key, timing)
+                timed += 1
+            breakdown.append((unit.label, timing.median_ms))
+            return timing.output_shapes
+
+        walk_units(spec, self.settings.input_size, num_classes, look_up_or_time)
+        return LatencyPrediction(median_ms=sum(ms for _, ms in breakdown), units=tuple(breakdown),
+                                 timed_units=timed, device_name=self.device_name, settings=self.settings)
+
+
+def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, shapes_of: ShapesOf) -> None:
+    """Call ``shapes_of`` on every unit of ``spec``'s deploy form, in the order the network runs them."""
+    walker = _Walker(spec.norm, shapes_of)
+    stem = walker.blocks(spec.stem, ((spec.in_channels, *image_size), 1), "stem")
+    features: dict[int, Shape] = {stem[1]: stem[0]}
+    current = [stem]
+    for stage_index, stage in enumerate(spec.stages):
+        path = f"stages[{stage_index}]"
+        if stage.input_activation:
+            for branch_index, (shape, _) in enumerate(current):
+                walker.unit("activation", f"{path}.input_activation[{branch_index}]", None, (shape,))
+        outputs = [walker.blocks(blocks, current[min(index, len(current) - 1)], f"{path}.branches[{index}]")
+                   for index, blocks in enumerate(stage.branches)]
+        if stage.fusion is not None:
+            walker.unit("fusion", f"{path}.fusion", stage.fusion, tuple(shape for shape, _ in outputs),
+                        strides=[stride for _, stride in outputs])
+        features.update({stride: shape for shape, stride in outputs})
+        current = outputs
+    if spec.context is not None:
+        shape, stride = current[-1]
+        (context_shape,) = walker.unit("context", "context", spec.context, (shape,))
+        current[-1] = (context_shape, stride)
+        features[stride] = context_shape
+    final_stride = current[0][1]
+    feature_strides = sorted(stride for stride in features if stride != final_stride)
+    walker.unit("tail", "tail (branch sum, head, resize)", spec.head,
+                tuple(shape for shape, _ in current) + tuple(features[stride] for stride in feature_strides),
+                branches=len(current), feature_strides=feature_strides, final_stride=final_stride,
+                num_classes=num_classes, image_size=list(image_size))
+
+
+class _Walker:
+    """Makes the units of one spec and passes each to ``shapes_of`` for its output shapes."""
+
+    def __init__(self, norm: NormSettings, shapes_of: ShapesOf) -> None:
+        self.norm = norm
+        self.shapes_of = shapes_of
+
+    def unit(self, kind: str, label: str, component: ComponentConfig | None, input_shapes: tuple[Shape, ...],
+             **details) -> tuple[Shape, ...]:
+        return self.shapes_of(Unit(kind, label, component, input_shapes, self.norm, details))
+
+    def blocks(self, blocks: tuple[BlockConfig, ...], start: tuple[Shape, int], path: str) -> tuple[Shape, int]:
+        """Run a block list from (shape, stride); return the (shape, stride) it ends at."""
+        shape, stride = start
+        for index, block in enumerate(blocks):
+            (shape,) = self.unit("block", f"{path}[{index}] {block.name}", block, (shape,))
+            stride *= block.stride
+        return shape, stride

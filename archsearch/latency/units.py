@@ -1,0 +1,144 @@
+"""The pieces a network's latency is predicted from, and how each is built and timed on its own.
+
+A unit is one block of the stem or a stage, a stage's input activation, a fusion, the
+context module, or the tail (branches summed, the head, logits resized to the image), each
+at the input shapes it gets inside the network. Its key is its canonical config plus those
+shapes, so every network that contains the same unit at the same shapes shares one timing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from archsearch.blocks.layers import resize_to
+from archsearch.blocks.registry import ComponentConfig, NormSettings
+from archsearch.deploy import deploy
+from archsearch.latency.result import LatencyResult
+from archsearch.latency.settings import LatencySettings
+
+Shape = tuple[int, int, int]
+"""Channels, height, width of one tensor (the batch size comes from the latency settings)."""
+
+_INPUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of a network at its input shapes; ``label`` says where it sits in the spec (not part of the key).
+
+    ``details`` holds what else the piece depends on: the branch strides of a fusion; for the
+    tail, the number of branches, the strides of the feature maps the head may read, the final
+    stride, the number of classes and the image size. ``norm`` (BatchNorm settings) is needed
+    to build the module but is no part of the key: folded or not, it costs the same.
+    """
+
+    kind: str
+    label: str
+    component: ComponentConfig | None
+    input_shapes: tuple[Shape, ...]
+    norm: NormSettings = field(default=NormSettings(), compare=False)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """Canonical JSON of everything that decides this unit's latency."""
+        data = {"kind": self.kind, "config": None if self.component is None else self.component.to_dict(),
+                "inputs": [list(shape) for shape in self.input_shapes], **self.details}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    def build(self) -> nn.Module:
+        """The unit's train-form module; its forward takes the input tensors as positional arguments."""
+        return _BUILDERS[self.kind](self)
+
+
+Measure = Callable[[nn.Module, LatencySettings], LatencyResult]
+"""``measure_latency``, or a stand-in for it in tests."""
+
+
+def time_unit(unit: Unit, settings: LatencySettings, measure: Measure) -> tuple[LatencyResult, tuple[Shape, ...]]:
+    """Time the unit's deploy form on fixed random inputs; return the result and the unit's output shapes.
+
+    ``measure`` times a model that takes one image batch; the unit's real inputs ride along as buffers, so they move to the
+    device, dtype and memory layout of ``settings`` with the module, and the batch is ignored.
+    The output shapes come from one run on the CPU beforehand.
+    """
+    generator = torch.Generator().manual_seed(_INPUT_SEED)
+    inputs = [torch.randn(settings.batch_size, *shape, generator=generator) for shape in unit.input_shapes]
+    model = deploy(_WithInputs(unit.build(), inputs))
+    with torch.no_grad():
+        outputs = model(inputs[0])
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return measure(model, settings), tuple(tuple(output.shape[1:]) for output in outputs)
+
+
+class _WithInputs(nn.Module):
+    """Runs ``unit`` on stored inputs, whatever it is called with."""
+
+    def __init__(self, unit: nn.Module, inputs: list[Tensor]) -> None:
+        super().__init__()
+        self.unit = unit
+        self.count = len(inputs)
+        for index, tensor in enumerate(inputs):
+            self.register_buffer(f"input_{index}", tensor)
+
+    def forward(self, ignored: Tensor) -> Any:
+        return self.unit(*[getattr(self, f"input_{index}") for index in range(self.count)])
+
+
+class _ListInput(nn.Module):
+    """A fusion takes its branches as one list."""
+
+    def __init__(self, fusion: nn.Module) -> None:
+        super().__init__()
+        self.fusion = fusion
+
+    def forward(self, *branches: Tensor) -> list[Tensor]:
+        return self.fusion(list(branches))
+
+
+class _Tail(nn.Module):
+    """What SegmentationNetwork does after its stages and context: sum the branches, run the head, resize."""
+
+    def __init__(self, head: nn.Module, branches: int, feature_strides: list[int], final_stride: int,
+                 image_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.head = head
+        self.branches = branches
+        self.feature_strides = feature_strides
+        self.final_stride = final_stride
+        self.image_size = image_size
+
+    def forward(self, *tensors: Tensor) -> Tensor:
+        branches, maps = tensors[:self.branches], tensors[self.branches:]
+        final = branches[0]
+        for coarser in branches[1:]:
+            final = final + resize_to(coarser, final.shape[-2:])
+        features = dict(zip(self.feature_strides, maps))
+        features[self.final_stride] = final
+        return resize_to(self.head(final, features), self.image_size)
+
+
+def _build_tail(unit: Unit) -> nn.Module:
+    details = unit.details
+    branches = details["branches"]
+    channels = {stride: shape[0] for stride, shape in zip(details["feature_strides"], unit.input_shapes[branches:])}
+    final_channels = unit.input_shapes[0][0]
+    channels[details["final_stride"]] = final_channels
+    head = unit.component.build(final_channels, channels, details["num_classes"], unit.norm)
+    return _Tail(head, branches, list(details["feature_strides"]), details["final_stride"],
+                 tuple(details["image_size"]))
+
+
+_BUILDERS: dict[str, Callable[[Unit], nn.Module]] = {
+    "block": lambda unit: unit.component.build(unit.input_shapes[0][0], unit.norm),
+    "activation": lambda unit: nn.ReLU(),
+    "fusion": lambda unit: _ListInput(unit.component.build([shape[0] for shape in unit.input_shapes],
+                                                           list(unit.details["strides"]), unit.norm)),
+    "context": lambda unit: unit.component.build(unit.input_shapes[0][0], unit.norm),
+    "tail": _build_tail,
+}

@@ -1,0 +1,104 @@
+"""How good is the latency predictor? Predict and measure sampled architectures of each shipped space.
+
+For each space it samples N valid architectures at random (seeded), predicts each one's
+deploy-form latency from the unit table (timing the units the table lacks) and measures the
+whole network with measure_latency under the same settings. It prints, per space, the fraction
+of predictions within 10% of the measurement, the median absolute error, the median signed
+error (a sum of units that runs low or high throughout shows there), and what predicting and
+measuring cost. Target: at least 90% within 10% with 50 architectures per space. On a busy
+machine the measurements themselves spread by more than that; the IQR column says how much.
+
+    python benchmarks/latency_predictor.py --per-space 50 --input 256x512 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from pathlib import Path
+
+from archsearch import build, deploy
+from archsearch.cli import parse_size
+from archsearch.latency import LatencySettings, measure_latency
+from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
+from archsearch.latency.unit_table import UnitLatencyTable
+from archsearch.space import RandomSuggester, load_space, sample
+from archsearch.spec import ArchSpec
+
+SPACES = Path(__file__).parent.parent / "spaces"
+SPACE_FILES = ("rdrnet.yaml", "regseg.yaml")
+WITHIN = 0.10
+TARGET_FRACTION = 0.90
+MAX_DRAWS_PER_ARCHITECTURE = 20
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-space", type=int, default=50, metavar="N", help="architectures per space (default 50)")
+    parser.add_argument("--input", type=parse_size, default=(256, 512), metavar="HxW", help="input (default 256x512)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--budget", type=float, default=1.0,
+                        help="timing seconds per network and per unit (default 1)")
+    parser.add_argument("--warmup", type=float, default=0.2, help="warm-up seconds per timing (default 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--table", type=Path, default=None,
+                        help=f"unit table (default {default_unit_table_path()})")
+    parser.add_argument("--verbose", action="store_true", help="print every architecture")
+    return parser.parse_args(argv)
+
+
+def sample_architectures(space_file: Path, count: int, seed: int) -> list[ArchSpec]:
+    """``count`` valid, distinct architectures drawn uniformly from the space (invalid draws are skipped)."""
+    space = load_space(space_file)
+    suggester = RandomSuggester(random.Random(seed))
+    specs: dict[str, ArchSpec] = {}
+    for _ in range(count * MAX_DRAWS_PER_ARCHITECTURE):
+        point = sample(space, suggester)
+        if point.valid:
+            specs.setdefault(point.spec.arch_hash, point.spec)
+        if len(specs) == count:
+            break
+    return list(specs.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    settings = LatencySettings(input_size=arguments.input, num_threads=arguments.threads,
+                               warmup_seconds=arguments.warmup, min_warmup_iterations=3,
+                               time_budget_seconds=arguments.budget, min_repeats=10)
+    table = UnitLatencyTable(arguments.table or default_unit_table_path())
+    predictor = LatencyPredictor(table, settings)
+    height, width = settings.input_size
+    print(f"{predictor.device_name}, {settings.num_threads} thread(s), input 1x3x{height}x{width}, fp32, eager; "
+          f"unit table {table.path} ({len(table)} entries)")
+    print(f"{'space':8s} {'archs':>5s} {'within 10%':>10s} {'median |err|':>12s} {'median err':>10s} "
+          f"{'median IQR':>10s} {'predict s':>9s} {'measure s':>9s}")
+    for space_file in SPACE_FILES:
+        errors, spreads = [], []
+        predict_seconds = measure_seconds = 0.0
+        specs = sample_architectures(SPACES / space_file, arguments.per_space, arguments.seed)
+        for spec in specs:
+            started = time.perf_counter()
+            predicted = predictor.predict(spec)
+            predict_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            measured = measure_latency(deploy(build(spec)), settings)
+            measure_seconds += time.perf_counter() - started
+            errors.append(predicted.median_ms / measured.median_ms - 1)
+            spreads.append(measured.relative_iqr)
+            if arguments.verbose:
+                print(f"  {spec.name:48s} predicted {predicted.median_ms:9.2f} ms, measured {measured.median_ms:9.2f} "
+                      f"ms (IQR {measured.relative_iqr:5.1%}), error {errors[-1]:+6.1%}, "
+                      f"{predicted.timed_units} units timed")
+        within = sum(abs(error) <= WITHIN for error in errors) / len(errors)
+        print(f"{Path(space_file).stem:8s} {len(errors):5d} {within:10.0%} "
+              f"{statistics.median(abs(error) for error in errors):12.1%} {statistics.median(errors):+10.1%} "
+              f"{statistics.median(spreads):10.1%} {predict_seconds:9.1f} {measure_seconds:9.1f}")
+        verdict = "met" if within >= TARGET_FRACTION else "NOT met"
+        print(f"         target: {TARGET_FRACTION:.0%} within {WITHIN:.0%}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
