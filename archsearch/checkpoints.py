@@ -84,23 +84,26 @@ def _is_state_dict(data: Mapping[str, Any]) -> bool:
 
 def _load_file(path: Path, trust: bool) -> Any:
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
         from safetensors.torch import load_file
         try:
             return load_file(str(path))
-        except (SafetensorError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, or whatever a damaged header gives
             raise SpecError(f"cannot read safetensors file: {error}", source=str(path)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as error:
         if trust or not zipfile.is_zipfile(path):
-            raise SpecError(f"not a readable PyTorch checkpoint: {str(error).splitlines()[0]}",
-                            source=str(path)) from None
+            raise SpecError(f"not a readable PyTorch checkpoint: {_first_line(error)}", source=str(path)) from None
         raise SpecError("the checkpoint holds more than tensors; pass --trust-checkpoint (API: trust=True) "
                         "if you trust its source, since unpickling it runs code", source=str(path)) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise SpecError(f"not a readable PyTorch checkpoint: {str(error).splitlines()[0]}",
-                        source=str(path)) from None
+    except Exception as error:  # noqa: BLE001 - a damaged pickle makes torch.load raise almost anything
+        raise SpecError(f"not a readable PyTorch checkpoint: {_first_line(error)}", source=str(path)) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type when the message is empty (EOFError of an empty file)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def load_weights(model: nn.Module, source: str | Path | Mapping[str, Any], *, checkpoint_format: str | None = None,

@@ -12,6 +12,8 @@ from typing import Any
 from archsearch.errors import SpecError
 
 PATTERN_HELP = "a list, or an expression of lists like '[[1],[1,2]] + 4*[[1,4]]' (list literals, +, int*list)"
+MAX_PATTERN_LENGTH = 1000
+"""No network has this many blocks in one list; a longer pattern is a typo (and would take hours to build)."""
 
 
 def expand_pattern(value: Any, path: str) -> list[Any]:
@@ -38,10 +40,18 @@ def _evaluate(node: ast.AST, text: str, path: str) -> Any:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         left, right = _evaluate(node.left, text, path), _evaluate(node.right, text, path)
         if isinstance(node.op, ast.Add) and isinstance(left, list) and isinstance(right, list):
-            return left + right
+            return _checked_length(left + right, text, path)
         if isinstance(node.op, ast.Mult):
             if isinstance(left, int) and isinstance(right, list):
                 left, right = right, left
             if isinstance(left, list) and isinstance(right, int) and right >= 0:
+                _checked_length(range(len(left) * right), text, path)
                 return [item for _ in range(right) for item in left]
     raise SpecError("unsupported pattern expression", path=path, value=text, allowed=PATTERN_HELP)
+
+
+def _checked_length(values, text: str, path: str):
+    if len(values) > MAX_PATTERN_LENGTH:
+        raise SpecError(f"pattern gives {len(values)} values", path=path, value=text,
+                        allowed=f"at most {MAX_PATTERN_LENGTH}")
+    return values

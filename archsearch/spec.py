@@ -25,7 +25,7 @@ from archsearch.blocks.heads import HeadConfig
 from archsearch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
                                         parse_dataclass, require, to_plain)
 from archsearch.errors import SpecError
-from archsearch.patterns import expand_pattern
+from archsearch.patterns import MAX_PATTERN_LENGTH, expand_pattern
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,9 @@ def parse_block_list(data: Any, path: str) -> tuple[BlockConfig, ...]:
             raise SpecError("repeat must be a positive integer", path=f"{item_path}.repeat", value=repeat)
         each = fields.pop("each", None)
         variants = [fields] if each is None else _each_variants(fields, each, f"{item_path}.each")
+        if len(expanded) + repeat * len(variants) > MAX_PATTERN_LENGTH:
+            raise SpecError("too many blocks in one list", path=f"{item_path}.repeat", value=repeat,
+                            allowed=f"at most {MAX_PATTERN_LENGTH} blocks in a list")
         for variant in variants:
             config = parse_block(variant, item_path)
             if not isinstance(config, BlockConfig):

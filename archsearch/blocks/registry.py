@@ -110,7 +110,7 @@ def parse_block(data: Any, path: str) -> ComponentConfig:
         raise SpecError("a block must be a mapping with a 'block' key", path=path, value=data,
                         allowed="{block: NAME, ...fields}")
     name = data.get("block")
-    if name not in BLOCKS:
+    if not isinstance(name, str) or name not in BLOCKS:
         raise SpecError("unknown block", path=f"{path}.block", value=name,
                         allowed=", ".join(sorted(BLOCKS)))
     fields = {key: value for key, value in data.items() if key != "block"}

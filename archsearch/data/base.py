@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from archsearch.data.labels import IGNORE_INDEX, read_label
+from archsearch.data.labels import IGNORE_INDEX, IMAGE_ERRORS, open_image, read_label, unreadable
 from archsearch.data.transforms import eval_transforms
 from archsearch.errors import SpecError
 
@@ -40,9 +40,12 @@ def require_directory(directory: Path, expected: str) -> Path:
 
 
 def read_image(path: Path) -> tv_tensors.Image:
-    """Read any PIL-readable image as a uint8 RGB tensor [3, H, W]."""
-    with Image.open(path) as image:
-        array = np.array(image.convert("RGB"))
+    """Read any PIL-readable image as a uint8 RGB tensor [3, H, W]; an unreadable file is a SpecError naming it."""
+    with open_image(path) as image:
+        try:
+            array = np.array(image.convert("RGB"))
+        except IMAGE_ERRORS as error:
+            raise unreadable(path, error) from None
     return tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))
 
 

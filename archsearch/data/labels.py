@@ -7,11 +7,12 @@ not define can never leak into training as a class.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from archsearch.errors import SpecError
 
@@ -32,10 +33,33 @@ def identity_table(num_classes: int) -> np.ndarray:
     return lookup_table({train_id: train_id for train_id in range(num_classes)})
 
 
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
+"""What PIL raises for a file that is not a readable image (SyntaxError: a broken PNG chunk)."""
+
+
+def unreadable(path: Path, error: BaseException) -> SpecError:
+    if isinstance(error, UnidentifiedImageError):
+        message = "not an image file, or in a format PIL cannot read"
+    else:
+        message = " ".join(str(error).split()) or type(error).__name__
+    return SpecError(f"cannot read the image ({message})", path=str(path), allowed="a readable PNG or JPEG file")
+
+
+def open_image(path: Path) -> Image.Image:
+    """``Image.open``, with an unreadable or missing file as a SpecError naming it."""
+    try:
+        return Image.open(path)
+    except IMAGE_ERRORS as error:
+        raise unreadable(path, error) from None
+
+
 def read_label(path: Path) -> np.ndarray:
     """Read a label PNG as its raw 8-bit values; palette PNGs give palette indices, not colours."""
-    with Image.open(path) as label:
+    with open_image(path) as label:
         if label.mode not in ("L", "P"):
             raise SpecError("label file is not a single-channel index image", path=str(path),
                             value=label.mode, allowed="8-bit grayscale (L) or palette (P) PNG")
-        return np.asarray(label)
+        try:
+            return np.asarray(label)
+        except IMAGE_ERRORS as error:
+            raise unreadable(path, error) from None

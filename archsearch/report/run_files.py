@@ -15,7 +15,8 @@ from archsearch.spec import read_yaml
 
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
 TEXT_COLUMNS = ("state", "arch_hash", "fail_reason")
-INTEGER_COLUMNS = ("number", "seed", "params_train", "params_deploy", "macs", "receptive_field", "output_stride")
+INTEGER_COLUMNS = ("number", "seed", "params_train", "params_deploy", "macs", "receptive_field", "output_stride",
+                   "num_classes")
 FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds")
 REQUIRED_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                     "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")
@@ -95,7 +96,8 @@ def _floats(text: pd.Series, column: str, source: str) -> pd.Series:
 
 def _integers(text: pd.Series, column: str, source: str) -> pd.Series:
     values = _floats(text, column, source)
-    fractional = values.notna() & (np.floor(values) != values)
+    whole = np.isfinite(values) & (np.floor(values) == values) & (values.abs() < 2**63)
+    fractional = values.notna() & ~whole  # 1.5, inf, 1e400, beyond int64
     if fractional.any():
         index = fractional.idxmax()
         raise SpecError("not a whole number", source=source, path=f"line {_line(index)}, column {column}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,12 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
         x_metric = "latency_ms" if summary["latency_ms"].notna().any() else "macs"
     out_dir = Path(run_dir if out_dir is None else out_dir)
     files = ReportFiles(markdown=out_dir / "report.md", table=out_dir / "report.csv", plot=out_dir / "pareto.png")
-    write_atomic(files.table, lambda temporary: summary.to_csv(temporary, index=False))
-    figure = pareto_figure(summary, x_metric, title=heading.name)
-    write_atomic(files.plot, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
-    write_text_atomic(files.markdown, report_markdown(heading, trials, summary, x_metric, files.plot.name))
+    # Everything is rendered before anything is written: a failure while rendering leaves the old report.
+    table = summary.to_csv(index=False)
+    png = io.BytesIO()
+    pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
+    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name)
+    write_text_atomic(files.table, table)
+    write_atomic(files.plot, lambda temporary: temporary.write_bytes(png.getvalue()))
+    write_text_atomic(files.markdown, markdown)
     return files

@@ -27,6 +27,7 @@ SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
 BACKENDS = ("optuna", "ray")
 CONSTRAINT_METRICS = ("latency_ms", "macs", "params_deploy", "params_train")
+DEFAULT_INPUT_SIZE = (512, 1024)
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
     augmentation = Augmentation(crop_size=_size(crop, "augmentation.crop_size") if crop is not None else None,
                                 scale_range=(float(scale[0]), float(scale[1])))
 
-    input_size = _size(data.get("input_size", [512, 1024]), "input_size")
+    input_size = _size(data.get("input_size", list(DEFAULT_INPUT_SIZE)), "input_size")
     training = TrainConfig.from_dict(data["training"], source)
 
     objectives_data = data.get("objectives", [{"metric": "miou", "direction": "maximize"}])
@@ -224,8 +225,8 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
 
     sampler, sampler_options = _named(data.get("sampler"), "sampler", SAMPLERS, "tpe")
     sampler_seed = sampler_options.pop("seed", 0)
-    if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int):
-        raise _error("expected an integer", "sampler.seed", sampler_seed)
+    if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or not 0 <= sampler_seed < 2**32:
+        raise _error("expected an integer from 0 to 2**32 - 1", "sampler.seed", sampler_seed)
     pruner, pruner_options = _named(data.get("pruner"), "pruner", PRUNERS, "none")
     if pruner != "none" and len(objectives) > 1:
         raise _error("pruning needs a single objective", "pruner.name", pruner, "none (with several objectives)")

@@ -23,7 +23,8 @@ def trial_row(trial: FrozenTrial) -> dict:
     row["number"] = trial.number
     row["state"] = trial_state(trial)
     if trial.state == TrialState.FAIL and not attrs.get("fail_reason"):
-        row["fail_reason"] = "the process running it died; queued again"
+        row["fail_reason"] = ("interrupted; queued again" if attrs.get("interrupted")
+                              else "the process running it died; queued again")
     if trial.state == TrialState.PRUNED and not attrs.get("fail_reason"):
         intermediate = trial.intermediate_values
         if intermediate:
@@ -45,5 +46,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def write_trials_csv(study: optuna.Study, run_dir: RunDirectory) -> None:
-    frame = trials_frame(study)
-    write_atomic(run_dir.trials_csv, lambda temporary: frame.to_csv(temporary, index=False))
+    """Read the storage and replace the table under one lock, so that of two processes of a study the
+    later writer always read the later storage (unlocked, an older table could replace a newer one)."""
+    with run_dir.lock("trials"):
+        frame = trials_frame(study)
+        write_atomic(run_dir.trials_csv, lambda temporary: frame.to_csv(temporary, index=False))

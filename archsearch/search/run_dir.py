@@ -8,16 +8,25 @@ trial, rewritten atomically from the storage after every trial).
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: runs sharing a directory are not serialized
+    fcntl = None
 
 from archsearch.export_files import write_text_atomic
 from archsearch.spec import ArchSpec
 
 TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
-                 "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")
+                 "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason",
+                 "num_classes")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,22 @@ class RunDirectory:
         if not path.exists():
             write_text_atomic(path, spec.to_yaml())
         return path
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold an exclusive lock (``.<name>.lock`` in the run directory) against other processes of the run.
+
+        For read-then-write steps that two processes of one study must not interleave: queueing the
+        grid or a dead process's trials, and rewriting trials.csv from the storage.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     def save_study(self, raw: dict) -> None:
         write_text_atomic(self.root / "study.yaml", yaml.safe_dump(raw, sort_keys=False))

@@ -1,0 +1,619 @@
+"""Every file the CLI reads, fuzzed: malformed content gives one clear error and exit status 2, never a
+traceback, and never a half-written output.
+
+Specs (`build FILE --save`), studies and spaces (`run STUDY`), checkpoints (`build --weights`), data
+directories (`run` on a Cityscapes-layout study) and run directories (`report RUN --out`, `run --out RUN`).
+Mutations start from a valid file and replace random nodes with random YAML values, delete keys and add
+unknown ones, so most examples are wrong in one place only, deep inside. A mutated file that happens to
+still be valid may run (status 0 or 1); the test then only checks that it is valid indeed.
+
+Studies run for real (storage, sampling, analysis, trials.csv) but nothing trains and no latency is
+timed: ``TrialRunner.train`` and ``cached_latency`` are replaced by instant fakes, so that an example
+costs well under a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import itertools
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from archsearch.cli import main
+from archsearch.errors import SpecError
+from archsearch.search import trial as trial_module
+from archsearch.search.config import load_study
+
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+                database=None)
+ERROR_PREFIX = "archsearch: error: "
+
+
+def examples(count: int) -> int:
+    """Example counts sized for the test suite; ARCHSEARCH_FUZZ_SCALE=20 searches longer."""
+    return max(1, int(count * float(os.environ.get("ARCHSEARCH_FUZZ_SCALE", "1"))))
+
+SMALL_SPEC = """\
+name: small-dual
+norm: {eps: 0.001, momentum: 0.03}
+stem:
+- {block: rep, out_channels: 8, stride: 2}
+- {block: conv, out_channels: 8, stride: 2, kernel_size: 3}
+- {block: rep, out_channels: 16, stride: 2}
+stages:
+- branches:
+  - - {repeat: 2, block: rep, out_channels: 16}
+  - - {block: rep, out_channels: 32, stride: 2}
+    - {block: basic, out_channels: 32, activation: false}
+  fusion: {block: bilateral_fusion}
+- branches:
+  - - {block: bottleneck, out_channels: 32, activation: false}
+  - - {block: bottleneck, out_channels: 64, stride: 2, activation: false}
+  input_activation: true
+context: {block: rppm, branch_channels: 8, out_channels: 32}
+head: {block: ddr_head, channels: 8, norm: {eps: 1.0e-05, momentum: 0.1}}
+aux_head: {stage: 0, branch: 0, head: {block: ddr_head, channels: 8}}
+"""
+DBLOCK_SPEC = """\
+name: tiny-w32
+stem: [{block: conv, out_channels: 8, stride: 2}]
+stages:
+- blocks: [{block: dblock, out_channels: 16, stride: 2, group_width: 8, se_ratio: 0.25}]
+- blocks:
+  - {block: dblock, out_channels: 32, stride: 2, group_width: 8}
+  - {block: dblock, out_channels: 32, group_width: 16, each: {dilations: '[[1],[1,2]]'}}
+head:
+  block: topdown
+  projections: {8: 8, 4: 8}
+  steps: [{merge: sum, refine: {block: conv, out_channels: 8}}]
+"""
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+KNOWN_KEYS = ["block", "out_channels", "stride", "repeat", "each", "dilations", "group_width", "branches",
+              "blocks", "fusion", "head", "stem", "stages", "choice", "int", "float", "if", "then", "else",
+              "name", "space", "training", "iterations", "sampler", "seed", "dataset", "root", "latency",
+              "constraints", "objectives", "metric", "direction", "parameters", "fix", "spec", "log", "step"]
+
+# ---------------------------------------------------------------- strategies
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 40), st.floats(width=32), st.text(max_size=8),
+    st.sampled_from(["${width}", "${width * 2}", "${nope}", "[[1],[1,2]]", "4*[[1,4]]", "conv", "dblock", "rep",
+                     "sum", "1e-3", "", "-1", "grid", "tpe", "miou", "maximize", "cpu", "cuda", "8x8", "\x00"]))
+yaml_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.text(max_size=5), children, max_size=3),
+    max_leaves=6)
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    paths = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            paths += _paths(value, prefix + (index,))
+    return paths
+
+
+def _parent(tree: Any, path: tuple) -> Any:
+    for key in path[:-1]:
+        tree = tree[key]
+    return tree
+
+
+@st.composite
+def mutated(draw, base: Any) -> Any:
+    """``base`` with one to three random nodes replaced, deleted, or given an unknown key."""
+    tree = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(tree)))
+        operation = draw(st.sampled_from(["replace", "replace", "delete", "add key"]))
+        if not path:
+            if operation == "replace":
+                tree = draw(yaml_values)
+            continue
+        parent = _parent(tree, path)
+        if operation == "replace":
+            parent[path[-1]] = draw(yaml_values)
+        elif operation == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent[path[-1]], dict):
+            parent[path[-1]][draw(st.sampled_from(KNOWN_KEYS) | st.text(max_size=5))] = draw(yaml_values)
+    return tree
+
+
+def as_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def yaml_documents(base_text: str) -> st.SearchStrategy[str]:
+    """Mutations of a YAML document, some YAML-level damage, and text or bytes that are not YAML."""
+    base = yaml.safe_load(base_text)
+    return st.one_of(
+        mutated(base).map(as_yaml),
+        mutated(base).map(as_yaml),
+        mutated(base).map(as_yaml),
+        st.tuples(st.just(base_text), st.integers(0, len(base_text))).map(lambda pair: pair[0][:pair[1]]),
+        st.text(max_size=60),
+        st.binary(max_size=60).map(lambda data: data.decode("latin-1")),
+    )
+
+
+def check_bad_input(status: int, err: str) -> None:
+    assert status == 2, err
+    assert err.startswith(ERROR_PREFIX) or f"\n{ERROR_PREFIX}" in err, err
+    assert "Traceback" not in err, err
+    assert err[err.index(ERROR_PREFIX) + len(ERROR_PREFIX):].strip(), err  # a message, not just the prefix
+
+
+class Folders:
+    """A fresh folder per hypothesis example (pytest's tmp_path is one per test, not per example)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.counter = itertools.count()
+
+    def new(self) -> Path:
+        path = self.root / f"example{next(self.counter)}"
+        path.mkdir()
+        return path
+
+
+@pytest.fixture
+def folders(tmp_path) -> Folders:
+    return Folders(tmp_path)
+
+
+# ---------------------------------------------------------------- specs: `build FILE --save`
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
+    return path
+
+
+@settings(FUZZ, max_examples=examples(40))
+@given(document=st.one_of(yaml_documents(SMALL_SPEC), yaml_documents(DBLOCK_SPEC)))
+@example(document=SMALL_SPEC.replace("repeat: 2", "repeat: 2.5"))
+@example(document=SMALL_SPEC.replace("{block: basic,", "{block: [],"))
+@example(document=DBLOCK_SPEC.replace("'[[1],[1,2]]'", "'[[1],[1,2]] + [[]]'"))
+@example(document=DBLOCK_SPEC.replace("'[[1],[1,2]]'", "'[[1],[1,2]] + 100000000*[[1]]'"))
+@example(document=SMALL_SPEC.replace("out_channels: 8, stride: 2}", "out_channels: 0, stride: 2}", 1))
+@example(document=DBLOCK_SPEC.replace("projections: {8: 8, 4: 8}", "projections: {8: 8, x: 8}"))
+@example(document=DBLOCK_SPEC.replace("projections: {8: 8, 4: 8}", "projections: {8: 8, 3: 8}"))
+def test_fuzzed_spec_files(folders, capsys, document):
+    folder = folders.new()
+    spec_file = write_text(folder / "spec.yaml", document)
+    saved = folder / "saved.yaml"
+    capsys.readouterr()
+    status = main(["build", str(spec_file), "--input", "32x64", "--save", str(saved)])
+    out, err = capsys.readouterr()
+    if status == 0:
+        from archsearch import load_spec
+        assert json.dumps(load_spec(saved).to_dict())  # the saved spec is whole and valid
+        return
+    check_bad_input(status, err)
+    assert not saved.exists() and sorted(path.name for path in folder.iterdir()) == ["spec.yaml"]
+
+
+# ---------------------------------------------------------------- studies and spaces: `run STUDY`
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Trials are sampled, analysed and recorded for real; training and latency timing are instant fakes."""
+
+    def fake_train(self, spec, metrics, trial_number, on_evaluation):
+        for split in self._datasets:  # every sample is read, as training and evaluation would
+            for index in range(len(split)):
+                split[index]
+        return replace(metrics, miou=0.5, train_seconds=0.0)
+
+    def fake_latency(cache, arch_hash, model_factory, settings):
+        return SimpleNamespace(median_ms=1.0, iqr_ms=0.0), False
+
+    monkeypatch.setattr(trial_module.TrialRunner, "train", fake_train)
+    monkeypatch.setattr(trial_module, "cached_latency", fake_latency)
+
+
+def tiny_study_text() -> str:
+    data = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
+    data["dataset"] = {"name": "synthetic", "seed": 0, "num_train": 2, "num_val": 1, "height": 32, "width": 32}
+    data["sampler"] = {"name": "tpe", "seed": 0, "n_startup_trials": 1}
+    data["latency"] = {"device": "cpu", "time_budget_seconds": 0.1}
+    data["constraints"] = {"macs": {"max": 1.0e+9}}
+    return as_yaml(data)
+
+
+STUDY = tiny_study_text()
+SPACE = (FIXTURES / "tiny_space.yaml").read_text()
+
+
+def run_study(folder: Path, study_text: str, space_text: str, capsys) -> tuple[int, str, Path]:
+    write_text(folder / "tiny_space.yaml", space_text)
+    study = write_text(folder / "study.yaml", study_text)
+    run_dir = folder / "run"
+    capsys.readouterr()
+    status = main(["run", str(study), "--out", str(run_dir), "--trials", "2"])
+    return status, capsys.readouterr().err, run_dir
+
+
+def check_study_outcome(folder: Path, status: int, err: str, run_dir: Path) -> None:
+    if status in (0, 1):
+        load_study(folder / "study.yaml")  # it ran, so the files were valid
+        frame = pd.read_csv(run_dir / "trials.csv")
+        assert len(frame) >= 2 and set(frame["state"]) <= {"COMPLETE", "FAIL", "INFEASIBLE"}
+        return
+    check_bad_input(status, err)
+    if run_dir.exists():
+        # Found only once a point was sampled (a space error in a branch few points take): the study
+        # stopped at that trial, and the table says why.
+        frame = pd.read_csv(run_dir / "trials.csv")
+        stopped = frame[frame["state"] == "FAIL"]
+        assert len(stopped) == 1 and stopped["fail_reason"].iloc[0].split(":")[0] in (
+            "SpecError", "SpaceError", "ExpressionSyntaxError")
+
+
+@settings(FUZZ, max_examples=examples(20))
+@given(document=yaml_documents(STUDY))
+@example(document=STUDY.replace("n_startup_trials: 1", "n_startup_trials: -1"))
+@example(document=STUDY.replace("n_startup_trials: 1", "n_startup_trials: x"))
+@example(document=STUDY.replace("seed: 0\n  n_startup", "seed: -5\n  n_startup"))
+@example(document=STUDY.replace("time_budget_seconds: 0.1", "time_budget_seconds: .nan"))
+@example(document=STUDY.replace("num_train: 2", "num_train: 1").replace("batch_size: 4", "batch_size: 8"))
+def test_fuzzed_study_files(folders, capsys, no_training, document):
+    folder = folders.new()
+    status, err, run_dir = run_study(folder, document, SPACE, capsys)
+    check_study_outcome(folder, status, err, run_dir)
+
+
+@settings(FUZZ, max_examples=examples(20))
+@given(document=yaml_documents(SPACE))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [0, 1], log: true}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {int: [8, 64], step: 8, log: true}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [8, 64], step: 0.5, log: true}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [8, 64], step: -1}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {int: [8, 64], step: 0}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {choice: []}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [8, 64], grid: 3}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [8, 64], grid: [a]}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [8, 64], grid: []}"))
+@example(document=SPACE.replace("width: {choice: [16, 32, 48]}", "width: {float: [.nan, 64]}"))
+@example(document=SPACE.replace("'${width}', group_width: 8", "'${width / 0}', group_width: 8"))
+def test_fuzzed_space_files(folders, capsys, no_training, document):
+    folder = folders.new()
+    status, err, run_dir = run_study(folder, STUDY, document, capsys)
+    check_study_outcome(folder, status, err, run_dir)
+
+
+# ---------------------------------------------------------------- checkpoints: `build SPEC --weights FILE --save`
+
+
+class Checkpoints(dict):
+    """Checkpoint bytes by suffix, with a short repr (hypothesis prints a failing example's arguments)."""
+
+    def __repr__(self) -> str:
+        return f"<checkpoints of DBLOCK_SPEC: {', '.join(self)}>"
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Checkpoints:
+    """A real checkpoint of DBLOCK_SPEC in each format, as bytes."""
+    from safetensors.torch import save as safetensors_bytes
+
+    from archsearch import build, parse_spec
+
+    model = build(parse_spec(yaml.safe_load(DBLOCK_SPEC)), num_classes=19)
+    state = {key: value.contiguous() for key, value in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return Checkpoints({".pth": buffer.getvalue(), ".safetensors": safetensors_bytes(state)})
+
+
+def torch_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def damaged(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
+    data = bytearray(data[:max(0, len(data) - cut)] if cut else data)
+    for position, value in flips:
+        if data:
+            data[position % len(data)] = value
+    return bytes(data)
+
+
+tensor_values = st.one_of(
+    st.integers(-3, 3), st.text(max_size=4), st.none(), st.lists(st.integers(), max_size=2),
+    st.tuples(st.sampled_from([torch.float32, torch.int64, torch.bool, torch.float64, torch.complex64,
+                               torch.float16, torch.uint8]),
+              st.lists(st.integers(0, 3), max_size=3)).map(lambda pair: torch.zeros(pair[1], dtype=pair[0])))
+
+
+@st.composite
+def checkpoint_files(draw) -> tuple[str, Any]:
+    """(suffix, recipe): random bytes, a damaged real checkpoint, or a torch.save of a wrong structure."""
+    kind = draw(st.sampled_from(["random", "damaged", "damaged", "structure", "reshaped"]))
+    suffix = draw(st.sampled_from([".pth", ".pt", ".safetensors", ".bin"]))
+    if kind == "random":
+        return suffix, ("bytes", draw(st.binary(max_size=200)))
+    if kind == "damaged":
+        source = draw(st.sampled_from([".pth", ".safetensors"]))
+        flips = draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4))
+        return draw(st.sampled_from([source, source, suffix])), ("damaged", source, draw(st.integers(0, 4000)), flips)
+    if kind == "structure":
+        structure = draw(st.dictionaries(st.text(max_size=6) | st.sampled_from(["state_dict", "model", "module"]),
+                                         tensor_values | st.dictionaries(st.text(max_size=4), tensor_values,
+                                                                         max_size=2), max_size=3))
+        return draw(st.sampled_from([".pth", ".pt"])), ("object", structure)
+    return draw(st.sampled_from([".pth", ".safetensors"])), ("reshaped", draw(st.integers(0, 10**6)),
+                                                             draw(tensor_values))
+
+
+def materialize(recipe: tuple, checkpoints: dict[str, bytes], suffix: str) -> bytes:
+    if recipe[0] == "bytes":
+        return recipe[1]
+    if recipe[0] == "damaged":
+        _, source, cut, flips = recipe
+        return damaged(checkpoints[source], cut, flips)
+    if recipe[0] == "object":
+        return torch_bytes(recipe[1])
+    _, index, value = recipe  # one entry of a real state dict replaced by a wrong value
+    state = torch.load(io.BytesIO(checkpoints[".pth"]), weights_only=True)
+    key = sorted(state)[index % len(state)]
+    state[key] = value
+    if suffix == ".safetensors":
+        from safetensors.torch import save as safetensors_bytes
+        if not isinstance(value, torch.Tensor):
+            return safetensors_bytes({name: tensor for name, tensor in state.items() if name != key})
+        return safetensors_bytes(state)
+    return torch_bytes(state)
+
+
+@settings(FUZZ, max_examples=examples(30))
+@given(case=checkpoint_files())
+@example(case=(".pth", ("damaged", ".pth", 100, [])))
+@example(case=(".safetensors", ("damaged", ".safetensors", 0, [(3, 255)])))
+@example(case=(".safetensors", ("damaged", ".safetensors", 0, [(0, 255), (1, 255), (2, 255), (3, 255),
+                                                                (4, 255), (5, 255), (6, 255), (7, 0)])))
+@example(case=(".pth", ("reshaped", 0, torch.zeros([2, 2], dtype=torch.complex64))))
+@example(case=(".pth", ("object", {"state_dict": {"a": 1}})))
+@example(case=(".pth", ("bytes", b"PK\x03\x04")))
+@example(case=(".bin", ("bytes", b"")))
+@example(case=(".pth", ("bytes", b"\x80")))
+def test_fuzzed_checkpoints(folders, capsys, checkpoints, case):
+    suffix, recipe = case
+    folder = folders.new()
+    spec_file = write_text(folder / "spec.yaml", DBLOCK_SPEC)
+    weights = folder / f"weights{suffix}"
+    weights.write_bytes(materialize(recipe, checkpoints, suffix))
+    saved = folder / "out.safetensors"
+    capsys.readouterr()
+    status = main(["build", str(spec_file), "--input", "32x64", "--weights", str(weights), "--save", str(saved)])
+    out, err = capsys.readouterr()
+    if status == 0:
+        from safetensors.torch import load_file
+        assert load_file(str(saved))
+        return
+    check_bad_input(status, err)
+    assert not saved.exists() and len(list(folder.iterdir())) == 2
+
+
+# ---------------------------------------------------------------- data directories: `run` on a Cityscapes layout
+
+FILE_KINDS = ["good", "good", "garbage", "empty", "truncated", "missing", "rgb label", "small", "16-bit label",
+              "jpeg named png", "directory"]
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_sample(path: Path, kind: str, label: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    good = (rng.integers(0, 34, (32, 32), dtype=np.uint8) if label
+            else rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    if kind == "missing":
+        return
+    if kind == "directory":
+        path.mkdir()
+        return
+    data = {
+        "good": lambda: png_bytes(good),
+        "garbage": lambda: rng.integers(0, 256, 64, dtype=np.uint8).tobytes(),
+        "empty": lambda: b"",
+        "truncated": lambda: png_bytes(good)[:60],
+        "rgb label": lambda: png_bytes(np.stack([good] * 3, axis=-1) if label else good),
+        "small": lambda: png_bytes(good[:5, :7]),
+        "16-bit label": lambda: png_bytes(good.astype(np.uint16) * 1000) if label else png_bytes(good),
+        "jpeg named png": lambda: _jpeg(good),
+    }[kind]()
+    path.write_bytes(data)
+
+
+def _jpeg(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@settings(FUZZ, max_examples=examples(20))
+@given(kinds=st.lists(st.tuples(st.sampled_from(FILE_KINDS), st.sampled_from(FILE_KINDS)), min_size=4, max_size=4))
+@example(kinds=[("garbage", "good"), ("good", "good"), ("good", "good"), ("good", "good")])
+@example(kinds=[("good", "good"), ("good", "truncated"), ("good", "good"), ("good", "good")])
+@example(kinds=[("good", "good"), ("good", "good"), ("good", "good"), ("good", "rgb label")])
+def test_fuzzed_data_directories(folders, capsys, no_training, kinds):
+    """Two train and two val samples, each image and label good or damaged in one of several ways."""
+    folder = folders.new()
+    root = folder / "data"
+    for index, (image_kind, label_kind) in enumerate(kinds):
+        split = "train" if index < 2 else "val"
+        images, labels = root / "leftImg8bit" / split / "city", root / "gtFine" / split / "city"
+        images.mkdir(parents=True, exist_ok=True)
+        labels.mkdir(parents=True, exist_ok=True)
+        stem = f"city_{index:06d}_000019"
+        write_sample(images / f"{stem}_leftImg8bit.png", image_kind, False, index)
+        write_sample(labels / f"{stem}_gtFine_labelIds.png", label_kind, True, index)
+    study = yaml.safe_load(STUDY)
+    study["dataset"] = {"name": "cityscapes", "root": "data"}
+    study["training"]["batch_size"] = 1
+    status, err, run_dir = run_study(folder, as_yaml(study), SPACE, capsys)
+    if all(kind == ("good", "good") for kind in kinds):
+        assert status in (0, 1), err
+    if status in (0, 1):
+        return  # only harmless damage: a stray directory or an unmatched label
+    check_bad_input(status, err)
+    assert "data" in err  # the message names the file or directory
+    if run_dir.exists():  # a damaged sample beyond the first of its split stops the study at its first trial
+        frame = pd.read_csv(run_dir / "trials.csv")
+        assert list(frame["state"]) == ["FAIL"] and frame["fail_reason"][0].startswith("SpecError")
+
+
+# ---------------------------------------------------------------- run directories: `report RUN --out`, `run --out RUN`
+
+GOOD_TRIALS = """\
+number,state,arch_hash,seed,params_train,params_deploy,macs,receptive_field,output_stride,latency_ms,miou,\
+train_seconds,fail_reason,param.width
+0,COMPLETE,aaaaaaaaaaaa,0,100,90,1000,63,4,1.5,0.25,1.0,,16
+1,FAIL,,0,,,,,,,,,InvalidPoint: width,32
+2,COMPLETE,bbbbbbbbbbbb,0,200,180,2000,127,4,2.5,0.5,2.0,,48
+3,COMPLETE,aaaaaaaaaaaa,1,100,90,1000,63,4,1.5,0.3,1.0,,16
+"""
+GOOD_HEADING = ("name: fuzz\nobjectives:\n- {metric: miou, direction: maximize}\n"
+                "- {metric: latency_ms, direction: minimize}\n")
+
+
+@st.composite
+def damaged_tables(draw) -> str:
+    rows = [line.split(",") for line in GOOD_TRIALS.splitlines()]
+    for _ in range(draw(st.integers(1, 3))):
+        operation = draw(st.sampled_from(["cell", "cell", "drop column", "rename column", "drop line",
+                                          "duplicate line", "extra cell"]))
+        row = draw(st.integers(0, len(rows) - 1))
+        column = draw(st.integers(0, len(rows[0]) - 1))
+        if operation == "cell":
+            rows[row][column % len(rows[row])] = draw(
+                st.sampled_from(["", "nan", "inf", "-1", "1.5", "x", "RUNNING", "INFEASIBLE", "1e400", '"', "0"])
+                | st.text(alphabet=st.characters(blacklist_characters=",\n\r"), max_size=6))
+        elif operation == "drop column":
+            for line in rows:
+                if column < len(line):
+                    del line[column]
+        elif operation == "rename column":
+            rows[0][column % len(rows[0])] = draw(st.text(max_size=5))
+        elif operation == "drop line" and len(rows) > 1:
+            del rows[row]
+        elif operation == "duplicate line":
+            rows.append(list(rows[row]))
+        else:
+            rows[row].append("extra")
+    return "\n".join(",".join(line) for line in rows) + "\n"
+
+
+@settings(FUZZ, max_examples=examples(40))
+@given(table=st.one_of(damaged_tables(), damaged_tables(), st.text(max_size=80),
+                       st.binary(max_size=80).map(lambda data: data.decode("latin-1"))),
+       heading=st.one_of(st.just(GOOD_HEADING), st.just(GOOD_HEADING), st.none(),
+                         mutated(yaml.safe_load(GOOD_HEADING)).map(as_yaml), st.text(max_size=30)))
+@example(table=GOOD_TRIALS.replace("0.25", "inf"), heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS.replace("1.5,0.25", "-inf,0.25"), heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS.replace(",16\n", ",\n"), heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS.replace("1,FAIL", "1,COMPLETE"), heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS.replace("0,COMPLETE,aaaaaaaaaaaa,0,100", "0,COMPLETE,aaaaaaaaaaaa,0,1e400"),
+         heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS.replace(",1000,63", ",1e30,63"), heading=GOOD_HEADING)
+@example(table=GOOD_TRIALS, heading="name: [1]\nobjectives: [{metric: miou, direction: maximize}]\n")
+def test_fuzzed_run_directories_for_report(folders, capsys, table, heading):
+    folder = folders.new()
+    run_dir = folder / "run"
+    run_dir.mkdir()
+    write_text(run_dir / "trials.csv", table)
+    if heading is not None:
+        write_text(run_dir / "study.yaml", heading)
+    out_dir = folder / "report"
+    capsys.readouterr()
+    status = main(["report", str(run_dir), "--out", str(out_dir)])
+    out, err = capsys.readouterr()
+    written = sorted(path.name for path in out_dir.iterdir()) if out_dir.exists() else []
+    if status == 0:
+        assert written == ["pareto.png", "report.csv", "report.md"]
+        return
+    check_bad_input(status, err)
+    assert written == [], "a report was partly written"
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "empty", "sqlite header only", "truncated", "a directory"])
+def test_a_damaged_storage_in_the_run_directory_is_bad_input(tmp_path, capsys, damage, no_training, tiny_study):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "1",
+                 "--set", "training.iterations=1"]) in (0, 1)
+    storage = run_dir / "study.db"
+    good = storage.read_bytes()
+    storage.unlink()
+    if damage == "random bytes":
+        storage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif damage == "empty":
+        storage.write_bytes(b"")
+    elif damage == "sqlite header only":
+        storage.write_bytes(good[:100])
+    elif damage == "truncated":
+        storage.write_bytes(good[:len(good) // 2])
+    else:
+        storage.mkdir()
+    capsys.readouterr()
+    status = main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "2", "--set", "training.iterations=1"])
+    err = capsys.readouterr().err
+    if damage == "empty" and status in (0, 1):
+        return  # SQLite takes an empty file for a new database: the study starts again, which is fine
+    check_bad_input(status, err)
+    assert "study.db" in err
+
+
+def test_a_run_directory_resumed_with_other_objectives_is_bad_input(tiny_study, tmp_path, capsys, no_training):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "1"]) in (0, 1)
+    for objectives in ("[{metric: miou, direction: maximize}, {metric: macs, direction: minimize}]",
+                       "[{metric: macs, direction: maximize}]"):
+        capsys.readouterr()
+        status = main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "3",
+                       "--set", f"objectives={objectives}"])
+        err = capsys.readouterr().err
+        check_bad_input(status, err)
+        assert "objectives: the storage holds this study with other objectives" in err
+    assert len(pd.read_csv(run_dir / "trials.csv")) == 1
+
+
+def test_checkpoint_fixture_is_loadable(checkpoints, tmp_path):
+    """The base of the checkpoint fuzz loads, so what the fuzz breaks was whole before."""
+    for suffix, data in checkpoints.items():
+        path = tmp_path / f"w{suffix}"
+        path.write_bytes(data)
+        assert main(["build", str(write_text(tmp_path / "spec.yaml", DBLOCK_SPEC)), "--input", "32x64",
+                     "--weights", str(path)]) == 0
+
+
+def test_tiny_study_base_is_valid(tmp_path):
+    write_text(tmp_path / "tiny_space.yaml", SPACE)
+    load_study(write_text(tmp_path / "study.yaml", STUDY))
+    with pytest.raises(SpecError):
+        load_study(write_text(tmp_path / "study.yaml", STUDY.replace("trials: 4", "trials: 0")))
+
