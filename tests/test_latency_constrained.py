@@ -55,13 +55,16 @@ def run(study: Path, run_dir: Path, *extra: str) -> int:
 
 
 def check_the_budget_held(run_dir: Path, budget_ms: float) -> pd.DataFrame:
-    """Every trained trial is within the budget; every over-budget point is INFEASIBLE and never trained."""
+    """Every trained trial is within the budget; every over-budget point is INFEASIBLE and never trained.
+
+    An infeasible point's latency is its measurement, or its prediction where screening left it out untimed."""
     trials = pd.read_csv(run_dir / "trials.csv")
     for _, row in trials[trials["state"] == "COMPLETE"].iterrows():
         assert row["latency_ms"] <= budget_ms and row["train_seconds"] > 0
         assert (run_dir / "weights" / f"trial_{row['number']}.safetensors").is_file()
     for _, row in trials[trials["state"] == "INFEASIBLE"].iterrows():
-        assert row["latency_ms"] > budget_ms and pd.isna(row["train_seconds"]) and pd.isna(row["miou"])
+        latency = row["latency_ms"] if pd.notna(row["latency_ms"]) else row["latency_predicted_ms"]
+        assert latency > budget_ms and pd.isna(row["train_seconds"]) and pd.isna(row["miou"])
         assert not (run_dir / "weights" / f"trial_{row['number']}.safetensors").exists()
     return trials
 
@@ -93,6 +96,60 @@ def test_over_budget_points_are_infeasible_and_never_train(constrained_study, tm
     assert card["latency"]["median_ms"] == fastest
     assert card["latency"]["device_name"] == device_name(LatencySettings())
     assert card["latency"]["settings"]["min_repeats"] == TIMING["min_repeats"]
+
+
+def test_screening_leaves_out_predicted_over_budget_points_without_timing_them(constrained_study, tmp_path,
+                                                                                  monkeypatch):
+    """The predictor (here summing the same fake per-unit 'latency') decides first; only what passes is timed whole."""
+    import archsearch.latency.cache
+    import archsearch.latency.predictor
+
+    timed_whole: list[float] = []
+
+    def fake_network_latency(model, settings):
+        result = fake_latency(model, settings)
+        timed_whole.append(result.median_ms)
+        return result
+
+    monkeypatch.setattr(archsearch.latency.cache, "measure_latency", fake_network_latency)
+    monkeypatch.setattr(archsearch.latency.predictor, "measure_latency", fake_latency)
+    run_dir = tmp_path / "run"
+    assert run(constrained_study, run_dir, "--set", "screening={margin: 0.0}") == 0
+    trials = check_the_budget_held(run_dir, BUDGET_MS)
+
+    screened = trials[trials["state"] == "INFEASIBLE"]
+    assert len(screened) > 0 and set(screened["param.width"]) == {48}
+    assert (screened["latency_predicted_ms"] > BUDGET_MS).all() and screened["latency_ms"].isna().all()
+    measured = trials[trials["latency_ms"].notna()]
+    assert (measured["latency_predicted_ms"] <= BUDGET_MS).all()
+    # Units sum to the network: the fake per-parameter latency is predicted exactly.
+    assert measured["latency_predicted_ms"].to_numpy() == pytest.approx(measured["latency_ms"].to_numpy())
+    assert len(timed_whole) == measured["arch_hash"].nunique()
+
+    # The sampler sees a screened point as infeasible, with its predicted latency as its latency objective.
+    study = open_study(load_study(constrained_study, ["screening={margin: 0.0}"]), RunDirectory(run_dir))
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        if trial.user_attrs.get("latency_ms") is None:
+            assert trial.values[1] == trial.user_attrs["latency_predicted_ms"]
+            (violation,) = trial.constraints.values()
+            assert violation > 0
+
+
+@pytest.mark.parametrize("change, message", [
+    ("screening={margin: 0.1}", "screening: screening leaves out points predicted over the latency budget"),
+    ("screening={margin: -1}", "screening.margin: expected a number >= 0"),
+    ("screening={tables: x}", "screening.tables: unknown screening setting"),
+])
+def test_bad_screening_exits_2(constrained_study, tmp_path, capsys, change, message):
+    extra = ["--set", "constraints={macs: {max: 1}}"] if "0.1" in change else []
+    assert run(constrained_study, tmp_path / "run", *extra, "--set", change) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_screening_needs_the_eager_backend(constrained_study, tmp_path, capsys):
+    assert run(constrained_study, tmp_path / "run", "--set", "screening={}", "--set", "latency.backend=onnxruntime") == 2
+    assert "latency.backend: the latency predictor sums blocks timed one by one" in capsys.readouterr().err
 
 
 def test_nsga2_with_real_timings_keeps_to_the_budget(constrained_study, tmp_path):

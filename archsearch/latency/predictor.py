@@ -55,7 +55,7 @@ class LatencyPredictor:
     """
 
     def __init__(self, table: UnitLatencyTable, settings: LatencySettings, *,
-                 measure: Measure = measure_latency) -> None:
+                 measure: Measure | None = None) -> None:
         if settings.backend not in PREDICTOR_BACKENDS:
             raise SpecError("the latency predictor sums units timed one by one, which describes the eager "
                             "backend only", path="backend", value=settings.backend,
@@ -65,7 +65,7 @@ class LatencyPredictor:
         # A unit carries its own input shapes, so the image size is no part of its timing's key.
         self.unit_settings = replace(settings, input_size=(1, 1), input_channels=1)
         self.device_name = device_name(settings)
-        self.measure = measure
+        self.measure = measure or measure_latency
 
     def predict(self, spec: ArchSpec, *, num_classes: int = 19) -> LatencyPrediction:
         """The predicted deploy-form latency of ``spec`` at ``settings.input_size``."""

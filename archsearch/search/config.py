@@ -14,13 +14,14 @@ import yaml
 
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
+from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.space import Space, load_space, parse_space
 from archsearch.spec import read_yaml
 from archsearch.train import TrainConfig
 
 STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",
-              "objectives", "sampler", "pruner", "trials", "seeds", "storage", "latency", "constraints", "backend",
-              "resources")
+              "objectives", "sampler", "pruner", "trials", "seeds", "storage", "latency", "constraints", "screening",
+              "backend", "resources")
 METRICS = ("miou", "latency_ms", "macs", "params_deploy", "params_train")
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
@@ -49,6 +50,15 @@ class Constraint:
         over = value - self.maximum if self.maximum is not None else float("-inf")
         under = self.minimum - value if self.minimum is not None else float("-inf")
         return max(over, under)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Predict latency from per-block timings before measuring; a point predicted over the latency
+    budget by more than ``margin`` (a fraction of it) is infeasible and is never built or timed whole.
+    Points that pass are measured, and the measurement decides."""
+
+    margin: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class StudyConfig:
     storage: str | None
     latency: LatencySettings | None
     constraints: tuple[Constraint, ...]
+    screening: Screening | None
     backend: str
     resources: Mapping[str, float]
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
@@ -265,6 +276,7 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
             raise _error("a latency constraint needs latency settings", path, dict(bounds),
                          "add a latency: section (device, dtype, ...)")
         constraints.append(Constraint(metric, bounds.get("max"), bounds.get("min")))
+    screening = _screening(data.get("screening"), constraints, latency)
     if latency is None and any(objective.metric == "latency_ms" for objective in objectives):
         raise _error("a latency objective needs latency settings", "objectives", "latency_ms",
                      "add a latency: section (device, dtype, ...)")
@@ -283,7 +295,26 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         sampler=sampler, sampler_seed=sampler_seed, sampler_options=sampler_options, pruner=pruner,
         pruner_options=pruner_options, trials=_positive_int(data.get("trials", 10), "trials"),
         seeds=tuple(seeds_data), storage=storage, latency=latency, constraints=tuple(constraints),
-        backend=backend, resources=resources, raw=dict(data))
+        screening=screening, backend=backend, resources=resources, raw=dict(data))
+
+
+def _screening(value: Any, constraints: list[Constraint], latency: LatencySettings | None) -> Screening | None:
+    if value is None:
+        return None
+    data = dict(_mapping(value, "screening"))
+    if set(data) - {"margin"}:
+        unknown = sorted(set(data) - {"margin"})[0]
+        raise _error("unknown screening setting", f"screening.{unknown}", unknown, "margin")
+    margin = data.get("margin", Screening.margin)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+        raise _error("expected a number >= 0 (a fraction of the latency budget)", "screening.margin", margin)
+    if not any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints):
+        raise _error("screening leaves out points predicted over the latency budget, and there is none",
+                     "screening", dict(data), "add constraints: {latency_ms: {max: MS}}")
+    if latency.backend not in PREDICTOR_BACKENDS:
+        raise _error("the latency predictor sums blocks timed one by one, which describes the eager backend only",
+                     "latency.backend", latency.backend, ", ".join(PREDICTOR_BACKENDS))
+    return Screening(margin=float(margin))
 
 
 def set_value(data: dict[str, Any], assignment: str) -> None:

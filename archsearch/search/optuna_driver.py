@@ -299,16 +299,18 @@ class Objective:
         return report
 
     def _values(self, metrics: TrialMetrics, *, infeasible: bool) -> float | list[float]:
-        values = []
-        for objective in self.config.objectives:
-            if objective.metric == "miou" and infeasible:
-                values.append(INFEASIBLE_MIOU)
-            else:
-                values.append(float(metrics.value(objective.metric)))
-        for objective, value in zip(self.config.objectives, values):
-            if not math.isfinite(value):  # Optuna would fail the trial without a reason, and it would run again
-                raise ValueError(f"objective {objective.metric} is {value}")
+        values = objective_values(self.config, metrics, infeasible=infeasible)
         return values[0] if self.single_objective else values
+
+
+def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
+    """The values Optuna is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
+    values = [INFEASIBLE_MIOU if objective.metric == "miou" and infeasible else float(metrics.value(objective.metric))
+              for objective in config.objectives]
+    for objective, value in zip(config.objectives, values):
+        if not math.isfinite(value):  # Optuna would fail the trial without a reason, and it would run again
+            raise ValueError(f"objective {objective.metric} is {value}")
+    return values
 
 
 class InvalidPoint(Exception):

@@ -22,11 +22,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
-from archsearch.search.optuna_driver import (INFEASIBLE_MIOU, OptunaSuggester, TrialSeededSampler, record_constraints,
-                                             storage_url)
+from archsearch.search.optuna_driver import (OptunaSuggester, TrialSeededSampler, objective_values,
+                                             record_constraints, storage_url)
 from archsearch.search.ray_trial import BAD_INPUT, FAIL_REASON, OUTCOME, RECORDED_KEYS, STEP, ending
 from archsearch.search.results import write_trials_csv
 from archsearch.search.run_dir import RunDirectory
+from archsearch.search.trial import TrialMetrics
 from archsearch.space import sample
 
 EXPERIMENT_ATTR = "ray_experiment"
@@ -130,9 +131,7 @@ class StudySearcher(OptunaSearch):
                 trial.report(result["miou"], result[STEP])  # the result that made the scheduler stop it
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
-            infeasible = state == "INFEASIBLE"
-            values = [INFEASIBLE_MIOU if infeasible and objective.metric == "miou" else float(result[objective.metric])
-                      for objective in self.config.objectives]
+            values = objective_values(self.config, TrialMetrics.from_attrs(result), infeasible=state == "INFEASIBLE")
             self.study.tell(trial, values[0] if len(values) == 1 else values)
 
     def save(self, checkpoint_path: str) -> None:

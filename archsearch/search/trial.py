@@ -6,9 +6,9 @@ The trial never reads the study file again; it gets the parsed StudyConfig and a
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -18,6 +18,8 @@ from archsearch.data import build_dataset, eval_transforms, train_transforms
 from archsearch.deploy import deploy
 from archsearch.export_files import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
+from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
+from archsearch.latency.unit_table import UnitLatencyTable
 from archsearch.search.config import StudyConfig
 from archsearch.search.run_dir import RunDirectory
 from archsearch.spec import ArchSpec
@@ -38,6 +40,7 @@ class TrialMetrics:
     output_stride: int
     latency_ms: float | None = None
     latency_iqr_ms: float | None = None
+    latency_predicted_ms: float | None = None
     latency_cached: bool | None = None
     latency_seconds: float | None = None
     miou: float | None = None
@@ -48,7 +51,17 @@ class TrialMetrics:
     constraint_violations: tuple[float, ...] = ()
 
     def value(self, metric: str) -> float | None:
+        if metric == "latency_ms" and self.latency_ms is None:
+            return self.latency_predicted_ms  # a point screened out by the predictor is never measured
         return getattr(self, metric)
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> "TrialMetrics":
+        """Metrics back from ``to_attrs`` data (a Ray result, say); other keys are left out."""
+        known = {field.name for field in fields(cls)}
+        data = {key: value for key, value in attrs.items() if key in known}
+        data["constraint_violations"] = tuple(data.get("constraint_violations") or ())
+        return cls(**data)
 
     def to_attrs(self) -> dict:
         data = asdict(self)
@@ -98,15 +111,37 @@ class TrialRunner:
                             params_deploy=analysis.params_deploy, macs=analysis.macs,
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
 
+    @cached_property
+    def _latency_predictor(self) -> LatencyPredictor:
+        return LatencyPredictor(UnitLatencyTable(default_unit_table_path()), self.study.latency)
+
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
-        """Time the deploy form (cached per architecture) and check the constraints; training comes after."""
+        """Time the deploy form (cached per architecture) and check the constraints; training comes after.
+
+        With screening, the predicted latency comes first: a point predicted over the budget by
+        more than the margin is infeasible at the cost of a table lookup, and is never built whole.
+        """
         if self.study.latency is not None:
             started = time.perf_counter()
+            if self.study.screening is not None:
+                predicted = self._latency_predictor.predict(spec, num_classes=self.num_classes).median_ms
+                metrics = replace(metrics, latency_predicted_ms=predicted)
+                if predicted > self._screening_limit_ms:
+                    return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
             result, cached = cached_latency(self._latency_cache, spec.arch_hash,
                                             lambda: deploy(build(spec, num_classes=self.num_classes)),
                                             self.study.latency)
             metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
                               latency_cached=cached, latency_seconds=time.perf_counter() - started)
+        return self._checked(metrics)
+
+    @property
+    def _screening_limit_ms(self) -> float:
+        budget = min(constraint.maximum for constraint in self.study.constraints
+                     if constraint.metric == "latency_ms" and constraint.maximum is not None)
+        return budget * (1 + self.study.screening.margin)
+
+    def _checked(self, metrics: TrialMetrics) -> TrialMetrics:
         violations = tuple(constraint.violation(metrics.value(constraint.metric))
                            for constraint in self.study.constraints)
         return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
