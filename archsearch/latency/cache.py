@@ -9,10 +9,9 @@ transaction, so an entry is either fully there or absent.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from torch import nn
@@ -21,6 +20,7 @@ from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
+from archsearch.latency.sqlite_table import SqliteTable
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS latency (
@@ -34,21 +34,11 @@ CREATE TABLE IF NOT EXISTS latency (
 """
 
 
-class LatencyCache:
-    """Latency results stored in one SQLite file, safe for concurrent processes.
-
-    Each call opens its own connection, so a cache object can be handed to worker
-    processes; the file must be on a local disk (WAL does not work over NFS).
-    """
+class LatencyCache(SqliteTable):
+    """Latency results stored in one SQLite file, safe for concurrent processes (see SqliteTable)."""
 
     def __init__(self, path: str | Path, *, timeout_seconds: float = 60.0) -> None:
-        self.path = Path(path)
-        self.timeout_seconds = timeout_seconds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-        with self._write_transaction() as connection:
-            connection.execute(_CREATE_TABLE)
+        super().__init__(path, _CREATE_TABLE, timeout_seconds=timeout_seconds)
 
     def get(self, arch_hash: str, device_name: str, settings: LatencySettings) -> LatencyResult | None:
         """The stored result for this architecture, device and settings, or None."""
@@ -75,22 +65,6 @@ class LatencyCache:
                 "(arch_hash, device_name, settings_key, result_json, measured_at) VALUES (?, ?, ?, ?, ?)",
                 (arch_hash, result.device_name, result.settings.key(),
                  json.dumps(result.to_dict(), sort_keys=True), time.time()))
-
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit mode: transactions are begun explicitly in _write_transaction.
-        return sqlite3.connect(self.path, timeout=self.timeout_seconds, isolation_level=None)
-
-    @contextmanager
-    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the write lock from the start (BEGIN IMMEDIATE), so a busy file waits, not fails."""
-        with closing(self._connect()) as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
 
 
 def cached_latency(cache: LatencyCache, arch_hash: str, model_factory: Callable[[], nn.Module],

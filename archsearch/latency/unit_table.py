@@ -9,12 +9,12 @@ one transaction per write let several processes share the file.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from archsearch.latency.sqlite_table import SqliteTable
 from archsearch.latency.units import Shape
 
 _CREATE_TABLE = """
@@ -42,16 +42,11 @@ class UnitTiming:
     output_shapes: tuple[Shape, ...]
 
 
-class UnitLatencyTable:
-    """Unit timings per (unit, device, settings), in one SQLite file on a local disk."""
+class UnitLatencyTable(SqliteTable):
+    """Unit timings per (unit, device, settings), in one SQLite file on a local disk (see SqliteTable)."""
 
     def __init__(self, path: str | Path, *, timeout_seconds: float = 60.0) -> None:
-        self.path = Path(path)
-        self.timeout_seconds = timeout_seconds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_CREATE_TABLE)
+        super().__init__(path, _CREATE_TABLE, timeout_seconds=timeout_seconds)
 
     def get(self, unit_key: str, device_name: str, settings_key: str) -> UnitTiming | None:
         """The stored timing, or None if this unit was never timed on this device under these settings."""
@@ -67,7 +62,7 @@ class UnitLatencyTable:
 
     def put(self, unit_key: str, device_name: str, settings_key: str, timing: UnitTiming) -> None:
         """Store one timing, replacing an older one of the same unit, device and settings."""
-        with closing(self._connect()) as connection:
+        with self._write_transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO unit_latency (unit_key, device_name, settings_key, median_ms, iqr_ms, "
                 "repeats, output_shapes, measured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -77,7 +72,3 @@ class UnitLatencyTable:
     def __len__(self) -> int:
         with closing(self._connect()) as connection:
             return int(connection.execute("SELECT COUNT(*) FROM unit_latency").fetchone()[0])
-
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit mode: each statement is its own transaction.
-        return sqlite3.connect(self.path, timeout=self.timeout_seconds, isolation_level=None)

@@ -20,6 +20,7 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
+from dead_trials import leave_orphan_trial
 from reliability_helpers import check_run_directory, read_storage, start_run, write_study
 
 from archsearch.search import RunDirectory, load_study
@@ -107,11 +108,7 @@ def test_starting_together_retries_a_dead_trial_once(tiny_study, tmp_path):
     config = load_study(tiny_study, ["parameters.width={choice: [16]}", "fix={group_width: 8}"])
     run_dir = RunDirectory(tmp_path / "run").create()
     study = open_study(config, run_dir)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    orphan = study.ask({"pattern": optuna.distributions.CategoricalDistribution(["short", "long"])})
-    orphan.set_user_attr("host", socket.gethostname())
-    orphan.set_user_attr("pid", int(dead.stdout))
-    orphan.set_user_attr("seed", 0)
+    leave_orphan_trial(study)
     at_once(lambda: prepare_study(config, run_dir))
     trials = study.get_trials()
     assert [trial.state for trial in trials] == [TrialState.FAIL, TrialState.WAITING]

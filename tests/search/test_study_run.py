@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 
 import optuna
 import pandas as pd
-import pytest
 import yaml
 
 from archsearch import load_spec
 from archsearch.cli import main
+from dead_trials import leave_orphan_trial
+
 from archsearch.search import RunDirectory, load_study, run_optuna
 from archsearch.search.optuna_driver import open_study
 
@@ -111,11 +109,7 @@ def test_a_trial_left_running_by_a_dead_process_is_retried(tiny_study, tmp_path)
     run_dir = RunDirectory(tmp_path / "run").create()
     config = load_study(tiny_study, ["parameters.width={choice: [16]}", "fix={group_width: 8}"])
     study = open_study(config, run_dir)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    orphan = study.ask({"pattern": optuna.distributions.CategoricalDistribution(["short", "long"])})
-    orphan.set_user_attr("host", socket.gethostname())
-    orphan.set_user_attr("pid", int(dead.stdout))
-    orphan.set_user_attr("seed", 0)
+    dead_pid = leave_orphan_trial(study)
     outcome = run_optuna(config.with_overrides(trials=2), run_dir)
     states = [trial.state for trial in study.get_trials()]
     assert states[0] == optuna.trial.TrialState.FAIL
@@ -123,7 +117,7 @@ def test_a_trial_left_running_by_a_dead_process_is_retried(tiny_study, tmp_path)
     frame = trials(tmp_path / "run")
     assert frame.loc[0, "fail_reason"].startswith("the process running it died")
     assert frame.loc[1, "param.pattern"] == frame.loc[0, "param.pattern"]  # retried with the same point
-    assert os.getpid() != int(dead.stdout)
+    assert os.getpid() != dead_pid
 
 
 def test_pruner_stops_weak_trials_on_intermediate_miou(tiny_study, tmp_path):
