@@ -14,7 +14,7 @@ from archsearch.analyze import count_macs, count_parameters
 from archsearch.errors import SpecError
 from archsearch.latency import LatencyResult, LatencySettings, device_name, measure_latency
 from archsearch.latency.predictor import LatencyPredictor
-from archsearch.latency.unit_table import UnitLatencyTable
+from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
 from archsearch.space import FixedSuggester, load_space, sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -109,6 +109,26 @@ def test_other_settings_or_shapes_are_other_entries(tmp_path):
     assert len(table) == 3 * entries
     # The class count changes the tail only.
     assert LatencyPredictor(table, SETTINGS, measure=timer).predict(spec, num_classes=3).timed_units == 1
+
+
+def test_measured_networks_calibrate_later_predictions(tmp_path):
+    """The sum of units times the median measured / sum ratio, once enough networks on this device are known."""
+    table, calibration = UnitLatencyTable(tmp_path / "units.db"), CalibrationTable(tmp_path / "run.db")
+    predictor = LatencyPredictor(table, SETTINGS, calibration=calibration, measure=CountingTimer())
+    spec = tiny_spec()
+    uncalibrated = predictor.predict(spec)
+    assert uncalibrated.calibration == 1.0 and uncalibrated.median_ms == uncalibrated.sum_ms
+    for index, ratio in enumerate((1.2, 1.3, 2.0)):
+        assert predictor.predict(spec).calibration == 1.0  # fewer than three networks: the sum stands
+        predictor.calibrate(f"network-{index}", uncalibrated, uncalibrated.sum_ms * ratio)
+    calibrated = predictor.predict(spec)
+    assert calibrated.calibration == pytest.approx(1.3)
+    assert calibrated.median_ms == pytest.approx(1.3 * uncalibrated.sum_ms) and calibrated.sum_ms == uncalibrated.sum_ms
+    # Calibration belongs to its settings: another image size starts uncalibrated.
+    other = LatencySettings(**{**SETTINGS.to_dict(), "input_size": (64, 64)})
+    assert LatencyPredictor(table, other, calibration=calibration,
+                            measure=CountingTimer()).predict(spec).calibration == 1.0
+    assert LatencyPredictor(table, SETTINGS, measure=CountingTimer()).predict(spec).calibration == 1.0  # no table
 
 
 def test_only_the_eager_backend_is_predicted(tmp_path):

@@ -10,6 +10,7 @@ known units is a walk over the spec and a few lookups. The walk mirrors ``trace_
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,11 +20,13 @@ from archsearch.errors import SpecError
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
 from archsearch.latency.settings import LatencySettings
-from archsearch.latency.unit_table import UnitLatencyTable, UnitTiming
+from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable, UnitTiming
 from archsearch.latency.units import Measure, Shape, Unit, time_unit
 from archsearch.spec import ArchSpec
 
 PREDICTOR_BACKENDS = ("eager",)
+MIN_CALIBRATION_NETWORKS = 3
+"""Below this many measured networks the sum of units stands uncorrected."""
 
 ShapesOf = Callable[[Unit], tuple[Shape, ...]]
 """Gives a unit's output shapes (and, in the predictor, looks up or times the unit on the way)."""
@@ -37,9 +40,14 @@ def default_unit_table_path() -> Path:
 
 @dataclass(frozen=True)
 class LatencyPrediction:
-    """A predicted median latency (ms), unit by unit; ``timed_units`` were not in the table and were timed now."""
+    """A predicted median latency (ms): the units' sum ``sum_ms`` times the ``calibration`` factor.
+
+    ``units`` gives each unit's timing; ``timed_units`` were not in the table and were timed now.
+    """
 
     median_ms: float
+    sum_ms: float
+    calibration: float
     units: tuple[tuple[str, float], ...]
     timed_units: int
     device_name: str
@@ -50,17 +58,22 @@ class LatencyPredictor:
     """Predicts latency under ``settings`` (device, dtype, threads, batch, image size) from a unit table.
 
     Units are timed with ``settings``' own warm-up and time budget, so short budgets fill a
-    fresh table quickly. Only the eager backend is predicted: compiled and ONNX Runtime graphs
+    fresh table quickly. A network runs its units back to back, with caches and allocations
+    that units timed alone do not see, so their sum is off by a factor that depends on the
+    kind of network and the device; with a ``calibration`` table, ``calibrate`` records measured
+    networks, and once MIN_CALIBRATION_NETWORKS are known the prediction is the sum times their
+    median ratio. Only the eager backend is predicted: compiled and ONNX Runtime graphs
     fuse operations across units, so a sum of units says little about them.
     """
 
     def __init__(self, table: UnitLatencyTable, settings: LatencySettings, *,
-                 measure: Measure | None = None) -> None:
+                 calibration: CalibrationTable | None = None, measure: Measure | None = None) -> None:
         if settings.backend not in PREDICTOR_BACKENDS:
             raise SpecError("the latency predictor sums units timed one by one, which describes the eager "
                             "backend only", path="backend", value=settings.backend,
                             allowed=", ".join(PREDICTOR_BACKENDS))
         self.table = table
+        self.calibration = calibration
         self.settings = settings
         # A unit carries its own input shapes, so the image size is no part of its timing's key.
         self.unit_settings = replace(settings, input_size=(1, 1), input_channels=1)
@@ -87,8 +100,23 @@ class LatencyPredictor:
             return timing.output_shapes
 
         walk_units(spec, self.settings.input_size, num_classes, look_up_or_time)
-        return LatencyPrediction(median_ms=sum(ms for _, ms in breakdown), units=tuple(breakdown),
+        total = sum(ms for _, ms in breakdown)
+        factor = self.calibration_factor()
+        return LatencyPrediction(median_ms=total * factor, sum_ms=total, calibration=factor, units=tuple(breakdown),
                                  timed_units=timed, device_name=self.device_name, settings=self.settings)
+
+    def calibrate(self, arch_hash: str, prediction: LatencyPrediction, measured_ms: float) -> None:
+        """Record a network's measured latency against its sum of units, for later predictions."""
+        if self.calibration is None:
+            raise ValueError("this predictor has no calibration table to record into")
+        self.calibration.add(arch_hash, self.device_name, self.settings.key(), prediction.sum_ms, measured_ms)
+
+    def calibration_factor(self) -> float:
+        """The median of measured / sum of units over the calibrated networks, or 1 with too few of them."""
+        if self.calibration is None:
+            return 1.0
+        ratios = self.calibration.ratios(self.device_name, self.settings.key())
+        return statistics.median(ratios) if len(ratios) >= MIN_CALIBRATION_NETWORKS else 1.0
 
 
 def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, shapes_of: ShapesOf) -> None:

@@ -12,17 +12,18 @@ class SqliteTable:
     """Opens a connection per call, so an instance can be handed to worker processes.
 
     The file must be on a local disk (WAL does not work over NFS). ``create_sql`` makes the
-    table if the file lacks it.
+    tables the file lacks, one statement each.
     """
 
-    def __init__(self, path: str | Path, create_sql: str, *, timeout_seconds: float = 60.0) -> None:
+    def __init__(self, path: str | Path, *create_sql: str, timeout_seconds: float = 60.0) -> None:
         self.path = Path(path)
         self.timeout_seconds = timeout_seconds
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
         with self._write_transaction() as connection:
-            connection.execute(create_sql)
+            for statement in create_sql:
+                connection.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: transactions are begun explicitly in _write_transaction.

@@ -32,6 +32,19 @@ CREATE TABLE IF NOT EXISTS unit_latency (
 """
 
 
+_CREATE_CALIBRATION = """
+CREATE TABLE IF NOT EXISTS calibration (
+    arch_hash TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    predicted_ms REAL NOT NULL,
+    measured_ms REAL NOT NULL,
+    measured_at REAL NOT NULL,
+    PRIMARY KEY (arch_hash, device_name, settings_key)
+)
+"""
+
+
 @dataclass(frozen=True)
 class UnitTiming:
     """One unit's measured latency (ms) and the shapes of its outputs."""
@@ -72,3 +85,32 @@ class UnitLatencyTable(SqliteTable):
     def __len__(self) -> int:
         with closing(self._connect()) as connection:
             return int(connection.execute("SELECT COUNT(*) FROM unit_latency").fetchone()[0])
+
+
+class CalibrationTable(SqliteTable):
+    """Measured networks against their sums of units, per device and settings.
+
+    Kept with a study (in its run's latency.db) rather than with the unit table: how far a sum
+    of units is off depends on the kind of network as well as on the device, and one study's
+    networks come from one space.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_seconds: float = 60.0) -> None:
+        super().__init__(path, _CREATE_CALIBRATION, timeout_seconds=timeout_seconds)
+
+    def add(self, arch_hash: str, device_name: str, settings_key: str, predicted_ms: float,
+                        measured_ms: float) -> None:
+        """Keep one network's sum of unit latencies next to its measured latency (the newest pair per network)."""
+        with self._write_transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO calibration (arch_hash, device_name, settings_key, predicted_ms, measured_ms, "
+                "measured_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (arch_hash, device_name, settings_key, predicted_ms, measured_ms, time.time()))
+
+    def ratios(self, device_name: str, settings_key: str) -> list[float]:
+        """measured / predicted of every network calibrated on this device under these settings."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute(
+                "SELECT measured_ms / predicted_ms FROM calibration WHERE device_name = ? AND settings_key = ? "
+                "AND predicted_ms > 0", (device_name, settings_key)).fetchall()
+        return [float(row[0]) for row in rows]

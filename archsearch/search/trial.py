@@ -19,7 +19,7 @@ from archsearch.deploy import deploy
 from archsearch.export_files import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
-from archsearch.latency.unit_table import UnitLatencyTable
+from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
 from archsearch.search.config import StudyConfig
 from archsearch.search.run_dir import RunDirectory
 from archsearch.spec import ArchSpec
@@ -113,7 +113,8 @@ class TrialRunner:
 
     @cached_property
     def _latency_predictor(self) -> LatencyPredictor:
-        return LatencyPredictor(UnitLatencyTable(default_unit_table_path()), self.study.latency)
+        return LatencyPredictor(UnitLatencyTable(default_unit_table_path()), self.study.latency,
+                                calibration=CalibrationTable(self.run_dir.latency_cache))
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after.
@@ -123,14 +124,17 @@ class TrialRunner:
         """
         if self.study.latency is not None:
             started = time.perf_counter()
+            prediction = None
             if self.study.screening is not None:
-                predicted = self._latency_predictor.predict(spec, num_classes=self.num_classes).median_ms
-                metrics = replace(metrics, latency_predicted_ms=predicted)
-                if predicted > self._screening_limit_ms:
+                prediction = self._latency_predictor.predict(spec, num_classes=self.num_classes)
+                metrics = replace(metrics, latency_predicted_ms=prediction.median_ms)
+                if prediction.median_ms > self._screening_limit_ms:
                     return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
             result, cached = cached_latency(self._latency_cache, spec.arch_hash,
                                             lambda: deploy(build(spec, num_classes=self.num_classes)),
                                             self.study.latency)
+            if prediction is not None:  # every confirmed point sharpens the next predictions
+                self._latency_predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
             metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
                               latency_cached=cached, latency_seconds=time.perf_counter() - started)
         return self._checked(metrics)
