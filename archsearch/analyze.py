@@ -84,6 +84,9 @@ def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int
     with torch.device("meta"):
         model = build(spec, num_classes=num_classes)
     params_aux = count_parameters(model.aux_head)
+    # Reparameterized with every BatchNorm kept, as the papers count parameters. The FLOP counter
+    # counts convs (not BatchNorm, not biases), so folding BatchNorm would not change the MACs.
+    deployed = deploy(model, fold_batchnorm=False)
     shapes = spec.shapes()
     return Analysis(
         name=spec.name,
@@ -92,8 +95,8 @@ def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int
         input_size=tuple(input_size),
         params_train=count_parameters(model) - params_aux,
         params_aux=params_aux,
-        params_deploy=count_parameters(deploy(model, fold_batchnorm=False)),
-        macs=count_macs(deploy(model), input_size, spec.in_channels),
+        params_deploy=count_parameters(deployed),
+        macs=count_macs(deployed, input_size, spec.in_channels),
         receptive_field=receptive_field(spec),
         output_stride=spec.head.output_stride(shapes.final[1]),
     )

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from archsearch.analyze import analyze
+from archsearch.analyze import Analysis, analyze
 from archsearch.build import build
 from archsearch.data import build_dataset, eval_transforms, train_transforms
 from archsearch.deploy import deploy
@@ -91,6 +91,7 @@ class TrialRunner:
     def __init__(self, study: StudyConfig, run_dir: RunDirectory) -> None:
         self.study = study
         self.run_dir = run_dir
+        self._analyses: dict[str, Analysis] = {}
 
     @cached_property
     def _datasets(self):
@@ -105,7 +106,11 @@ class TrialRunner:
         return LatencyCache(self.run_dir.latency_cache)
 
     def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
-        analysis = analyze(spec, self.study.input_size, num_classes=self.num_classes)
+        """Params, MACs and receptive field, counted once per architecture (its other seeds reuse them)."""
+        analysis = self._analyses.get(spec.arch_hash)
+        if analysis is None:
+            analysis = self._analyses[spec.arch_hash] = analyze(spec, self.study.input_size,
+                                                                num_classes=self.num_classes)
         return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, num_classes=analysis.num_classes,
                             params_train=analysis.params_train,
                             params_deploy=analysis.params_deploy, macs=analysis.macs,
