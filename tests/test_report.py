@@ -231,6 +231,15 @@ def test_report_goes_to_another_directory_and_plots_macs_without_latency(tmp_pat
     assert list(pd.read_csv(files.table)["pareto"]) == [True, False, True]
 
 
+def test_a_single_objective_report_marks_the_plotted_front(tmp_path):
+    rows = [trial(0, "a", miou=0.5, latency_ms=5.0), trial(1, "b", miou=0.7, latency_ms=20.0),
+            trial(2, "c", miou=0.6, latency_ms=30.0), trial(3, "d", miou=0.55, latency_ms=8.0)]
+    files = write_report(write_run(tmp_path / "run", rows, objectives=[{"metric": "miou", "direction": "maximize"}]))
+    assert list(pd.read_csv(files.table)["arch_hash"]) == ["b", "c", "d", "a"]
+    assert list(pd.read_csv(files.table)["pareto"]) == [True, False, True, True]
+    assert "On the Pareto front of mIoU against latency_ms, as plotted: 3 of 4" in files.markdown.read_text()
+
+
 def test_a_run_with_nothing_complete_still_gets_a_report(tmp_path):
     rows = [trial(0, "a", state="FAIL", fail_reason="diverged"), trial(1, "b", state="RUNNING")]
     files = write_report(write_run(tmp_path / "run", rows))

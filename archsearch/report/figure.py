@@ -20,7 +20,8 @@ def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> F
     """mIoU against ``x_metric`` (one of PLOT_X_METRICS), std as error bars when seeds were pooled.
 
     The marked front is that of the two plotted axes, so the step line is a true staircase
-    even when the study optimised something else; report.md marks the study's own front.
+    even when the study optimised something else; report.md marks the study's own front when
+    it has several objectives, and this one when it has one.
     """
     figure = Figure(figsize=(7, 5), layout="constrained")
     FigureCanvasAgg(figure)

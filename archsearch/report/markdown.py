@@ -17,8 +17,9 @@ LISTED_TRIAL_NUMBERS = 10
 
 
 def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.DataFrame, x_metric: str,
-                    plot_name: str) -> str:
-    """The whole report.md: counts, objectives, ranking table, plot, failures."""
+                    plot_name: str, front_of: str) -> str:
+    """The whole report.md: counts, objectives, ranking table, plot, failures; ``front_of`` names what
+    summary's ``pareto`` column is the front of."""
     objectives = ", ".join(f"{metric} ({direction})" for metric, direction in heading.objectives)
     lines = [f"# Study report: {heading.name}", "", state_counts(trials), "", f"Objectives: {objectives}.", ""]
     if summary.empty:
@@ -27,7 +28,7 @@ def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.Dat
         lines += [_ranking_intro(summary), "", "## Ranking", "", *markdown_table(_ranking_cells(summary)), ""]
         if len(summary) > MARKDOWN_ROWS:
             lines += [f"Top {MARKDOWN_ROWS} of {len(summary)} shown; report.csv holds them all.", ""]
-        lines += [f"On the Pareto front of the study's objectives: {int(summary['pareto'].sum())} "
+        lines += [f"On the Pareto front of {front_of}: {int(summary['pareto'].sum())} "
                   f"of {len(summary)} (marked `*`).", ""]
         unplotted = int(summary[x_metric].isna().sum())
         if unplotted:

@@ -36,17 +36,23 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
     summary = summarize(trials)
-    objectives = [(objective_column(summary, metric), direction) for metric, direction in heading.objectives]
-    summary["pareto"] = pareto_front(summary, objectives)
     if x_metric is None:
         x_metric = "latency_ms" if summary["latency_ms"].notna().any() else "macs"
+    # One objective has no trade-off to show, so its table marks the plotted front (mIoU against cost).
+    if len(heading.objectives) > 1:
+        objectives = [(objective_column(summary, metric), direction) for metric, direction in heading.objectives]
+        front_of = "the study's objectives"
+    else:
+        objectives = [(objective_column(summary, "miou"), "maximize"), (x_metric, "minimize")]
+        front_of = f"mIoU against {x_metric}, as plotted"
+    summary["pareto"] = pareto_front(summary, objectives)
     out_dir = Path(run_dir if out_dir is None else out_dir)
     files = ReportFiles(markdown=out_dir / "report.md", table=out_dir / "report.csv", plot=out_dir / "pareto.png")
     # Everything is rendered before anything is written: a failure while rendering leaves the old report.
     table = summary.to_csv(index=False)
     png = io.BytesIO()
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
-    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name)
+    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of)
     write_text_atomic(files.table, table)
     write_atomic(files.plot, lambda temporary: temporary.write_bytes(png.getvalue()))
     write_text_atomic(files.markdown, markdown)
