@@ -143,9 +143,17 @@ def test_grouping_can_be_turned_off(tmp_path):
 
 
 def test_a_choice_that_leaves_the_architecture_alone_keeps_runs_apart(tmp_path):
-    rows = [trial(0, "a", miou=0.5, lr=0.1), trial(1, "a", miou=0.6, lr=0.01), trial(2, "a", miou=0.7, lr=0.01)]
+    rows = [trial(0, "a", miou=0.5, lr=0.1), trial(1, "a", miou=0.6, lr=0.01), trial(2, "a", seed=1, miou=0.7, lr=0.01)]
     summary = summarize(load_trials(write_run(tmp_path / "run", rows)))
     assert list(summary["runs"]) == [2, 1] and list(summary["param.lr"]) == [0.01, 0.1]
+
+
+def test_a_repeated_run_counts_once():
+    """Same architecture, choices and seed: one run, the first; another seed is another run."""
+    rows = [trial(0, "a", miou=0.5), trial(1, "a", miou=0.5), trial(2, "a", seed=1, miou=0.7), trial(3, "b", miou=0.4)]
+    summary = summarize(pd.DataFrame(rows))
+    assert list(summary["arch_hash"]) == ["a", "b"] and list(summary["runs"]) == [2, 1]
+    assert summary["miou_mean"][0] == pytest.approx(0.6)
 
 
 # ----- pareto_front ---------------------------------------------------------------------------------------

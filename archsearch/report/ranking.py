@@ -19,11 +19,14 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
     the median ``latency_ms`` and the architecture's own columns. Runs are grouped by
     ``arch_hash`` together with every ``param.*`` choice, so a sampled choice that does not
     change the architecture (a learning rate) keeps its runs apart. Otherwise rows are
-    trials and keep ``number``, ``seed`` and ``miou``.
+    trials and keep ``number``, ``seed`` and ``miou``. A trial that repeats an earlier one
+    (same architecture, choices and seed) is left out.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
     keys = ["arch_hash", *choices]
+    # The same architecture and choices with the same seed is the same run, counted once.
+    complete = complete.drop_duplicates([*keys, "seed"], keep="first")
     if not group_seeds or not complete.duplicated(keys).any():
         columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *choices]
         table = complete[columns].sort_values("miou", ascending=False, kind="stable", na_position="last")

@@ -16,7 +16,7 @@ from archsearch.spec import read_yaml
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
 TEXT_COLUMNS = ("state", "arch_hash", "fail_reason")
 INTEGER_COLUMNS = ("number", "seed", "params_train", "params_deploy", "macs", "receptive_field", "output_stride",
-                   "num_classes")
+                   "num_classes", "duplicate_of")
 FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds", "latency_predicted_ms")
 REQUIRED_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                     "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")

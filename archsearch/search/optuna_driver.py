@@ -271,6 +271,9 @@ class Objective:
         spec = point.spec
         self.run_dir.save_spec(spec)
         trial.set_user_attr("arch_hash", spec.arch_hash)
+        twin = trained_twin(trial, seed)
+        if twin is not None:  # the sampler drew a point already trained with this seed: its result stands
+            return self._repeat(trial, twin)
         if fresh:
             for other_seed in self.config.seeds[1:]:
                 trial.study.enqueue_trial(trial.params, user_attrs={"seed": other_seed})
@@ -282,6 +285,15 @@ class Objective:
             return self._values(metrics, infeasible=True)
         metrics = self.runner.train(spec, metrics, trial.number, self._reporter(trial))
         self._record(trial, metrics)
+        return self._values(metrics, infeasible=False)
+
+    def _repeat(self, trial: Trial, twin: FrozenTrial) -> float | list[float]:
+        """Record ``twin``'s result (and share its weights) instead of training the same run again."""
+        metrics = TrialMetrics.from_attrs(twin.user_attrs)
+        self._record(trial, metrics)
+        record_constraints(trial, self.config, metrics.constraint_violations)
+        trial.set_user_attr("duplicate_of", twin.number)
+        self.run_dir.share_weights(twin.number, trial.number)
         return self._values(metrics, infeasible=False)
 
     def _record(self, trial: Trial, metrics: TrialMetrics) -> None:
@@ -301,6 +313,15 @@ class Objective:
     def _values(self, metrics: TrialMetrics, *, infeasible: bool) -> float | list[float]:
         values = objective_values(self.config, metrics, infeasible=infeasible)
         return values[0] if self.single_objective else values
+
+
+def trained_twin(trial: Trial, seed: int) -> FrozenTrial | None:
+    """The earliest COMPLETE, trained trial of the study with ``trial``'s parameters and ``seed``, if any."""
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        attrs = other.user_attrs
+        if other.params == trial.params and attrs.get("seed") == seed and not attrs.get("infeasible"):
+            return other
+    return None
 
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:

@@ -9,6 +9,7 @@ trial, rewritten atomically from the storage after every trial).
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from archsearch.spec import ArchSpec
 
 TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                  "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason",
-                 "num_classes", "latency_predicted_ms")
+                 "num_classes", "latency_predicted_ms", "duplicate_of")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class RunDirectory:
 
     def weights_path(self, trial_number: int) -> Path:
         return self.root / "weights" / f"trial_{trial_number}.safetensors"
+
+    def share_weights(self, from_trial: int, to_trial: int) -> None:
+        """Give ``to_trial`` the weights file of ``from_trial`` (a hard link where the filesystem has them)."""
+        source, target = self.weights_path(from_trial), self.weights_path(to_trial)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
 
     def save_spec(self, spec: ArchSpec) -> Path:
         path = self.spec_path(spec.arch_hash)

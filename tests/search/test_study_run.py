@@ -7,11 +7,11 @@ import os
 import optuna
 import pandas as pd
 import yaml
+from dead_trials import leave_orphan_trial
 
 from archsearch import load_spec
 from archsearch.cli import main
-from dead_trials import leave_orphan_trial
-
+from archsearch.report import write_report
 from archsearch.search import RunDirectory, load_study, run_optuna
 from archsearch.search.optuna_driver import open_study
 
@@ -39,6 +39,26 @@ def test_study_runs_and_records_everything(tiny_study, tmp_path):
         assert 0.0 <= row["miou"] <= 1.0 and row["params_train"] > 0 and row["macs"] > 0
     assert {"param.width", "param.pattern", "param.group_width"} <= set(frame.columns)
     assert yaml.safe_load((run_dir / "study.yaml").read_text())["name"] == "tiny_study"
+
+
+def test_a_point_drawn_again_with_the_same_seed_is_not_trained_again(tiny_study, tmp_path, monkeypatch):
+    from archsearch.search.trial import TrialRunner
+
+    trained = []
+    train = TrialRunner.train
+    monkeypatch.setattr(TrialRunner, "train", lambda self, spec, *rest: trained.append(spec) or train(self, spec, *rest))
+    run_dir = tmp_path / "run"
+    one_point = ["parameters.width={choice: [32]}", "parameters.pattern={choice: {short: '[[1],[1,2]]'}}",
+                 "parameters.group_width={choice: [8]}"]
+    assert run(tiny_study, run_dir, *[f"--set={change}" for change in one_point], "--trials", "3") == 0
+    frame = trials(run_dir)
+    assert len(trained) == 1 and list(frame["state"]) == ["COMPLETE"] * 3
+    assert frame["duplicate_of"].isna()[0] and list(frame["duplicate_of"][1:]) == [0, 0]
+    assert frame["miou"].nunique() == 1 and frame["arch_hash"].nunique() == 1
+    weights = [(run_dir / "weights" / f"trial_{number}.safetensors").read_bytes() for number in range(3)]
+    assert weights[0] == weights[1] == weights[2]
+    # The repeats are one run of one architecture, not three.
+    assert "1 complete trials, one architecture each" in write_report(run_dir).markdown.read_text()
 
 
 def test_invalid_points_fail_with_their_reason_and_the_study_goes_on(tiny_study, tmp_path):
@@ -122,7 +142,7 @@ def test_a_trial_left_running_by_a_dead_process_is_retried(tiny_study, tmp_path)
 
 def test_pruner_stops_weak_trials_on_intermediate_miou(tiny_study, tmp_path):
     run_dir = tmp_path / "run"
-    status = run(tiny_study, run_dir, "--set", "fix={group_width: 8, width: 32}", "--set",
+    status = run(tiny_study, run_dir, "--set", "fix={group_width: 8}", "--set",
                  "training.eval_every=1", "--set", "training.iterations=3", "--set",
                  "pruner={name: percentile, percentile: 99.9, n_startup_trials: 1, n_warmup_steps: 0}",
                  "--trials", "4")
