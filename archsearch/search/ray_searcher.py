@@ -23,8 +23,8 @@ from ray.tune.search.optuna import OptunaSearch
 from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
 from archsearch.search.optuna_driver import (OptunaSuggester, TrialSeededSampler, objective_values,
-                                             record_constraints, storage_url)
-from archsearch.search.ray_trial import BAD_INPUT, FAIL_REASON, OUTCOME, RECORDED_KEYS, STEP, ending
+                                             record_constraints, storage_url, trained_twin)
+from archsearch.search.ray_trial import BAD_INPUT, FAIL_REASON, OUTCOME, RECORDED_KEYS, STEP, TWIN, ending
 from archsearch.search.results import write_trials_csv
 from archsearch.search.run_dir import RunDirectory
 from archsearch.search.trial import TrialMetrics
@@ -93,8 +93,12 @@ class StudySearcher(OptunaSearch):
         trial = self._ot_trials[trial_id]
         trial.set_user_attr(EXPERIMENT_ATTR, self.experiment)
         trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
-        return {"number": trial.number, "seed": trial.user_attrs["seed"],
-                "params": {**trial.params, **self.config.fix}}
+        suggestion = {"number": trial.number, "seed": trial.user_attrs["seed"],
+                      "params": {**trial.params, **self.config.fix}}
+        twin = trained_twin(trial, trial.user_attrs["seed"])
+        if twin is not None:  # drawn again with a seed it was trained with: the worker reports the twin's result
+            suggestion[TWIN] = {"number": twin.number, "attrs": dict(twin.user_attrs)}
+        return suggestion
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Intermediate mIoUs become Optuna intermediate values (single objective only, as in Optuna)."""

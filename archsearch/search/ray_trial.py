@@ -30,8 +30,11 @@ STEP = "step"
 OUTCOME = "outcome"
 FAIL_REASON = "fail_reason"
 BAD_INPUT = "bad_input"
+DUPLICATE_OF = "duplicate_of"
+TWIN = "twin"
 PLACEMENT_KEYS = ("node_id", "host", "pid")
-RECORDED_KEYS = tuple(field.name for field in fields(TrialMetrics)) + PLACEMENT_KEYS + (FAIL_REASON, BAD_INPUT)
+RECORDED_KEYS = (tuple(field.name for field in fields(TrialMetrics)) + PLACEMENT_KEYS
+                 + (FAIL_REASON, BAD_INPUT, DUPLICATE_OF))
 
 
 def trial_threads(resources: Mapping[str, float]) -> int:
@@ -50,6 +53,8 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
               finished_numbers: frozenset[int] = frozenset()) -> None:
     """Ray Tune's trainable: ``trial_config`` holds ``number``, ``seed`` and ``params`` (fixed values included).
 
+    With ``twin`` (the number and user attributes of a trained trial of the same point and
+    seed) nothing is trained: the twin's result is reported and its weights shared.
     Intermediate mIoUs are reported only before step ``report_until`` (ASHA's ``max_t``;
     None without a scheduler), so a scheduler never stops a trial at its final evaluation.
     A restored experiment may hold trials that ended after its last snapshot; their numbers
@@ -76,6 +81,12 @@ def _run(trial_config: Mapping[str, Any], study: StudyConfig, run_dir: RunDirect
     if not (run_dir.root / "specs").is_dir():
         raise SpecError(f"the run directory is not visible on {socket.gethostname()}", path="--out",
                         value=str(run_dir.root), allowed="a directory that every Ray node mounts at the same path")
+    twin = trial_config.get(TWIN)
+    if twin is not None:  # the same point and seed trained before: its result and weights stand
+        run_dir.share_weights(twin["number"], trial_config["number"])
+        metrics = TrialMetrics.from_attrs(twin["attrs"])
+        tune.report({**known, **metrics.to_attrs(), DUPLICATE_OF: twin["number"], OUTCOME: "COMPLETE"})
+        return
     point = sample(study.space, FixedSuggester(trial_config["params"]))
     if not point.valid:
         raise InvalidPoint(point.invalid_reason)

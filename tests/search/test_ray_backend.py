@@ -96,6 +96,21 @@ def test_a_study_runs_on_ray_into_the_optuna_backends_run_directory(tiny_study, 
     assert optuna_frame[same].equals(frame[same])  # trial n samples and trains alike on either backend
 
 
+def test_a_point_drawn_again_reuses_its_trained_twin(tiny_study, tmp_path, local_ray):
+    run_dir = tmp_path / "run"
+    one_point = ["fix={group_width: 8, width: 32}", "parameters.pattern={choice: {short: '[[1],[1,2]]'}}"]
+    assert run(tiny_study, run_dir, *[f"--set={change}" for change in one_point], "--trials", "3") == 0
+    frame = trials(run_dir)
+    assert list(frame["state"]) == ["COMPLETE"] * 3 and frame["miou"].nunique() == 1
+    repeats = frame[frame["duplicate_of"].notna()]
+    assert len(repeats) >= 1  # at most two run at once, so the third finds a twin
+    for _, row in repeats.iterrows():
+        twin = frame[frame["number"] == row["duplicate_of"]].iloc[0]
+        assert pd.isna(twin["duplicate_of"]) and twin["seed"] == row["seed"]
+        assert ((run_dir / "weights" / f"trial_{row['number']}.safetensors").read_bytes()
+                == (run_dir / "weights" / f"trial_{int(twin['number'])}.safetensors").read_bytes())
+
+
 def test_running_again_adds_nothing_and_more_trials_extend(tiny_study, tmp_path, local_ray):
     run_dir = tmp_path / "run"
     fixed = ("--set", "fix={group_width: 8}")
