@@ -84,7 +84,8 @@ def test_killed_while_training(tiny_study, tmp_path, cache_home, capsys):
     run_dir = tmp_path / "run"
 
     def training_after_one_completed(stored):
-        return completed(stored) and any("macs" in t.attrs and "train_seconds" not in t.attrs
+        # Analysed and timed (macs recorded), not yet trained (train_seconds recorded as null until then).
+        return completed(stored) and any("macs" in t.attrs and t.attrs.get("train_seconds") is None
                                          for t in running(stored))
 
     before = kill_when(study, run_dir, cache_home, tmp_path / "first.log", training_after_one_completed,
