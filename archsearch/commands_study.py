@@ -21,11 +21,13 @@ def default_run_dir(study_name: str) -> Path:
 
 def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.search import RunDirectory, load_study, run_optuna
+    from archsearch.search.optuna_driver import check_search
     from archsearch.search.trial import check_data
 
     config = load_study(arguments.study, arguments.set or ())
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
+    check_search(config)  # so do sampler and pruner options their classes refuse
     run_dir = RunDirectory(arguments.out or default_run_dir(config.name)).create()
     run_dir.save_study({**config.raw, "trials": config.trials, "backend": config.backend})
     console = Console(stderr=True)

@@ -81,6 +81,17 @@ def make_sampler(config: StudyConfig, seed: int | None = None) -> optuna.sampler
                         source=config.source) from None
 
 
+def check_search(config: StudyConfig) -> None:
+    """Build the study's sampler and its pruner (ASHA's settings on Ray) once: options their classes
+    refuse are bad input, found before a run directory is made."""
+    make_sampler(config)
+    if config.backend == "ray":
+        from archsearch.search.ray_scheduler import asha_settings
+        asha_settings(config)
+    else:
+        make_pruner(config)
+
+
 def trial_seed(sampler_seed: int, trial_number: int) -> int:
     """The seed of one trial's sampler: a function of the study's seed and the trial's number only."""
     return int(np.random.SeedSequence([sampler_seed % 2**63, trial_number]).generate_state(1)[0])

@@ -277,6 +277,7 @@ def check_study_outcome(folder: Path, status: int, err: str, run_dir: Path) -> N
 @example(document=STUDY.replace("seed: 0\n  n_startup", "seed: -5\n  n_startup"))
 @example(document=STUDY.replace("time_budget_seconds: 0.1", "time_budget_seconds: .nan"))
 @example(document=STUDY.replace("num_train: 2", "num_train: 1").replace("batch_size: 4", "batch_size: 8"))
+@example(document=STUDY.replace("  name: tpe\n  seed: 0\n  n_startup_trials: 1\n", "  block: null\n"))
 def test_fuzzed_study_files(folders, capsys, no_training, document):
     folder = folders.new()
     status, err, run_dir = run_study(folder, document, SPACE, capsys)

@@ -63,6 +63,21 @@ def test_cli_rejects_a_bad_study_before_any_trial(tiny_study, tmp_path, capsys):
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d.update(sampler={"name": "tpe", "block": None}), "sampler: sampler rejects its options"),
+    (lambda d: d.update(sampler={"name": "nsga2", "population_size": 1}), "sampler: sampler rejects its options"),
+    (lambda d: d.update(pruner={"name": "median", "n_startup_trials": -1}), "pruner: pruner rejects its options"),
+    (lambda d: d.update(backend="ray", pruner={"name": "hyperband", "reduction_factor": 1}), "pruner.reduction_factor"),
+])
+def test_options_the_sampler_or_pruner_refuse_stop_before_a_run_directory(tiny_study, tmp_path, capsys, change,
+                                                                         expected):
+    rewrite(tiny_study, change)
+    run_dir = tmp_path / "run"
+    assert main(["run", str(tiny_study), "--out", str(run_dir)]) == 2
+    assert expected in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
 def test_regseg_dilation_study_is_the_papers_nine_ablation_networks_with_three_seeds():
     from pathlib import Path
 
