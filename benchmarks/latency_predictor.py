@@ -25,7 +25,7 @@ from pathlib import Path
 
 from archsearch import build, deploy
 from archsearch.cli import parse_size
-from archsearch.latency import LatencySettings, measure_latency
+from archsearch.latency import LatencySettings, device_name, measure_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
 from archsearch.space import RandomSuggester, load_space, sample
@@ -79,16 +79,17 @@ def main(argv: list[str] | None = None) -> None:
                                time_budget_seconds=arguments.budget, min_repeats=10)
     table = UnitLatencyTable(arguments.table or default_unit_table_path())
     scratch = Path(tempfile.mkdtemp(prefix="archsearch-calibration-"))
-    predictor = LatencyPredictor(table, settings)
     height, width = settings.input_size
-    print(f"{predictor.device_name}, {settings.num_threads} thread(s), input 1x3x{height}x{width}, fp32, eager; "
+    print(f"{device_name(settings)}, {settings.num_threads} thread(s), input 1x3x{height}x{width}, fp32, eager; "
           f"unit table {table.path} ({len(table)} entries)")
     print(f"{'space':8s} {'archs':>5s} {'form':>10s} {'within 10%':>10s} {'median |err|':>12s} {'median err':>10s} "
           f"{'median IQR':>10s} {'predict s':>9s} {'measure s':>9s}")
     for space_file in SPACE_FILES:
         specs = sample_architectures(SPACES / space_file, arguments.calibrate + arguments.per_space, arguments.seed)
         calibrating, evaluation = specs[:arguments.calibrate], specs[arguments.calibrate:]
-        predictor.calibration = CalibrationTable(scratch / f"{Path(space_file).stem}.db")  # one per space, as a study
+        # A calibration table per space, as a study keeps one; the unit table is shared.
+        calibration = CalibrationTable(scratch / f"{Path(space_file).stem}.db")
+        predictor = LatencyPredictor(table, settings, calibration=calibration)
         for spec in calibrating:
             measured = measure_latency(deploy(build(spec)), settings).median_ms
             predictor.calibrate(spec.arch_hash, predictor.predict(spec), measured)
