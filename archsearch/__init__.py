@@ -4,13 +4,13 @@ A network is data (an ArchSpec, usually YAML); ``build`` makes it a module, ``de
 folds it for inference, ``analyze`` counts it without training.
 """
 
-from archsearch.analyze import Analysis, analyze
-from archsearch.build import build, resolve_spec
-from archsearch.checkpoints import load_weights
-from archsearch.deploy import deploy
+from archsearch.arch.analyze import Analysis, analyze
+from archsearch.arch.build import build, resolve_spec
+from archsearch.arch.checkpoints import load_weights
+from archsearch.arch.deploy import deploy
 from archsearch.errors import ArchsearchError, SpecError
-from archsearch.presets import preset_names
-from archsearch.spec import ArchSpec, load_spec, parse_spec, save_spec
+from archsearch.arch.presets import preset_names
+from archsearch.arch.spec import ArchSpec, load_spec, parse_spec, save_spec
 
 __all__ = [
     "Analysis", "ArchSpec", "ArchsearchError", "SpecError", "analyze", "build", "deploy", "load_spec",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from archsearch import build, deploy
-from archsearch.cli import parse_size
+from archsearch.cli.arguments import parse_size
 from archsearch.latency import LatencySettings, measure_latency, summarize_timings
 
 # (preset, how its speedup compares with the target, the target)

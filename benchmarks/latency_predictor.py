@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 from archsearch import build, deploy
-from archsearch.cli import parse_size
+from archsearch.cli.arguments import parse_size
 from archsearch.latency import LatencySettings, device_name, measure_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
-from archsearch.space import RandomSuggester, load_space, sample
-from archsearch.spec import ArchSpec
+from archsearch.space.sampling import RandomSuggester, load_space, sample
+from archsearch.arch.spec import ArchSpec
 
 SPACES = Path(__file__).parent.parent / "spaces"
 SPACE_FILES = ("rdrnet.yaml", "regseg.yaml")

@@ -24,7 +24,7 @@ import pandas as pd
 import ray
 
 from archsearch.search import RunDirectory, load_study
-from archsearch.search.ray_driver import run_ray
+from archsearch.search.ray.driver import run_ray
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 SETUPS = (("2 concurrent 1-thread trials", 1), ("1 two-thread trial", 2))

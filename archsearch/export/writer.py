@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archsearch.analyze import analyze
-from archsearch.build import build
-from archsearch.checkpoints import load_weights
-from archsearch.deploy import deploy
+from archsearch.arch.analyze import analyze
+from archsearch.arch.build import build
+from archsearch.arch.checkpoints import load_weights
+from archsearch.arch.deploy import deploy
 from archsearch.errors import SpecError
 from archsearch.export import onnx_check
 from archsearch.export.card import card_markdown
 from archsearch.export.directory import write_directory_atomic
 from archsearch.export.selection import TrialChoice
-from archsearch.export_files import write_state_dict
+from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache
 from archsearch.search.config import DEFAULT_INPUT_SIZE
-from archsearch.search.run_dir import RunDirectory
-from archsearch.spec import ArchSpec, load_spec, read_yaml
+from archsearch.run.directory import RunDirectory
+from archsearch.arch.spec import ArchSpec, load_spec, read_yaml
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from archsearch.blocks.registry import BlockConfig, ComponentConfig, NormSettings
+from archsearch.arch.blocks.registry import BlockConfig, ComponentConfig, NormSettings
 from archsearch.errors import SpecError
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
 from archsearch.latency.settings import LatencySettings
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable, UnitTiming
 from archsearch.latency.units import Measure, Shape, Unit, time_unit
-from archsearch.spec import ArchSpec
+from archsearch.arch.spec import ArchSpec
 
 PREDICTOR_BACKENDS = ("eager",)
 MIN_CALIBRATION_NETWORKS = 3

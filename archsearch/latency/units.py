@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from archsearch.blocks.layers import resize_to
-from archsearch.blocks.registry import ComponentConfig, NormSettings
-from archsearch.deploy import deploy
+from archsearch.arch.blocks.layers import resize_to
+from archsearch.arch.blocks.registry import ComponentConfig, NormSettings
+from archsearch.arch.deploy import deploy
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
 

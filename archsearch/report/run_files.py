@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.spec import read_yaml
+from archsearch.arch.spec import read_yaml
 
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
 TEXT_COLUMNS = ("state", "arch_hash", "fail_reason")

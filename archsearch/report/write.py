@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archsearch.errors import SpecError
-from archsearch.export_files import write_atomic, write_text_atomic
+from archsearch.io import write_atomic, write_text_atomic
 from archsearch.report.figure import PLOT_X_METRICS, pareto_figure
 from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, summarize

@@ -2,6 +2,6 @@
 
 from archsearch.search.config import StudyConfig, load_study, parse_study
 from archsearch.search.optuna_driver import StudyOutcome, run_optuna
-from archsearch.search.run_dir import RunDirectory
+from archsearch.run.directory import RunDirectory
 
 __all__ = ["RunDirectory", "StudyConfig", "StudyOutcome", "load_study", "parse_study", "run_optuna"]

@@ -15,8 +15,8 @@ import yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
-from archsearch.space import Space, load_space, parse_space
-from archsearch.spec import read_yaml
+from archsearch.space.sampling import Space, load_space, parse_space
+from archsearch.arch.spec import read_yaml
 from archsearch.train import TrainConfig
 
 STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",

@@ -25,9 +25,9 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
 from archsearch.search.results import write_trials_csv
-from archsearch.search.run_dir import RunDirectory
+from archsearch.run.directory import RunDirectory
 from archsearch.search.trial import TrialMetrics, TrialRunner
-from archsearch.space import Primitive, SampledPoint, enumerate_grid, sample
+from archsearch.space.sampling import Primitive, SampledPoint, enumerate_grid, sample
 
 HEARTBEAT_SECONDS = 10
 WAIT_SECONDS = 1.0
@@ -86,7 +86,7 @@ def check_search(config: StudyConfig) -> None:
     refuse are bad input, found before a run directory is made."""
     make_sampler(config)
     if config.backend == "ray":
-        from archsearch.search.ray_scheduler import asha_settings
+        from archsearch.search.ray.scheduler import asha_settings
         asha_settings(config)
     else:
         make_pruner(config)

@@ -6,8 +6,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from archsearch.export_files import write_atomic
-from archsearch.search.run_dir import TRIAL_COLUMNS, RunDirectory
+from archsearch.io import write_atomic
+from archsearch.run.directory import TRIAL_COLUMNS, RunDirectory
 
 
 def trial_state(trial: FrozenTrial) -> str:

@@ -12,17 +12,17 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from archsearch.analyze import Analysis, analyze
-from archsearch.build import build
+from archsearch.arch.analyze import Analysis, analyze
+from archsearch.arch.build import build
 from archsearch.data import build_dataset, eval_transforms, train_transforms
-from archsearch.deploy import deploy
-from archsearch.export_files import write_state_dict
+from archsearch.arch.deploy import deploy
+from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
 from archsearch.search.config import StudyConfig
-from archsearch.search.run_dir import RunDirectory
-from archsearch.spec import ArchSpec
+from archsearch.run.directory import RunDirectory
+from archsearch.arch.spec import ArchSpec
 from archsearch.train import make_loader, train_and_evaluate
 
 

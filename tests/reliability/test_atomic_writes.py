@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from archsearch.export_files import write_atomic, write_state_dict, write_text_atomic
+from archsearch.io import write_atomic, write_state_dict, write_text_atomic
 from archsearch.latency import LatencyCache, LatencyResult, LatencySettings
 
 OLD = "old content, whole\n"
@@ -97,7 +97,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_whole(tmp_path):
     result = run_python(f"""
         import os, signal
         from pathlib import Path
-        from archsearch.export_files import write_atomic
+        from archsearch.io import write_atomic
 
         def write_then_die(temporary):
             temporary.write_text("number,sta")
@@ -111,7 +111,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_whole(tmp_path):
 
 
 def test_build_save_does_not_leave_half_a_file_when_the_save_fails(tmp_path, monkeypatch, capsys):
-    from archsearch.cli import main
+    from archsearch.cli.main import main
 
     saved = tmp_path / "regseg.yaml"
     saved.write_text(OLD)
@@ -264,7 +264,7 @@ def test_a_generation_killed_half_way_is_never_read_and_is_redone(tmp_path):
 
 def test_leftover_partial_directories_do_not_disturb_a_study(tiny_study, tmp_path, cache_home, capsys):
     """A killed generator's staging directory sits in the cache of a real study; the study runs."""
-    from archsearch.cli import main
+    from archsearch.cli.main import main
 
     (cache_home / "archsearch" / "synthetic").mkdir(parents=True, exist_ok=True)
     staging = cache_home / "archsearch" / "synthetic" / ".synthetic-cityscapes-000000000000.abc.partial"

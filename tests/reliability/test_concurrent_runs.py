@@ -20,8 +20,8 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
-from dead_trials import leave_orphan_trial
-from reliability_helpers import check_run_directory, read_storage, start_run, write_study
+from tests.helpers.dead_trials import leave_orphan_trial
+from tests.helpers.processes import check_run_directory, read_storage, start_run, write_study
 
 from archsearch.search import RunDirectory, load_study
 from archsearch.search.optuna_driver import open_study, prepare_study, run_optuna

@@ -33,10 +33,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from archsearch.cli import main
+from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.search import trial as trial_module
 from archsearch.search.config import load_study
+from tests.helpers.paths import FIXTURES
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
                 database=None)
@@ -81,7 +82,6 @@ head:
   projections: {8: 8, 4: 8}
   steps: [{merge: sum, refine: {block: conv, out_channels: 8}}]
 """
-FIXTURES = Path(__file__).parent.parent / "fixtures"
 KNOWN_KEYS = ["block", "out_channels", "stride", "repeat", "each", "dilations", "group_width", "branches",
               "blocks", "fusion", "head", "stem", "stages", "choice", "int", "float", "if", "then", "else",
               "name", "space", "training", "iterations", "sampler", "seed", "dataset", "root", "latency",

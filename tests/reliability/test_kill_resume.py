@@ -1,6 +1,6 @@
 """kill -9 in the middle of a study, then the same command again: nothing completed is lost or redone.
 
-Each test starts `python -m archsearch.cli run` as a real process, watches its SQLite storage
+Each test starts `python -m archsearch.cli.main run` as a real process, watches its SQLite storage
 until the study is where the test wants it (training, timing latency, writing a trial's
 results), kills it with SIGKILL, runs the same command to the end and checks the run
 directory: the trials completed before the kill are still there, once, with the same mIoU
@@ -19,10 +19,10 @@ from typing import Callable
 
 import pandas as pd
 import pytest
-from reliability_helpers import (DIED_REASON, StoredTrial, check_run_directory, read_storage, start_run, wait_for,
+from tests.helpers.processes import (DIED_REASON, StoredTrial, check_run_directory, read_storage, start_run, wait_for,
                                  write_study)
 
-from archsearch.cli import main
+from archsearch.cli.main import main
 
 # Two widths x two dilation patterns, one seed: four architectures, each exactly once in a grid study,
 # so any architecture that completes twice was trained twice without need.

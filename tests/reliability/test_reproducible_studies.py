@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from archsearch.cli import main
+from archsearch.cli.main import main
 
 POINT = ["param.width", "param.pattern", "param.group_width"]
 COMPARED = ["number", "state", "arch_hash", "seed", *POINT, "miou", "macs"]

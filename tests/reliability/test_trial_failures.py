@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from archsearch.cli import main
+from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.search import trial as trial_module
 from archsearch.train import TrainingDiverged

@@ -18,17 +18,17 @@ import pandas as pd
 import pytest
 
 from archsearch import load_spec
-from archsearch.cli import main
+from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.report import write_report
 from archsearch.search import RunDirectory, load_study
-from archsearch.search.run_dir import TRIAL_COLUMNS
+from archsearch.run.directory import TRIAL_COLUMNS
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")
 
-from archsearch.search.ray_driver import check_reachable, check_resources_fit, run_ray  # noqa: E402
-from archsearch.search.ray_scheduler import asha_settings  # noqa: E402
+from archsearch.search.ray.driver import check_reachable, check_resources_fit, run_ray  # noqa: E402
+from archsearch.search.ray.scheduler import asha_settings  # noqa: E402
 
 START_SECONDS = 90
 STOP_SECONDS = 60
@@ -172,7 +172,7 @@ def test_an_interrupted_run_is_restored_and_finishes(tiny_study, tmp_path, local
     arguments = ["--trials", "4", "--set", "fix={group_width: 8}", "--set", "training.iterations=16"]
     log = tmp_path / "driver.log"
     with open(log, "w") as output:
-        driver = subprocess.Popen([sys.executable, "-m", "archsearch.cli", "run", str(tiny_study), "--out",
+        driver = subprocess.Popen([sys.executable, "-m", "archsearch.cli.main", "run", str(tiny_study), "--out",
                                    str(run_dir), "--backend", "ray", *arguments], stdout=output, stderr=output)
     try:
         deadline = time.monotonic() + START_SECONDS + 60
@@ -271,7 +271,7 @@ def test_trials_spread_over_a_two_node_cluster(tiny_study, tmp_path):
             pytest.skip(f"a Ray cluster cannot start here: {error}")
         run_dir = tmp_path / "run"
         driver = subprocess.run(
-            [sys.executable, "-m", "archsearch.cli", "run", str(tiny_study), "--out", str(run_dir), "--backend", "ray",
+            [sys.executable, "-m", "archsearch.cli.main", "run", str(tiny_study), "--out", str(run_dir), "--backend", "ray",
              "--ray-address", cluster.address, "--trials", "2", "--set", "fix={group_width: 8}",
              "--set", f"training.iterations={CLUSTER_TRIAL_ITERATIONS}", "--set", "resources={cpu: 1}"],
             capture_output=True, text=True, env=environment, timeout=300)

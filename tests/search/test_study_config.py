@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from archsearch.cli import main
+from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.search.config import load_study
+from tests.helpers.paths import STUDIES
 
 
 def rewrite(path, change):
@@ -79,13 +80,12 @@ def test_options_the_sampler_or_pruner_refuse_stop_before_a_run_directory(tiny_s
 
 
 def test_regseg_dilation_study_is_the_papers_nine_ablation_networks_with_three_seeds():
-    from pathlib import Path
 
     from archsearch import resolve_spec
     from archsearch.search.optuna_driver import enumerate_grid_with_fixed
-    from archsearch.space import FixedSuggester, sample
+    from archsearch.space.sampling import FixedSuggester, sample
 
-    study = Path(__file__).parents[2] / "studies" / "regseg_dilation.yaml"
+    study = STUDIES / "regseg_dilation.yaml"
     config = load_study(study)
     points = enumerate_grid_with_fixed(config)
     assert len(points) * len(config.seeds) == config.trials == 27
@@ -95,7 +95,6 @@ def test_regseg_dilation_study_is_the_papers_nine_ablation_networks_with_three_s
 
 
 def test_shipped_studies_parse():
-    from pathlib import Path
 
-    for study in sorted((Path(__file__).parents[2] / "studies").glob("*.yaml")):
+    for study in sorted((STUDIES).glob("*.yaml")):
         assert load_study(study).trials >= 1

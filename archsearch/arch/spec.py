@@ -1,0 +1,359 @@
+"""ArchSpec: a segmentation network as plain data, parsed and checked from YAML.
+
+A spec has a stem (one path), stages over one or more resolution branches (fused at
+stage ends), an optional context module on the coarsest branch, a head and an optional
+auxiliary head. Block lists may say ``repeat: N`` and ``each: {field: pattern}``; the
+parsed spec holds every block expanded, so two ways of writing one network are equal and
+share one hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from archsearch.arch import blocks  # noqa: F401  (registers every block)
+from archsearch.arch.blocks.context import ContextConfig
+from archsearch.arch.blocks.fusion import FusionConfig
+from archsearch.arch.blocks.heads import HeadConfig
+from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
+                                        parse_dataclass, require, to_plain)
+from archsearch.errors import SpecError
+from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Blocks per branch, then an optional fusion. A branch not in the previous stage forks from its coarsest."""
+
+    branches: tuple[tuple[BlockConfig, ...], ...]
+    fusion: FusionConfig | None = None
+    input_activation: bool = False
+
+
+@dataclass(frozen=True)
+class AuxHeadSpec:
+    """A training-only head on one branch's output after one stage (DDRNet: detail branch after stage 4)."""
+
+    stage: int
+    branch: int
+    head: HeadConfig
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Channels and strides through a spec, derived once so build and analysis agree."""
+
+    stem: tuple[int, int]
+    stages: tuple[tuple[tuple[int, int], ...], ...]
+    final: tuple[int, int]
+    features: dict[int, int]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    stem: tuple[BlockConfig, ...]
+    stages: tuple[StageSpec, ...]
+    head: HeadConfig
+    context: ContextConfig | None = None
+    aux_head: AuxHeadSpec | None = None
+    in_channels: int = 3
+    norm: NormSettings = NormSettings()
+    description: str = field(default="", compare=False)
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def num_branches(self) -> int:
+        return max((len(stage.branches) for stage in self.stages), default=1)
+
+    def shapes(self) -> Shapes:
+        return trace_shapes(self)
+
+    def architecture_dict(self) -> dict[str, Any]:
+        """Everything that decides the network, every block expanded; the basis of the hash."""
+        return {
+            "in_channels": self.in_channels,
+            "norm": to_plain(self.norm),
+            "stem": [block.to_dict() for block in self.stem],
+            "stages": [_stage_dict(stage, compact=False) for stage in self.stages],
+            "context": to_plain(self.context),
+            "head": self.head.to_dict(),
+            "aux_head": _aux_dict(self.aux_head),
+        }
+
+    @property
+    def arch_hash(self) -> str:
+        """A stable id: the same architecture, however written or named, has the same hash."""
+        canonical = json.dumps(self.architecture_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        """YAML-ready data; runs of identical blocks are written back as ``repeat``."""
+        data: dict[str, Any] = {"name": self.name}
+        if self.description:
+            data["description"] = self.description
+        data["in_channels"] = self.in_channels
+        data["norm"] = to_plain(self.norm)
+        data["stem"] = _compact_blocks(self.stem)
+        data["stages"] = [_stage_dict(stage, compact=True) for stage in self.stages]
+        if self.context is not None:
+            data["context"] = self.context.to_dict()
+        data["head"] = self.head.to_dict()
+        if self.aux_head is not None:
+            data["aux_head"] = _aux_dict(self.aux_head)
+        if self.metadata:
+            data["metadata"] = dict(self.metadata)
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+
+
+def _stage_dict(stage: StageSpec, *, compact: bool) -> dict[str, Any]:
+    encode = _compact_blocks if compact else (lambda blocks: [block.to_dict() for block in blocks])
+    data: dict[str, Any] = {"branches": [encode(branch) for branch in stage.branches]}
+    if stage.fusion is not None or not compact:
+        data["fusion"] = to_plain(stage.fusion)
+    if stage.input_activation or not compact:
+        data["input_activation"] = stage.input_activation
+    return data
+
+
+def _aux_dict(aux: AuxHeadSpec | None) -> dict[str, Any] | None:
+    if aux is None:
+        return None
+    return {"stage": aux.stage, "branch": aux.branch, "head": aux.head.to_dict()}
+
+
+def _compact_blocks(blocks: tuple[BlockConfig, ...]) -> list[dict[str, Any]]:
+    compact: list[dict[str, Any]] = []
+    index = 0
+    while index < len(blocks):
+        run = 1
+        while index + run < len(blocks) and blocks[index + run] == blocks[index]:
+            run += 1
+        entry = blocks[index].to_dict()
+        compact.append({"repeat": run, **entry} if run > 1 else entry)
+        index += run
+    return compact
+
+
+# ---------------------------------------------------------------- parsing
+
+TOP_LEVEL_KEYS = ("name", "description", "metadata", "in_channels", "norm", "stem", "stages", "context",
+                  "head", "aux_head")
+STAGE_KEYS = ("branches", "blocks", "fusion", "input_activation")
+
+
+def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise SpecError("unknown key", path=f"{path}.{key}" if path else str(key), value=key,
+                            allowed=", ".join(allowed))
+
+
+def parse_block_list(data: Any, path: str) -> tuple[BlockConfig, ...]:
+    """A list of blocks; an item may carry ``repeat: N`` and ``each: {field: pattern}``."""
+    if not isinstance(data, list) or not data:
+        raise SpecError("expected a non-empty list of blocks", path=path, value=data,
+                        allowed="[{block: NAME, ...}, {repeat: N, block: NAME, ...}, ...]")
+    expanded: list[BlockConfig] = []
+    for index, item in enumerate(data):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, Mapping):
+            raise SpecError("a block must be a mapping", path=item_path, value=item,
+                            allowed="{block: NAME, ...fields}")
+        fields = dict(item)
+        repeat = fields.pop("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise SpecError("repeat must be a positive integer", path=f"{item_path}.repeat", value=repeat)
+        each = fields.pop("each", None)
+        variants = [fields] if each is None else _each_variants(fields, each, f"{item_path}.each")
+        if len(expanded) + repeat * len(variants) > MAX_PATTERN_LENGTH:
+            raise SpecError("too many blocks in one list", path=f"{item_path}.repeat", value=repeat,
+                            allowed=f"at most {MAX_PATTERN_LENGTH} blocks in a list")
+        for variant in variants:
+            config = parse_block(variant, item_path)
+            if not isinstance(config, BlockConfig):
+                raise SpecError("this block cannot stand in a block list", path=f"{item_path}.block",
+                                value=config.name, allowed="conv, rep, dblock, basic, bottleneck")
+            expanded.extend([config] * repeat)
+    return tuple(expanded)
+
+
+def _each_variants(fields: dict[str, Any], each: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(each, Mapping) or not each:
+        raise SpecError("each must map field names to patterns", path=path, value=each,
+                        allowed="{dilations: '[[1],[1,2]] + 4*[[1,4]]'}")
+    patterns = {key: expand_pattern(value, f"{path}.{key}") for key, value in each.items()}
+    lengths = {len(values) for values in patterns.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise SpecError("every pattern in each must give the same, non-zero number of values", path=path,
+                        value={key: len(values) for key, values in patterns.items()})
+    count = lengths.pop()
+    return [{**fields, **{key: values[index] for key, values in patterns.items()}} for index in range(count)]
+
+
+def _parse_stage(data: Any, path: str) -> StageSpec:
+    if not isinstance(data, Mapping):
+        raise SpecError("a stage must be a mapping", path=path, value=data, allowed=", ".join(STAGE_KEYS))
+    _check_keys(data, STAGE_KEYS, path)
+    if ("branches" in data) == ("blocks" in data):
+        raise SpecError("a stage needs exactly one of 'branches' (a list of block lists) or 'blocks'",
+                        path=path, value=sorted(data))
+    if "blocks" in data:
+        branches = (parse_block_list(data["blocks"], f"{path}.blocks"),)
+    else:
+        raw = data["branches"]
+        if not isinstance(raw, list) or not raw:
+            raise SpecError("expected a non-empty list of block lists", path=f"{path}.branches", value=raw)
+        branches = tuple(parse_block_list(branch, f"{path}.branches[{index}]") for index, branch in enumerate(raw))
+    fusion = coerce(data.get("fusion"), FusionConfig | None, f"{path}.fusion")
+    input_activation = coerce(data.get("input_activation", False), bool, f"{path}.input_activation")
+    return StageSpec(branches=branches, fusion=fusion, input_activation=input_activation)
+
+
+def parse_spec(data: Any, *, source: str = "") -> ArchSpec:
+    """Parse and check a spec mapping; every error names ``source``, the key path and the bad value."""
+    try:
+        spec = _parse_spec(data)
+        trace_shapes(spec)
+        return spec
+    except SpecError as error:
+        raise error.with_source(source) from None
+
+
+def _parse_spec(data: Any) -> ArchSpec:
+    if not isinstance(data, Mapping):
+        raise SpecError("a spec must be a mapping", value=type(data).__name__, allowed=", ".join(TOP_LEVEL_KEYS))
+    _check_keys(data, TOP_LEVEL_KEYS, "")
+    for key in ("name", "stem", "stages", "head"):
+        if key not in data:
+            raise SpecError("missing required key", path=key, allowed=", ".join(TOP_LEVEL_KEYS))
+    stages_data = data["stages"]
+    if not isinstance(stages_data, list) or not stages_data:
+        raise SpecError("expected a non-empty list of stages", path="stages", value=stages_data)
+    aux = data.get("aux_head")
+    if aux is not None:
+        if not isinstance(aux, Mapping):
+            raise SpecError("expected a mapping", path="aux_head", value=aux, allowed="stage, branch, head")
+        _check_keys(aux, ("stage", "branch", "head"), "aux_head")
+        aux = AuxHeadSpec(stage=coerce(aux.get("stage"), int, "aux_head.stage"),
+                          branch=coerce(aux.get("branch", 0), int, "aux_head.branch"),
+                          head=coerce(aux.get("head"), HeadConfig, "aux_head.head"))
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise SpecError("expected a mapping", path="metadata", value=metadata)
+    norm_data = data.get("norm")
+    return ArchSpec(
+        name=coerce(data["name"], str, "name"),
+        description=coerce(data.get("description", ""), str, "description"),
+        metadata=dict(metadata),
+        in_channels=coerce(data.get("in_channels", 3), int, "in_channels"),
+        norm=NormSettings() if norm_data is None else parse_dataclass(NormSettings, norm_data, "norm"),
+        stem=parse_block_list(data["stem"], "stem"),
+        stages=tuple(_parse_stage(stage, f"stages[{index}]") for index, stage in enumerate(stages_data)),
+        context=coerce(data.get("context"), ContextConfig | None, "context"),
+        head=coerce(data["head"], HeadConfig, "head"),
+        aux_head=aux,
+    )
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def _through_blocks(blocks: tuple[BlockConfig, ...], channels: int, stride: int, path: str) -> tuple[int, int]:
+    for index, block in enumerate(blocks):
+        try:
+            block.check(channels)
+        except SpecError as error:
+            raise error.under(f"{path}[{index}]")
+        channels, stride = block.output_channels(channels), stride * block.stride
+    return channels, stride
+
+
+def trace_shapes(spec: ArchSpec) -> Shapes:
+    """Channels and strides of every branch; raises SpecError where blocks do not fit together."""
+    require(spec.in_channels > 0, "must be positive", path="in_channels", value=spec.in_channels)
+    stem_shape = _through_blocks(spec.stem, spec.in_channels, 1, "stem")
+    current = [stem_shape]
+    features = {stem_shape[1]: stem_shape[0]}
+    stage_shapes = []
+    for stage_index, stage in enumerate(spec.stages):
+        path = f"stages[{stage_index}]"
+        require(len(stage.branches) >= len(current), "a stage cannot drop branches", path=f"{path}.branches",
+                value=len(stage.branches), allowed=f"at least {len(current)}")
+        outputs = []
+        for branch_index, branch in enumerate(stage.branches):
+            start = current[branch_index] if branch_index < len(current) else current[-1]
+            outputs.append(_through_blocks(branch, *start, f"{path}.branches[{branch_index}]"))
+        strides = [stride for _, stride in outputs]
+        if stage.fusion is not None:
+            for finer, coarser in zip(strides, strides[1:]):
+                ratio = coarser / finer
+                require(ratio >= 1 and math.log2(ratio).is_integer(),
+                        "fused branches must go from fine to coarse by powers of two", path=f"{path}.branches",
+                        value=strides)
+        for channels, stride in outputs:
+            features[stride] = channels
+        stage_shapes.append(tuple(outputs))
+        current = outputs
+    final_channels = current[0][0]
+    if spec.context is not None:
+        context_channels = spec.context.output_channels(current[-1][0])
+        current = current[:-1] + [(context_channels, current[-1][1])]
+        features[current[-1][1]] = context_channels
+    if len(current) > 1:
+        for index, (channels, _) in enumerate(current[1:], start=1):
+            require(channels == final_channels, "branches are summed at the end and need equal widths",
+                    path="context.out_channels" if index == len(current) - 1 and spec.context else "stages",
+                    value=channels, allowed=str(final_channels))
+    final_channels, final_stride = current[0]
+    features[final_stride] = final_channels
+    try:
+        spec.head.check(final_channels, features)
+    except SpecError as error:
+        raise error.under("head")
+    if spec.aux_head is not None:
+        aux = spec.aux_head
+        require(0 <= aux.stage < len(spec.stages), "no such stage", path="aux_head.stage", value=aux.stage,
+                allowed=f"0..{len(spec.stages) - 1}")
+        require(0 <= aux.branch < len(stage_shapes[aux.stage]), "no such branch", path="aux_head.branch",
+                value=aux.branch, allowed=f"0..{len(stage_shapes[aux.stage]) - 1}")
+    return Shapes(stem=stem_shape, stages=tuple(stage_shapes), final=(final_channels, final_stride),
+                  features=features)
+
+
+# ---------------------------------------------------------------- files
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file; a missing or malformed file is a SpecError naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", source=str(path)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+        raise SpecError(f"cannot read file: {error.__class__.__name__}", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"not valid YAML{where}: {getattr(error, 'problem', error)}", source=str(path)) from None
+
+
+def load_spec(path: str | Path) -> ArchSpec:
+    """Load a spec YAML file."""
+    return parse_spec(read_yaml(Path(path)), source=str(path))
+
+
+def save_spec(spec: ArchSpec, path: str | Path) -> None:
+    Path(path).write_text(spec.to_yaml(), encoding="utf-8")

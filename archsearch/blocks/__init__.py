@@ -1,6 +1,0 @@
-"""Blocks by name: importing this package registers every built-in block."""
-
-from archsearch.blocks import context, conv, dblock, fusion, heads, rep, resnet  # noqa: F401
-from archsearch.blocks.registry import BLOCKS, BlockConfig, ComponentConfig, NormSettings, register_block
-
-__all__ = ["BLOCKS", "BlockConfig", "ComponentConfig", "NormSettings", "register_block"]

@@ -1,0 +1,5 @@
+import sys
+
+from archsearch.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""``archsearch run`` and ``archsearch report``: a study from its file to a ranked table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from archsearch.cli.arguments import EXIT_UNFINISHED, positive_int
+from archsearch.errors import SpecError
+
+def default_run_dir(study_name: str) -> Path:
+    return Path("runs") / study_name
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    from archsearch.search import RunDirectory, load_study, run_optuna
+    from archsearch.search.optuna_driver import check_search
+    from archsearch.search.trial import check_data
+
+    config = load_study(arguments.study, arguments.set or ())
+    config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
+    check_data(config)  # unreadable data stops here, with status 2, before anything is written
+    check_search(config)  # so do sampler and pruner options their classes refuse
+    run_dir = RunDirectory(arguments.out or default_run_dir(config.name)).create()
+    run_dir.save_study({**config.raw, "trials": config.trials, "backend": config.backend})
+    console = Console(stderr=True)
+    console.print(f"study [bold]{config.name}[/]: {config.trials} trials, space {config.space.name}, "
+                  f"run directory {run_dir.root}")
+    if config.backend == "ray":
+        from archsearch.search.ray.driver import run_ray
+        outcome = run_ray(config, run_dir, address=arguments.ray_address)
+    else:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[last]}"), console=console, transient=False) as progress:
+            task = progress.add_task("trials", total=config.trials, last="")
+
+            def on_trial_end(trial, finished: int, requested: int) -> None:
+                miou = trial.user_attrs.get("miou")
+                last = f"#{trial.number} {trial.state.name.lower()}" + (f" mIoU {miou:.3f}" if miou else "")
+                progress.update(task, completed=finished, total=requested, last=last)
+
+            outcome = run_optuna(config, run_dir, on_trial_end)
+    print_trials_table(run_dir.trials_csv)
+    if not outcome.done:
+        console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials, "
+                      f"{outcome.completed} completed[/]")
+        return EXIT_UNFINISHED
+    console.print(f"study finished: {outcome.completed} of {outcome.finished} trials completed; "
+                  f"`archsearch report {run_dir.root}` ranks them")
+    return 0
+
+
+def print_trials_table(trials_csv: Path) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(trials_csv)
+    table = Table(title=f"trials ({trials_csv})")
+    columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
+               "latency_predicted_ms", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
+    columns = [column for column in columns if column in frame.columns and frame[column].notna().any()]
+    for column in columns:
+        table.add_column(column.removeprefix("param."), justify="right" if column != "state" else "left")
+    for _, row in frame.iterrows():
+        table.add_row(*[_cell(row[column]) for column in columns])
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def command_report(arguments: argparse.Namespace) -> int:
+    from archsearch.report import write_report
+
+    if not arguments.run.is_dir():
+        raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")
+    files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
+    print(files.markdown.read_text(encoding="utf-8"))
+    print(f"wrote {files.markdown}, {files.table} and {files.plot}")
+    return 0
+
+
+def add_study_commands(commands: argparse._SubParsersAction) -> None:
+    running = commands.add_parser("run", help="run (or resume) a study")
+    running.add_argument("study", type=Path, metavar="STUDY", help="a study YAML file")
+    running.add_argument("--trials", type=positive_int, metavar="N", help="number of trials (overrides the file)")
+    running.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<study name>)")
+    running.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="override a study value, e.g. --set training.iterations=50 (repeatable)")
+    running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
+    running.add_argument("--ray-address", metavar="ADDRESS",
+                         help="attach to this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    running.set_defaults(handler=command_run)
+
+    reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")
+    reporting.add_argument("run", type=Path, metavar="RUN", help="a run directory")
+    reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    reporting.add_argument("--x", choices=("latency_ms", "macs", "params_deploy"),
+                           help="the plot's x axis (default: latency if measured, else MACs)")
+    reporting.set_defaults(handler=command_report)

@@ -1,0 +1,1 @@
+"""Ray Tune backend: the same study, its trials placed on a Ray cluster."""

@@ -1,0 +1,337 @@
+"""Search spaces: a spec template in which any value may be a choice, an expression or a condition.
+
+```yaml
+name: rdrnet
+parameters:                      # named choices, sampled the first time something refers to them
+  width: {choice: [8, 16, 24]}
+  extra_depth: {int: [0, 2]}
+spec:                            # an ArchSpec with ${expressions}, inline choices and if-nodes
+  stem: [{block: rep, out_channels: '${width}', stride: 2}]
+  head: {block: ddr_head, channels: '${4 * width}'}
+  ...
+```
+
+Choice nodes: ``{choice: [a, b]}`` or ``{choice: {label: value}}``; ``{int: [lo, hi], step: s, log: b}``;
+``{float: [lo, hi], log: b, step: s, grid: [...]}``. ``{if: expr, then: x, else: y}`` takes a branch
+(in a list, a false ``if`` without ``else`` drops the item). A parameter nobody refers to is never
+sampled, so conditions make parameters conditional. Sampling gives a concrete ArchSpec, or the
+reason the point is invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+from archsearch.errors import SpecError
+from archsearch.space.expressions import ExpressionSyntaxError, condition, substitute
+from archsearch.arch.spec import ArchSpec, parse_spec, read_yaml
+
+Primitive = str | int | float | bool | None
+NODE_KEYS = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log", "grid"},
+             "if": {"if", "then", "else"}}
+SPACE_KEYS = ("name", "description", "parameters", "spec")
+MAX_GRID_POINTS = 100_000
+
+
+class SpaceError(SpecError):
+    """The space file itself is wrong (not merely an invalid point of it)."""
+
+
+class Suggester(Protocol):
+    """Where sampled values come from: an Optuna trial, fixed values, a grid walk or a random generator."""
+
+    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive: ...
+
+    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int: ...
+
+    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
+             grid: Sequence[float] | None) -> float: ...
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    parameters: Mapping[str, Any]
+    template: Mapping[str, Any]
+    source: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SampledPoint:
+    """The sampled values by parameter name (labels for structured choices) and the spec, or why it is invalid."""
+
+    params: dict[str, Primitive]
+    spec: ArchSpec | None = None
+    invalid_reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.spec is not None
+
+
+def parse_space(data: Any, *, source: str = "") -> Space:
+    try:
+        if not isinstance(data, Mapping):
+            raise SpaceError("a space must be a mapping", value=type(data).__name__, allowed=", ".join(SPACE_KEYS))
+        for key in data:
+            if key not in SPACE_KEYS:
+                raise SpaceError("unknown key", path=str(key), value=key, allowed=", ".join(SPACE_KEYS))
+        if "spec" not in data or not isinstance(data["spec"], Mapping):
+            raise SpaceError("needs a spec template (a mapping)", path="spec", value=data.get("spec"))
+        parameters = data.get("parameters") or {}
+        if not isinstance(parameters, Mapping):
+            raise SpaceError("expected a mapping of names to choice nodes", path="parameters", value=parameters)
+        for name, definition in parameters.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise SpaceError("parameter names must be identifiers", path=f"parameters.{name}", value=name)
+            if _node_kind(definition, f"parameters.{name}") not in ("choice", "int", "float"):
+                raise SpaceError("a parameter must be a choice node", path=f"parameters.{name}", value=definition,
+                                 allowed="{choice: [...]}, {int: [lo, hi]}, {float: [lo, hi]}")
+        name = data.get("name", Path(source).stem if source else "space")
+        if not isinstance(name, str):
+            raise SpaceError("expected a string", path="name", value=name)
+        return Space(name=name, parameters=dict(parameters), template=dict(data["spec"]), source=source,
+                     description=str(data.get("description", "")))
+    except SpecError as error:
+        raise error.with_source(source) from None
+
+
+def load_space(path: str | Path) -> Space:
+    return parse_space(read_yaml(Path(path)), source=str(path))
+
+
+def _node_kind(node: Any, path: str) -> str | None:
+    """'choice', 'int', 'float' or 'if' for a node of that kind, None for plain data."""
+    if not isinstance(node, Mapping):
+        return None
+    for kind, allowed in NODE_KEYS.items():
+        if kind in node:
+            extra = set(node) - allowed
+            if extra:
+                raise SpaceError(f"a {kind} node takes only {', '.join(sorted(allowed))}", path=path,
+                                 value=sorted(extra)[0])
+            return kind
+    return None
+
+
+def _label(option: Any) -> Primitive:
+    if option is None or isinstance(option, (str, int, float, bool)):
+        return option
+    return json.dumps(option, separators=(",", ":"))
+
+
+class _Omitted:
+    """What a false ``if`` without ``else`` gives: the item disappears from its list or mapping."""
+
+
+OMITTED = _Omitted()
+
+
+class _Resolver:
+    def __init__(self, space: Space, suggester: Suggester) -> None:
+        self.space = space
+        self.suggester = suggester
+        self.values: dict[str, Any] = {}
+        self.params: dict[str, Primitive] = {}
+        self.resolving: set[str] = set()
+
+    def lookup(self, name: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        if name not in self.space.parameters:
+            raise SpaceError("unknown name in expression", path=f"parameters.{name}", value=name,
+                             allowed=", ".join(self.space.parameters) or "no parameters are defined")
+        if name in self.resolving:
+            raise SpaceError("parameter refers to itself", path=f"parameters.{name}", value=name)
+        self.resolving.add(name)
+        self.values[name] = self.sample(name, self.space.parameters[name], f"parameters.{name}")
+        self.resolving.discard(name)
+        return self.values[name]
+
+    def sample(self, name: str, node: Mapping[str, Any], path: str) -> Any:
+        kind = _node_kind(node, path)
+        if kind == "choice":
+            options = node["choice"]
+            if isinstance(options, Mapping):
+                labels, values = [str(label) for label in options], list(options.values())
+            elif isinstance(options, list):
+                labels, values = [_label(option) for option in options], list(options)
+            else:
+                raise SpaceError("choice needs a list or a mapping of labels to values", path=path, value=options)
+            if not labels or len(set(labels)) != len(labels):
+                raise SpaceError("choice needs distinct options", path=path, value=options)
+            label = self.suggester.categorical(name, labels)
+            self.params[name] = label
+            return self.resolve(values[labels.index(label)], f"{path}.choice[{labels.index(label)}]")
+        bounds = self.resolve(node[kind], f"{path}.{kind}")
+        if not (isinstance(bounds, list) and len(bounds) == 2):
+            raise SpaceError("expected [low, high]", path=f"{path}.{kind}", value=bounds)
+        low, high = bounds
+        log = bool(node.get("log", False))
+        if kind == "int":
+            step = self.resolve(node.get("step", 1), f"{path}.step")
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step)) or low > high \
+                    or step < 1:
+                raise SpaceError("int needs integers low <= high and step >= 1", path=path, value=[low, high, step])
+            value: Any = self.suggester.integer(name, low, high, step, log)
+        else:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low > high:
+                raise SpaceError("float needs numbers low <= high", path=path, value=[low, high])
+            value = self.suggester.real(name, float(low), float(high), node.get("step"), log, node.get("grid"))
+        self.params[name] = value
+        return value
+
+    def resolve(self, node: Any, path: str) -> Any:
+        if isinstance(node, str):
+            return substitute(node, self.lookup, path)
+        if isinstance(node, list):
+            items = [self.resolve(item, f"{path}[{index}]") for index, item in enumerate(node)]
+            return [item for item in items if item is not OMITTED]
+        kind = _node_kind(node, path)
+        if kind in ("choice", "int", "float"):
+            return self.sample(path.removeprefix("spec."), node, path)
+        if kind == "if":
+            test = node["if"]
+            taken = condition(test, self.lookup, f"{path}.if") if isinstance(test, str) else bool(test)
+            if taken:
+                return self.resolve(node.get("then"), f"{path}.then")
+            return self.resolve(node["else"], f"{path}.else") if "else" in node else OMITTED
+        if isinstance(node, Mapping):
+            items = {key: self.resolve(value, f"{path}.{key}" if path else str(key)) for key, value in node.items()}
+            return {key: value for key, value in items.items() if value is not OMITTED}
+        return node
+
+
+def sample(space: Space, suggester: Suggester) -> SampledPoint:
+    """Sample one point; structural errors in the space raise SpaceError, invalid points are returned."""
+    resolver = _Resolver(space, suggester)
+    try:
+        data = resolver.resolve(space.template, "spec")
+    except SpaceError as error:
+        raise error.with_source(space.source) from None
+    except ExpressionSyntaxError as error:
+        raise SpaceError(error.message, path=error.path, value=error.value, allowed=error.allowed,
+                         source=space.source) from None
+    except SpecError as error:
+        return SampledPoint(dict(resolver.params), invalid_reason=str(error))
+    data.setdefault("name", space.name)
+    try:
+        spec = parse_spec(data, source=f"{space.source or space.name} (sampled)")
+    except SpecError as error:
+        return SampledPoint(dict(resolver.params), invalid_reason=str(error))
+    return SampledPoint(dict(resolver.params), spec=spec)
+
+
+@dataclass
+class FixedSuggester:
+    """Replays given values (a trial's params); a name it lacks is an error naming the name."""
+
+    values: Mapping[str, Primitive]
+
+    def _get(self, name: str) -> Any:
+        if name not in self.values:
+            raise SpaceError("no value given for this parameter", path=name, allowed=", ".join(self.values))
+        return self.values[name]
+
+    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
+        value = self._get(name)
+        if value not in options:
+            raise SpaceError("value is not one of the options", path=name, value=value,
+                             allowed=", ".join(map(str, options)))
+        return value
+
+    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        return int(self._get(name))
+
+    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
+             grid: Sequence[float] | None) -> float:
+        return float(self._get(name))
+
+
+@dataclass
+class RandomSuggester:
+    """Uniform random values from a seeded generator (screening, predictor checks, tests)."""
+
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
+        return self.rng.choice(list(options))
+
+    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        if log and low > 0:
+            value = math.exp(self.rng.uniform(math.log(low), math.log(high + 1)))
+            return min(high, low + int((value - low) // step) * step)
+        return self.rng.randrange(low, high + 1, step)
+
+    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
+             grid: Sequence[float] | None) -> float:
+        if grid:
+            return float(self.rng.choice(list(grid)))
+        if step:
+            return low + self.rng.randrange(int(round((high - low) / step)) + 1) * step
+        if log and low > 0:
+            return math.exp(self.rng.uniform(math.log(low), math.log(high)))
+        return self.rng.uniform(low, high)
+
+
+class _GridWalker:
+    """One walk of the odometer over a define-by-run space: ``chosen[i]`` picks the i-th decision's option."""
+
+    def __init__(self, chosen: list[int], fixed: Mapping[str, Primitive]) -> None:
+        self.chosen = chosen
+        self.fixed = fixed
+        self.counts: list[int] = []
+        self.taken: list[int] = []
+
+    def _pick(self, options: Sequence[Any], name: str) -> Any:
+        if name in self.fixed:
+            return self.fixed[name]
+        position = len(self.taken)
+        index = self.chosen[position] if position < len(self.chosen) else 0
+        self.counts.append(len(options))
+        self.taken.append(index)
+        return options[index]
+
+    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
+        return self._pick(options, name)
+
+    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        return self._pick(range(low, high + 1, step), name)
+
+    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
+             grid: Sequence[float] | None) -> float:
+        if grid:
+            return float(self._pick(list(grid), name))
+        if step:
+            count = int(round((high - low) / step)) + 1
+            return self._pick([low + index * step for index in range(count)], name)
+        if name in self.fixed:
+            return self.fixed[name]
+        raise SpaceError("a float parameter needs grid: [...] or step to be enumerated", path=name,
+                         value=[low, high])
+
+
+def enumerate_grid(space: Space, fixed: Mapping[str, Primitive] | None = None) -> list[dict[str, Primitive]]:
+    """Every point of a space (conditional parameters included), as parameter values in walk order.
+
+    ``fixed`` parameters keep their given value and are not enumerated.
+    """
+    points: list[dict[str, Primitive]] = []
+    chosen: list[int] = []
+    while True:
+        walker = _GridWalker(chosen, fixed or {})
+        points.append(sample(space, walker).params)
+        if len(points) > MAX_GRID_POINTS:
+            raise SpaceError(f"the grid has more than {MAX_GRID_POINTS} points", source=space.source)
+        position = len(walker.taken) - 1
+        while position >= 0 and walker.taken[position] + 1 >= walker.counts[position]:
+            position -= 1
+        if position < 0:
+            return points
+        chosen = walker.taken[:position] + [walker.taken[position] + 1]

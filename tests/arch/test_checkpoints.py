@@ -1,0 +1,118 @@
+"""Official checkpoints (the authors' key layouts) and our own weights load into the matching preset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from archsearch import build, deploy
+from archsearch.arch.checkpoints import load_weights, load_weights_any_form, rename_keys
+from archsearch.errors import SpecError
+from archsearch.io import write_state_dict
+from tests.helpers.official_layouts import ddrnet_layout, rdrnet_layout, regseg_layout
+
+EXP48 = [[1], [1, 2]] + 4 * [[1, 4]] + 7 * [[1, 14]]
+SMALL = [4, 3, [5, 4], [5, 4], [1, 1]]
+LARGE = [6, 5, [7, 6], [7, 6], [2, 2]]
+
+OFFICIAL = {
+    "rdrnet-s-simple": (lambda: rdrnet_layout(32, SMALL, 64), "rdrnet-mmseg"),
+    "rdrnet-s": (lambda: rdrnet_layout(32, SMALL, 128), "rdrnet-mmseg"),
+    "rdrnet-m": (lambda: rdrnet_layout(64, SMALL, 128), "rdrnet-mmseg"),
+    "rdrnet-l": (lambda: rdrnet_layout(64, LARGE, 256), "rdrnet-mmseg"),
+    "ddrnet-23-slim": (lambda: ddrnet_layout(32, 64), "ddrnet-mmseg"),
+    "ddrnet-23": (lambda: ddrnet_layout(64, 128), "ddrnet-mmseg"),
+    "regseg": (lambda: regseg_layout(EXP48), "regseg"),
+    "regseg-large": (lambda: regseg_layout(EXP48, large=True), "regseg"),
+}
+
+
+def official_state_dict(layout: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {key: torch.rand(shape, generator=generator) if shape else torch.tensor(7) for key, shape in layout.items()}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_official_layout_loads_into_the_preset_one_to_one(name):
+    layout_factory, checkpoint_format = OFFICIAL[name]
+    official = official_state_dict(layout_factory())
+    renamed = rename_keys(official, checkpoint_format)
+    model = build(name)
+    assert len(renamed) == len(official)  # no two official keys land on one of ours
+    assert set(renamed) == set(model.state_dict())
+    load_weights(model, {"state_dict": official, "meta": {"note": "mmseg wraps weights"}})
+    loaded = model.state_dict()
+    for official_key, our_key in zip(official, renamed):
+        assert torch.equal(loaded[our_key], official[official_key]), (official_key, our_key)
+
+
+def test_specific_official_tensors_land_where_they_belong():
+    official = official_state_dict(rdrnet_layout(32, SMALL, 128))
+    model = load_weights(build("rdrnet-s"), official)
+    pairs = {
+        "backbone.stem.0.path_3x3.conv.weight": model.stem[0].conv3x3.conv.weight,
+        "backbone.semantic_branch_layers.1.0.path_1x1.conv2.bn.bias": model.stages[1].branches[1][0].serial1x1[1].bn.bias,
+        "backbone.down_2.1.conv.weight": model.stages[1].fusion.transforms["0_to_1"][1].conv.weight,
+        "backbone.spp.processes.parallel2.bn.weight": model.context.processes.parallel[1].bn.weight,
+        "backbone.detail_branch_layers.2.0.downsample.1.running_var": model.stages[2].branches[0][0].downsample.bn.running_var,
+        "decode_head.conv_seg.bias": model.head.classifier.bias,
+        "decode_head.aux_head.1.weight": model.aux_head.bn.weight,
+    }
+    for key, tensor in pairs.items():
+        assert torch.equal(tensor, official[key]), key
+
+
+def test_regseg_single_and_split_dilation_convs_map():
+    official = official_state_dict(regseg_layout(EXP48))
+    model = load_weights(build("regseg"), official)
+    assert torch.equal(model.stages[2].branches[0][1].conv2.convs[0].weight, official["body.stage16.1.conv2.weight"])
+    assert torch.equal(model.stages[2].branches[0][2].conv2.convs[1].weight,
+                       official["body.stage16.2.conv2.convs.1.weight"])
+    assert torch.equal(model.head.refines[1].bn.bias, official["decoder.conv4.bn.bias"])
+
+
+def test_wrong_number_of_classes_names_the_tensor_and_both_shapes():
+    official = official_state_dict(rdrnet_layout(32, SMALL, 128, classes=11))
+    with pytest.raises(SpecError, match=r"head.classifier.(weight|bias): checkpoint tensor has the wrong shape"):
+        load_weights(build("rdrnet-s"), official)
+
+
+def test_checkpoint_of_another_network_is_refused_with_the_keys_named():
+    official = official_state_dict(ddrnet_layout(32, 64))
+    with pytest.raises(SpecError, match="keys do not fit this network: .* missing"):
+        load_weights(build("rdrnet-s"), official)
+
+
+def test_missing_num_batches_tracked_is_tolerated_but_nothing_else():
+    official = official_state_dict(regseg_layout(EXP48))
+    without_counters = {key: value for key, value in official.items() if not key.endswith("num_batches_tracked")}
+    load_weights(build("regseg"), without_counters)
+    del without_counters["decoder.classifier.bias"]
+    with pytest.raises(SpecError, match="1 missing"):
+        load_weights(build("regseg"), without_counters)
+
+
+def test_files_round_trip_in_both_forms(tmp_path):
+    torch.manual_seed(0)
+    model = build("regseg-exp43-decoder12").eval()
+    images = torch.randn(1, 3, 64, 64)
+    for form in (model, deploy(model)):
+        for suffix in (".safetensors", ".pt"):
+            path = tmp_path / f"weights{suffix}"
+            write_state_dict(path, form.state_dict())
+            reloaded = load_weights_any_form(build("regseg-exp43-decoder12"), path).eval()
+            with torch.no_grad():
+                assert torch.allclose(reloaded(images), form(images), atol=1e-6)
+
+
+def test_unreadable_checkpoints_are_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(SpecError, match="garbage.pth: not a readable PyTorch checkpoint"):
+        load_weights(build("regseg"), garbage)
+    with pytest.raises(SpecError, match="no such checkpoint file"):
+        load_weights(build("regseg"), tmp_path / "absent.pth")
+    odd = tmp_path / "odd.pt"
+    torch.save({"epoch": 3}, odd)
+    with pytest.raises(SpecError, match="not a state dict of tensors"):
+        load_weights(build("regseg"), odd)
