@@ -50,3 +50,8 @@ class SpecError(ArchsearchError):
         path = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
         return type(self)(self.message, path=path, value=self.value, allowed=self.allowed,
                           source=self.source)
+
+
+class OutputError(ArchsearchError):
+    """An output path cannot be written (permission, a file where a directory should be, a full disk);
+    the message names the path and the operating system's reason."""

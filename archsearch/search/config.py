@@ -10,13 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from archsearch.errors import SpecError
+from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.space.sampling import Space, load_space, parse_space
-from archsearch.arch.spec import read_yaml
 from archsearch.train import TrainConfig
 
 STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",
@@ -317,31 +315,44 @@ def _screening(value: Any, constraints: list[Constraint], latency: LatencySettin
     return Screening(margin=float(margin))
 
 
-def set_value(data: dict[str, Any], assignment: str) -> None:
-    """Apply one ``--set key.path=value`` (value parsed as YAML) to raw study data."""
-    if "=" not in assignment:
-        raise SpecError("expected key=value", path="--set", value=assignment, allowed="e.g. training.iterations=50")
-    key, text = assignment.split("=", 1)
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise SpecError("value is not valid YAML", path=f"--set {key}", value=text) from None
+def set_value(data: dict[str, Any], assignment: str) -> str:
+    """Apply one ``--set key.path=value`` (value read as YAML 1.2) to raw study data; returns the key path."""
+    key, equals, text = assignment.partition("=")
     parts = key.split(".")
+    if not equals or not all(parts):
+        raise SpecError("expected key=value", value=assignment, allowed="e.g. training.iterations=50",
+                        source="--set")
+    if len(parts) > MAX_YAML_DEPTH:
+        raise SpecError(f"a key path deeper than {MAX_YAML_DEPTH} levels", value=key,
+                        allowed=f"at most {MAX_YAML_DEPTH} dotted parts", source="--set")
+    value = parse_yaml(text, source=f"--set {key}")
     target = data
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
         child = target.get(part)
         if child is None:
             child = target[part] = {}
         if not isinstance(child, dict):
-            raise SpecError("cannot set inside a non-mapping", path=f"--set {key}", value=child)
+            raise SpecError("cannot set inside a value that is not a mapping", path=".".join(parts[:depth + 1]),
+                            value=child, source=f"--set {assignment}")
         target = child
     target[parts[-1]] = value
+    return key
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> StudyConfig:
+    """Read a study file with ``--set`` overrides; an error in an overridden value names the ``--set``."""
     path = Path(path)
     data = read_yaml(path)
-    if isinstance(data, dict):
-        for assignment in overrides:
-            set_value(data, assignment)
-    return parse_study(data, source=str(path), base_dir=path.parent)
+    overridden: dict[str, str] = {}
+    if overrides and not isinstance(data, dict):
+        raise SpecError("a study must be a mapping", value=type(data).__name__, source=str(path))
+    for assignment in overrides:
+        overridden[set_value(data, assignment)] = assignment
+    try:
+        return parse_study(data, source=str(path), base_dir=path.parent)
+    except SpecError as error:
+        for key, assignment in overridden.items():
+            if error.path == key or error.path.startswith((f"{key}.", f"{key}[")):
+                raise SpecError(error.message, path=error.path, value=error.value, allowed=error.allowed,
+                                source=f"--set {assignment} (over {path})") from None
+        raise

@@ -146,7 +146,7 @@ def _real(name: str, value: Any, *, minimum: float = -math.inf, maximum: float =
     high = f"{'<' if exclusive_maximum else '<='} {maximum}" if maximum < math.inf else ""
     allowed = "a number " + " and ".join(part for part in (low, high) if part)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = " (YAML reads 1e-3 as text; write 1.0e-3)" if _reads_as_number(value) else ""
+        hint = " (it is quoted, so it is text; write the number without quotes)" if _reads_as_number(value) else ""
         raise SpecError(f"must be a number{hint}", path=name, value=value, allowed=allowed.strip())
     value = float(value)
     too_low = value <= minimum if exclusive_minimum else value < minimum
