@@ -52,6 +52,6 @@ class SpecError(ArchsearchError):
                           source=self.source)
 
 
-class OutputError(ArchsearchError):
+class OutputError(ArchsearchError, OSError):
     """An output path cannot be written (permission, a file where a directory should be, a full disk);
-    the message names the path and the operating system's reason."""
+    the message names the path and the operating system's reason. Still an OSError to code that asks."""

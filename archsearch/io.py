@@ -300,8 +300,8 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         temporary = Path(name)
         os.close(handle)
-        os.chmod(temporary, shareable_mode())
         write(temporary)
+        os.chmod(temporary, shareable_mode())  # after writing: some writers (safetensors) make the file anew
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:
@@ -311,6 +311,28 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def write_files_atomic(contents: Mapping[Path, bytes]) -> None:
+    """Write several files that belong together: every one is written in full beside its place before any
+    is renamed in, so a failure (a full disk, say) leaves all of the old ones."""
+    temporaries: dict[Path, Path] = {}
+    path = next(iter(contents), Path("."))
+    try:
+        for path, data in contents.items():
+            make_directories(path.parent)
+            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temporaries[path] = Path(name)
+            os.close(handle)
+            os.chmod(name, shareable_mode())
+            temporaries[path].write_bytes(data)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+    except OSError as error:
+        raise output_error(path, error) from None
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -12,7 +12,7 @@ from archsearch.errors import SpecError
 
 def command_list(arguments: argparse.Namespace) -> int:
     from archsearch.arch.presets import preset_names, preset_path
-    from archsearch.arch.spec import read_yaml
+    from archsearch.io import read_yaml
 
     names = preset_names(arguments.pattern)
     if not names:
@@ -29,20 +29,20 @@ def command_build(arguments: argparse.Namespace) -> int:
     from archsearch.arch.build import build, resolve_spec
     from archsearch.arch.checkpoints import load_weights_any_form
     from archsearch.arch.deploy import deploy
+    from archsearch.arch.memory import allocation_guard, check_fits_building
 
+    if arguments.save is not None:
+        check_save_path(arguments.save, force=arguments.force)
     spec = resolve_spec(arguments.spec)
-    try:
-        analysis = analyze(spec, arguments.input, num_classes=arguments.classes)
+    analysis = analyze(spec, arguments.input, num_classes=arguments.classes)  # on the meta device: no memory
+    check_fits_building(spec, arguments.input, num_classes=arguments.classes, deploy=arguments.deploy,
+                        source=str(arguments.spec))
+    with allocation_guard(what=f"building {spec.name}", source=str(arguments.spec)):
         model = build(spec, num_classes=arguments.classes)
-    except (MemoryError, RuntimeError) as error:
-        if not out_of_memory(error):
-            raise
-        raise SpecError("the network does not fit in this machine's memory (a width or input size too large?)",
-                        value=" ".join(str(error).split())[:300], source=str(arguments.spec)) from None
-    if arguments.weights is not None:
-        model = load_weights_any_form(model, arguments.weights, trust=arguments.trust_checkpoint)
-    if arguments.deploy:
-        model = deploy(model)
+        if arguments.weights is not None:
+            model = load_weights_any_form(model, arguments.weights, trust=arguments.trust_checkpoint)
+        if arguments.deploy:
+            model = deploy(model)
     if arguments.save is not None:
         save_built(arguments.save, spec, model)
     report = {**analysis.to_dict(), "hash": analysis.arch_hash, "deploy": arguments.deploy,
@@ -55,26 +55,28 @@ def command_build(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def out_of_memory(error: BaseException) -> bool:
-    """An allocation that failed: MemoryError, torch's OutOfMemoryError, or the CPU allocator's RuntimeError."""
-    import torch
+SPEC_SUFFIXES = (".yaml", ".yml")
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")
 
-    text = str(error)
-    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text \
-        or "out of memory" in text
+
+def check_save_path(path: Path, *, force: bool) -> None:
+    """Before any work: the file name says what to save, and the path can be written (replaced only with --force)."""
+    from archsearch.io import check_output_file
+
+    if path.suffix not in SPEC_SUFFIXES + WEIGHTS_SUFFIXES:
+        raise SpecError("cannot tell what to save from the file name", source="--save", value=str(path),
+                        allowed=".yaml (the spec), .safetensors, .pt or .pth (the weights)")
+    check_output_file(path, flag="--save", force=force)
 
 
 def save_built(path: Path, spec, model) -> None:
     """``.yaml`` saves the spec; ``.safetensors``/``.pt``/``.pth`` the weights of the form built."""
     from archsearch.io import write_state_dict, write_text_atomic
 
-    if path.suffix in (".yaml", ".yml"):
+    if path.suffix in SPEC_SUFFIXES:
         write_text_atomic(path, spec.to_yaml())
-    elif path.suffix in (".safetensors", ".pt", ".pth"):
-        write_state_dict(path, model.state_dict())
     else:
-        raise SpecError("cannot tell what to save from the file name", path="--save", value=str(path),
-                        allowed=".yaml (the spec), .safetensors, .pt or .pth (the weights)")
+        write_state_dict(path, model.state_dict())
 
 
 def print_analysis(report: dict) -> None:
@@ -112,6 +114,7 @@ def add_build_commands(commands: argparse._SubParsersAction) -> None:
     building.add_argument("--json", action="store_true", help="print one JSON object")
     building.add_argument("--save", type=Path, metavar="PATH",
                           help="write the spec (.yaml) or the built weights (.safetensors, .pt)")
+    building.add_argument("--force", action="store_true", help="let --save replace an existing file")
     building.add_argument("--weights", type=Path, metavar="CKPT",
                           help="a checkpoint: archsearch's own or the authors' official layout")
     building.add_argument("--trust-checkpoint", action="store_true",

@@ -11,10 +11,13 @@ from archsearch.errors import SpecError
 
 def command_export(arguments: argparse.Namespace) -> int:
     from archsearch.export import export_trial, select_trial
+    from archsearch.export.directory import check_export_target
 
     if arguments.trial is not None and arguments.max_latency is not None:
         raise SpecError("--max-latency narrows the choice of --best; it does not apply to a given --trial",
                         source="--max-latency", value=arguments.max_latency, allowed="--best --max-latency MS")
+    if arguments.out is not None:
+        check_export_target(arguments.out, force=arguments.force)
     choice = select_trial(arguments.run, trial_number=arguments.trial, max_latency_ms=arguments.max_latency)
     exported = export_trial(arguments.run, choice, out_dir=arguments.out, force=arguments.force)
     card = exported.card

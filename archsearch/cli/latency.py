@@ -39,19 +39,25 @@ def _under_flag(error: SpecError) -> SpecError:
 def command_latency(arguments: argparse.Namespace) -> int:
     from archsearch.arch.build import build, resolve_spec
     from archsearch.arch.deploy import deploy
+    from archsearch.arch.memory import allocation_guard, check_fits_inference
     from archsearch.latency import device_name, measure_latency
+    from archsearch.resources import check_threads
 
     settings = latency_settings_from_flags(arguments)
+    check_threads(settings.num_threads, source="--threads")
     try:
         device_name(settings)  # a missing device is reported before any model is built
     except SpecError as error:
         raise _under_flag(error) from None
     spec = resolve_spec(arguments.spec)
-    model = deploy(build(spec, num_classes=arguments.classes))
-    try:
-        result = measure_latency(model, settings)
-    except SpecError as error:
-        raise _under_flag(error) from None
+    check_fits_inference(spec, settings.input_size, num_classes=arguments.classes, batch_size=settings.batch_size,
+                         dtype_bytes=settings.torch_dtype.itemsize, source=str(arguments.spec))
+    with allocation_guard(what=f"timing {spec.name}", source=str(arguments.spec)):
+        model = deploy(build(spec, num_classes=arguments.classes))
+        try:
+            result = measure_latency(model, settings)
+        except SpecError as error:
+            raise _under_flag(error) from None
     report = {"name": spec.name, "hash": spec.arch_hash, "num_classes": arguments.classes, **result.to_dict()}
     if arguments.json:
         print(json.dumps(report))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -24,14 +25,40 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def attach_dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--input -5x10`` as ``--input=-5x10``: argparse would take ``-5x10`` for an option and say only
+    "expected one argument"; attached, the value reaches the flag's own check and its message."""
+    takes_value = {option for action in _all_actions(parser) if action.nargs != 0 for option in action.option_strings}
+    result: list[str] = []
+    for token in argv:
+        if result and result[-1] in takes_value and re.match(r"-[\d.]", token):
+            result[-1] = f"{result[-1]}={token}"
+        else:
+            result.append(token)
+    return result
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                actions += _all_actions(subparser)
+    return actions
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    arguments = parser.parse_args(argv)
+    arguments = parser.parse_args(attach_dashed_values(parser, sys.argv[1:] if argv is None else list(argv)))
     handler: Callable[[argparse.Namespace], int] = arguments.handler
     try:
         return handler(arguments)
     except ArchsearchError as error:
         print(f"archsearch: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # a path the checks before the work could not foresee (a full disk, say)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"archsearch: error: {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("archsearch: interrupted", file=sys.stderr)

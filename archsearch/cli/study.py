@@ -20,13 +20,18 @@ def default_run_dir(study_name: str) -> Path:
 def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.search import RunDirectory, load_study, run_optuna
     from archsearch.search.optuna_driver import check_search
+    from archsearch.io import check_output_directory
+    from archsearch.run.preflight import check_before_run
     from archsearch.search.trial import check_data
 
     config = load_study(arguments.study, arguments.set or ())
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
-    run_dir = RunDirectory(arguments.out or default_run_dir(config.name)).create()
+    check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
+    out = arguments.out or default_run_dir(config.name)
+    check_output_directory(out, flag="--out")
+    run_dir = RunDirectory(out).create()
     run_dir.save_study({**config.raw, "trials": config.trials, "backend": config.backend})
     console = Console(stderr=True)
     console.print(f"study [bold]{config.name}[/]: {config.trials} trials, space {config.space.name}, "
@@ -79,10 +84,12 @@ def _cell(value) -> str:
 
 
 def command_report(arguments: argparse.Namespace) -> int:
+    from archsearch.io import check_output_directory
     from archsearch.report import write_report
 
     if not arguments.run.is_dir():
         raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")
+    check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
     files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
     print(files.markdown.read_text(encoding="utf-8"))
     print(f"wrote {files.markdown}, {files.table} and {files.plot}")

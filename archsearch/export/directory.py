@@ -10,8 +10,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from archsearch.errors import SpecError
+from archsearch.io import check_output_directory, make_directories, output_error, shareable_mode
 
 Filled = TypeVar("Filled")
+
+
+def check_export_target(target: Path, *, force: bool = False) -> None:
+    """Refuse, before any work, a target that exists (unless ``force``), is a file, or cannot be written."""
+    target = Path(target)
+    if target.exists() and not force:
+        raise SpecError("the export directory already exists", source="--out", value=str(target),
+                        allowed="a new directory, or --force to replace it")
+    check_output_directory(target, flag="--out")
 
 
 def write_directory_atomic(target: Path, fill: Callable[[Path], Filled], *, force: bool = False) -> Filled:
@@ -22,18 +32,19 @@ def write_directory_atomic(target: Path, fill: Callable[[Path], Filled], *, forc
     renamed aside, the new directory renamed in, and only then the old one deleted.
     """
     target = Path(target)
-    if target.exists() and not force:
-        raise SpecError("the export directory already exists", source="--out", value=str(target),
-                        allowed="a new directory, or --force to replace it")
-    if target.exists() and not target.is_dir():
-        raise SpecError("exists and is not a directory", source="--out", value=str(target),
-                        allowed="a directory path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    check_export_target(target, force=force)
+    make_directories(target.parent)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as error:
+        raise output_error(target, error) from None
     try:
         filled = fill(staging)
         _make_shareable(staging)
         _swap_in(staging, target)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise output_error(target, error) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -56,7 +67,8 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 def _make_shareable(folder: Path) -> None:
-    """Temporary files and directories are private (0600/0700); an export is meant to be read by others."""
-    os.chmod(folder, 0o755)
+    """Temporary directories are private (0700); an export gets the modes the umask gives, as files made
+    in place would."""
+    os.chmod(folder, shareable_mode(directory=True))
     for path in folder.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        os.chmod(path, shareable_mode(directory=path.is_dir()))

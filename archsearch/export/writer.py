@@ -15,7 +15,7 @@ from archsearch.arch.deploy import deploy
 from archsearch.errors import SpecError
 from archsearch.export import onnx_check
 from archsearch.export.card import card_markdown
-from archsearch.export.directory import write_directory_atomic
+from archsearch.export.directory import check_export_target, write_directory_atomic
 from archsearch.export.selection import TrialChoice
 from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache
@@ -44,6 +44,8 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
     model is exported at the study's input size and checked against PyTorch in ONNX Runtime.
     """
     run = RunDirectory(Path(run_dir))
+    target = Path(out_dir) if out_dir is not None else default_export_dir(run.root, choice)
+    check_export_target(target, force=force)
     spec = _trial_spec(run, choice)
     weights = run.weights_path(choice.number)
     if not weights.is_file():
@@ -73,7 +75,6 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
         (folder / "card.md").write_text(card_markdown(full_card), encoding="utf-8")
         return full_card
 
-    target = Path(out_dir) if out_dir is not None else default_export_dir(run.root, choice)
     return ExportedModel(directory=target, card=write_directory_atomic(target, fill, force=force))
 
 

@@ -59,6 +59,9 @@ def load_trials(run_dir: Path) -> pd.DataFrame:
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning) as error:
         message = " ".join(str(error).split())
         raise SpecError(f"cannot read it as CSV: {message}", source=source) from None
+    if not path.read_bytes().endswith(b"\n"):  # archsearch ends every line; a file cut short does not
+        raise SpecError("the file ends in the middle of a line (cut short?)", source=source,
+                        allowed="a trials.csv whose every line is whole, as `archsearch run` writes it")
     missing = [column for column in REQUIRED_COLUMNS if column not in raw.columns]
     if missing:
         raise SpecError(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}", source=source,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archsearch.errors import SpecError
-from archsearch.io import write_atomic, write_text_atomic
+from archsearch.io import write_files_atomic
 from archsearch.report.figure import PLOT_X_METRICS, pareto_figure
 from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, summarize
@@ -53,7 +53,6 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     png = io.BytesIO()
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
     markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of)
-    write_text_atomic(files.table, table)
-    write_atomic(files.plot, lambda temporary: temporary.write_bytes(png.getvalue()))
-    write_text_atomic(files.markdown, markdown)
+    write_files_atomic({files.table: table.encode("utf-8"), files.plot: png.getvalue(),
+                        files.markdown: markdown.encode("utf-8")})
     return files

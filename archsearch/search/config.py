@@ -6,6 +6,7 @@ study file, the key path, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -268,8 +269,13 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         if not bounds or set(bounds) - {"max", "min"}:
             raise _error("expected {max: X} and/or {min: Y}", path, dict(bounds), "max, min")
         for key, value in bounds.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise _error("expected a number", f"{path}.{key}", value)
+        if bounds.get("max", 1) <= 0:  # every metric constrained is > 0: nothing could satisfy it
+            raise _error("a maximum of 0 or less makes every point infeasible", f"{path}.max", bounds["max"],
+                         "a number > 0")
+        if bounds.get("min", -math.inf) > bounds.get("max", math.inf):
+            raise _error("the minimum is above the maximum", path, dict(bounds), "min <= max")
         if metric == "latency_ms" and latency is None:
             raise _error("a latency constraint needs latency settings", path, dict(bounds),
                          "add a latency: section (device, dtype, ...)")

@@ -70,15 +70,21 @@ def make_sampler(config: StudyConfig, seed: int | None = None) -> optuna.sampler
     """The study's sampler, seeded with ``seed`` (default: the study's ``sampler.seed``)."""
     seed = config.sampler_seed if seed is None else seed
     options = dict(config.sampler_options)
+    sampler_class = {"tpe": optuna.samplers.TPESampler,
+                     "nsga2": optuna.samplers.NSGAIISampler}.get(config.sampler, optuna.samplers.RandomSampler)
     try:
-        if config.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, **options)
-        if config.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, **options)
-        return optuna.samplers.RandomSampler(seed=seed, **options)
+        return sampler_class(seed=seed, **options)
     except (TypeError, ValueError) as error:
         raise SpecError(f"sampler rejects its options: {error}", path="sampler", value=options,
-                        source=config.source) from None
+                        allowed=option_names(sampler_class, config.sampler), source=config.source) from None
+
+
+def option_names(option_class: type, name: str) -> str:
+    """The keyword options an Optuna sampler or pruner class takes (``seed`` is the study's own)."""
+    import inspect
+
+    names = [parameter for parameter in inspect.signature(option_class).parameters if parameter != "seed"]
+    return f"{name}'s options: {', '.join(names)}" if names else f"no options for {name}"
 
 
 def check_search(config: StudyConfig) -> None:
@@ -143,7 +149,7 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
         return pruners[config.pruner](**config.pruner_options)
     except (TypeError, ValueError) as error:
         raise SpecError(f"pruner rejects its options: {error}", path="pruner", value=dict(config.pruner_options),
-                        source=config.source) from None
+                        allowed=option_names(pruners[config.pruner], config.pruner), source=config.source) from None
 
 
 def storage_url(config: StudyConfig, run_dir: RunDirectory) -> str:

@@ -16,6 +16,7 @@ from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
 from archsearch.data import build_dataset, eval_transforms, train_transforms
 from archsearch.arch.deploy import deploy
+from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
@@ -135,6 +136,9 @@ class TrialRunner:
                 metrics = replace(metrics, latency_predicted_ms=prediction.median_ms)
                 if prediction.median_ms > self._screening_limit_ms:
                     return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
+            check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
+                                 batch_size=self.study.latency.batch_size,
+                                 dtype_bytes=self.study.latency.torch_dtype.itemsize)
             result, cached = cached_latency(self._latency_cache, spec.arch_hash,
                                             lambda: deploy(build(spec, num_classes=self.num_classes)),
                                             self.study.latency)
@@ -161,6 +165,8 @@ class TrialRunner:
         train_set, val_set = self._datasets
         config = replace(self.study.training, seed=metrics.seed)
         torch.manual_seed(metrics.seed)
+        check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
+                            num_classes=self.num_classes, batch_size=config.batch_size)
         model = build(spec, num_classes=self.num_classes)
         train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsearch.errors import SpecError
+from archsearch.errors import OutputError, SpecError
 from archsearch.report import (REQUIRED_COLUMNS, load_study_heading, load_trials, pareto_front, summarize,
                                write_report)
 
@@ -271,17 +271,19 @@ def test_unknown_x_metric_is_refused(tmp_path):
 def test_a_failed_write_leaves_the_old_report_whole(tmp_path, monkeypatch):
     run_dir = write_run(tmp_path / "run", SEEDED_ROWS)
     (run_dir / "report.md").write_text("old report\n")
-    original_write_text = Path.write_text
+    original_write_bytes = Path.write_bytes
 
-    def write_half_then_fail(self, text, *args, **kwargs):
-        original_write_text(self, text[: len(text) // 2], *args, **kwargs)
-        raise OSError("disk full")
+    def write_half_then_fail(self, data, *args, **kwargs):
+        original_write_bytes(self, data[: len(data) // 2], *args, **kwargs)
+        if self.name.startswith(".report.md."):
+            raise OSError("disk full")  # after the table and the plot were written in full
 
-    monkeypatch.setattr(Path, "write_text", write_half_then_fail)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(Path, "write_bytes", write_half_then_fail)
+    with pytest.raises(OutputError, match="cannot write .*report.md: disk full"):
         write_report(run_dir)
     monkeypatch.undo()
     assert (run_dir / "report.md").read_text() == "old report\n"
+    assert not (run_dir / "report.csv").exists() and not (run_dir / "pareto.png").exists()  # none renamed in
     assert not [name for name in os.listdir(run_dir) if name.endswith(".tmp")]
 
 

@@ -1,0 +1,100 @@
+"""What this machine lends a process: CPUs and memory, read once per question so that limits are checked
+before any work, not discovered by an oversubscribed or swapping machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from archsearch.errors import ArchsearchError, SpecError
+
+
+class OutOfMemory(ArchsearchError):
+    """A network, input or batch needs more memory than the machine has (estimated, or an allocation failed).
+
+    Not a SpecError: in a study, it fails the one trial whose point is too large and the study goes on.
+    """
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None, *, source: str, path: str = "") -> None:
+    """More threads than CPUs only makes them wait for each other (and timings meaningless)."""
+    cpus = available_cpus()
+    if threads is not None and threads > cpus:
+        raise SpecError(f"more threads than the {cpus} CPU{'s' * (cpus > 1)} this process may use", path=path,
+                        value=threads, allowed=f"1 to {cpus}", source=source)
+
+
+def available_memory_bytes() -> int:
+    """Memory a new allocation can get: the kernel's MemAvailable, less where a cgroup limit is lower."""
+    available = _meminfo_available()
+    limit = _cgroup_room()
+    candidates = [value for value in (available, limit) if value is not None]
+    if not candidates:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return min(candidates)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_room() -> int | None:
+    """cgroup v2 ``memory.max`` less ``memory.current`` (None where there is no limit)."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int((root / "memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def format_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(count) < 1024 or unit == "PiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} PiB"
+
+
+def check_memory(needed_bytes: int, *, what: str, source: str) -> None:
+    """Refuse work estimated to need more memory than is available, with the estimate."""
+    available = available_memory_bytes()
+    if needed_bytes > available:
+        raise OutOfMemory(f"{source + ': ' if source else ''}{what} needs about {format_bytes(needed_bytes)} of "
+                          f"memory, more than the {format_bytes(available)} available; use a smaller width, "
+                          "class count, input size or batch")
+
+
+def is_allocation_failure(error: BaseException) -> bool:
+    """An allocation that failed: MemoryError, torch's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    if isinstance(error, MemoryError):
+        return True
+    import torch
+
+    text = str(error)
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
+
+
+def allocation_failed(error: BaseException, *, what: str, source: str) -> OutOfMemory:
+    """The one message for an allocation that failed although the estimate let the work start."""
+    available = format_bytes(available_memory_bytes())
+    detail = " ".join(str(error).split())[:200]
+    return OutOfMemory(f"{source + ': ' if source else ''}{what} ran out of memory ({available} available now): "
+                       f"{detail or type(error).__name__}; use a smaller width, class count, input size or batch")
