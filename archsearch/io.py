@@ -11,6 +11,7 @@ as other tools' do; an OS error is an OutputError naming the path and the reason
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import tempfile
@@ -206,6 +207,32 @@ def read_yaml(path: str | Path) -> Any:
                         f"column {column} (byte offset {error.start})",
                         allowed="a YAML file encoded as UTF-8", source=source) from None
     return parse_yaml(text, source=source)
+
+
+MAX_EXPRESSION_LENGTH = 2000
+MAX_EXPRESSION_DEPTH = 32
+
+
+def parse_expression(text: str) -> ast.expr:
+    """The expression in a spec's pattern or a space's ``${...}``, parsed by ``ast`` within bounds.
+
+    Raises SyntaxError (its ``msg`` says why) for text that is not an expression, is longer than
+    MAX_EXPRESSION_LENGTH or nests deeper than MAX_EXPRESSION_DEPTH, so that walking it never
+    recurses past Python's limit.
+    """
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise SyntaxError(f"longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        body = ast.parse(text, mode="eval").body
+    except (RecursionError, MemoryError):
+        raise SyntaxError(f"nested deeper than {MAX_EXPRESSION_DEPTH} levels") from None
+    stack = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise SyntaxError(f"nested deeper than {MAX_EXPRESSION_DEPTH} levels")
+        stack += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return body
 
 
 # ---------------------------------------------------------------- writing

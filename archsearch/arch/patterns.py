@@ -10,6 +10,7 @@ import ast
 from typing import Any
 
 from archsearch.errors import SpecError
+from archsearch.io import parse_expression
 
 PATTERN_HELP = "a list, or an expression of lists like '[[1],[1,2]] + 4*[[1,4]]' (list literals, +, int*list)"
 MAX_PATTERN_LENGTH = 1000
@@ -23,10 +24,10 @@ def expand_pattern(value: Any, path: str) -> list[Any]:
     if not isinstance(value, str):
         raise SpecError("expected a pattern", path=path, value=value, allowed=PATTERN_HELP)
     try:
-        tree = ast.parse(value, mode="eval")
-    except SyntaxError:
-        raise SpecError("cannot parse pattern", path=path, value=value, allowed=PATTERN_HELP) from None
-    result = _evaluate(tree.body, value, path)
+        body = parse_expression(value)
+    except SyntaxError as error:
+        raise SpecError(f"cannot parse pattern: {error.msg}", path=path, value=value, allowed=PATTERN_HELP) from None
+    result = _evaluate(body, value, path)
     if not isinstance(result, list):
         raise SpecError("a pattern must give a list", path=path, value=value, allowed=PATTERN_HELP)
     return result

@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 from archsearch.errors import SpecError
+from archsearch.io import parse_expression
 
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -36,12 +37,12 @@ PART = re.compile(r"\$\{([^{}]*)\}")
 def evaluate(text: str, lookup: Callable[[str], Any], path: str) -> Any:
     """Evaluate one expression; unknown names and unsupported syntax are SpecErrors at ``path``."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        raise ExpressionSyntaxError("cannot parse expression", path=path, value=text,
+        body = parse_expression(text.strip())
+    except SyntaxError as error:
+        raise ExpressionSyntaxError(f"cannot parse expression: {error.msg}", path=path, value=text,
                                     allowed=EXPRESSION_HELP) from None
     try:
-        return _evaluate(tree.body, lookup, text, path)
+        return _evaluate(body, lookup, text, path)
     except (TypeError, ZeroDivisionError, ValueError) as error:
         raise SpecError(f"expression failed: {error}", path=path, value=text) from None
 
