@@ -20,7 +20,9 @@ def default_run_dir(study_name: str) -> Path:
 def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.search import RunDirectory, load_study, run_optuna
     from archsearch.search.optuna_driver import check_search
+    from archsearch.search.results import trial_state
     from archsearch.io import check_output_directory
+    from archsearch.run.guard import check_run_directory
     from archsearch.run.preflight import check_before_run
     from archsearch.search.trial import check_data
 
@@ -31,11 +33,17 @@ def command_run(arguments: argparse.Namespace) -> int:
     check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
+    guard = check_run_directory(config, out, config.storage or RunDirectory(out).default_storage,
+                                allow_changed=arguments.allow_changed_settings)
     run_dir = RunDirectory(out).create()
+    guard.record()
     run_dir.save_study({**config.raw, "trials": config.trials, "backend": config.backend})
     console = Console(stderr=True)
     console.print(f"study [bold]{config.name}[/]: {config.trials} trials, space {config.space.name}, "
                   f"run directory {run_dir.root}")
+    if guard.changed:
+        console.print(f"[yellow]continuing with changed settings (recipe {guard.recipe}): "
+                      f"{'; '.join(guard.changed)}[/]")
     if config.backend == "ray":
         from archsearch.search.ray.driver import run_ray
         outcome = run_ray(config, run_dir, address=arguments.ray_address)
@@ -46,18 +54,34 @@ def command_run(arguments: argparse.Namespace) -> int:
 
             def on_trial_end(trial, finished: int, requested: int) -> None:
                 miou = trial.user_attrs.get("miou")
-                last = f"#{trial.number} {trial.state.name.lower()}" + (f" mIoU {miou:.3f}" if miou else "")
+                last = f"#{trial.number} {trial_state(trial).lower()}" + (f" mIoU {miou:.3f}" if miou else "")
                 progress.update(task, completed=finished, total=requested, last=last)
 
             outcome = run_optuna(config, run_dir, on_trial_end)
+    guard.record_first_trial()
     print_trials_table(run_dir.trials_csv)
+    counts = state_counts(run_dir.trials_csv)
     if not outcome.done:
-        console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials, "
-                      f"{outcome.completed} completed[/]")
+        console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials finished "
+                      f"({counts})[/]")
         return EXIT_UNFINISHED
-    console.print(f"study finished: {outcome.completed} of {outcome.finished} trials completed; "
+    console.print(f"study finished: {outcome.finished} of {outcome.requested} trials finished ({counts}); "
                   f"`archsearch report {run_dir.root}` ranks them")
     return 0
+
+
+COUNTED_STATES = {"COMPLETE": "complete", "INFEASIBLE": "infeasible", "PRUNED": "pruned", "FAIL": "failed",
+                  "RUNNING": "running", "WAITING": "waiting"}
+
+
+def state_counts(trials_csv: Path) -> str:
+    """Every state of trials.csv counted apart: ``3 complete, 1 infeasible, 0 pruned, 1 failed, 2 waiting``
+    (running only when some are)."""
+    import pandas as pd
+
+    counts = pd.read_csv(trials_csv, usecols=["state"])["state"].value_counts()
+    return ", ".join(f"{int(counts.get(state, 0))} {word}" for state, word in COUNTED_STATES.items()
+                     if state != "RUNNING" or counts.get(state, 0))
 
 
 def print_trials_table(trials_csv: Path) -> None:
@@ -104,6 +128,9 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     running.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="override a study value, e.g. --set training.iterations=50 (repeatable)")
     running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
+    running.add_argument("--allow-changed-settings", action="store_true",
+                         help="continue a run directory with settings that change what a trial measures "
+                              "(each trial records its recipe in trials.csv; reports say when they differ)")
     running.add_argument("--ray-address", metavar="ADDRESS",
                          help="attach to this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     running.set_defaults(handler=command_run)

@@ -14,7 +14,7 @@ from archsearch.errors import SpecError
 from archsearch.arch.spec import read_yaml
 
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
-TEXT_COLUMNS = ("state", "arch_hash", "fail_reason")
+TEXT_COLUMNS = ("state", "arch_hash", "fail_reason", "recipe")
 INTEGER_COLUMNS = ("number", "seed", "params_train", "params_deploy", "macs", "receptive_field", "output_stride",
                    "num_classes", "duplicate_of")
 FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds", "latency_predicted_ms")

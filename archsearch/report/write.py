@@ -14,6 +14,19 @@ from archsearch.report.ranking import objective_column, pareto_front, summarize
 from archsearch.report.run_files import load_study_heading, load_trials
 
 
+def mixed_recipes_notice(trials) -> str | None:
+    """A warning when the COMPLETE trials were trained with different recipes (``--allow-changed-settings``)."""
+    if "recipe" not in trials.columns:
+        return None
+    recipes = trials.loc[trials["state"] == "COMPLETE", "recipe"].fillna("").replace("", "(not recorded)")
+    counts = recipes.value_counts(sort=False)
+    if len(counts) < 2:
+        return None
+    listed = ", ".join(f"{recipe} ({count} trial{'s' * (count != 1)})" for recipe, count in counts.items())
+    return (f"**Warning: the trials ranked here were trained with {len(counts)} different recipes**: {listed}. "
+            "Their settings are in the run directory's fingerprint.yaml; compare trials of one recipe.")
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """Where ``write_report`` put its three files."""
@@ -53,6 +66,10 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     png = io.BytesIO()
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
     markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of)
+    notice = mixed_recipes_notice(trials)
+    if notice:  # right under the title: before any figure is read
+        title, _, rest = markdown.partition("\n")
+        markdown = f"{title}\n\n{notice}\n{rest}"
     write_files_atomic({files.table: table.encode("utf-8"), files.plot: png.getvalue(),
                         files.markdown: markdown.encode("utf-8")})
     return files

@@ -14,18 +14,20 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Container, Sequence
 
 import numpy as np
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
 from archsearch.search.results import write_trials_csv
 from archsearch.run.directory import RunDirectory
+from archsearch.run.guard import RECIPE_ATTR, StudyIdentity
 from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space.sampling import Primitive, SampledPoint, enumerate_grid, sample
 
@@ -156,6 +158,22 @@ def storage_url(config: StudyConfig, run_dir: RunDirectory) -> str:
     return config.storage or run_dir.default_storage
 
 
+RETRY_ATTR = "retry_of"
+
+
+class RetriesFirstStorage(_CachedStorage):
+    """Optuna's storage, except that a queued retry (an interrupted or dead process's trial) is popped before
+    queued new points: Optuna pops WAITING trials in number order, which would put the retry behind every point
+    queued before it (a grid, other seeds), so that ``--trials 1`` trained the next point instead."""
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        if states is not None and list(states) == [TrialState.WAITING]:  # the queue, as Optuna pops it
+            trials.sort(key=lambda trial: RETRY_ATTR not in trial.user_attrs)  # stable: in order within each
+        return trials
+
+
 def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -172,7 +190,7 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
         raise SpecError(f"cannot open the study's storage: {message}", path="storage", value=url,
                         source=config.source) from None
     directions = [objective.direction for objective in config.objectives]
-    study = optuna.create_study(storage=storage, study_name=config.name, sampler=TrialSeededSampler(config),
+    study = optuna.create_study(storage=RetriesFirstStorage(storage), study_name=config.name, sampler=TrialSeededSampler(config),
                                 pruner=make_pruner(config), load_if_exists=True, directions=directions)
     # Resuming with other objectives would mix values of different metrics, or (another count) fail every
     # trial without a reason, so that it runs again and again.
@@ -217,7 +235,7 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process got there first
-        study.enqueue_trial(trial.params, user_attrs={"seed": attrs.get("seed"), "retry_of": trial.number},
+        study.enqueue_trial(trial.params, user_attrs={"seed": attrs.get("seed"), RETRY_ATTR: trial.number},
                             skip_if_exists=False)
         requeued.append(trial.number)
     return requeued
@@ -257,10 +275,13 @@ class Objective:
         self.run_dir = run_dir
         self.runner = runner
         self.single_objective = len(config.objectives) == 1
+        self.recipe = StudyIdentity.of(config).recipe
 
     def __call__(self, trial: Trial) -> float | list[float]:
+        trial.set_user_attr(RECIPE_ATTR, self.recipe)
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        write_trials_csv(trial.study, self.run_dir)  # a live run's table shows this trial RUNNING, not WAITING
         seed = trial.user_attrs.get("seed")
         fresh = seed is None
         seed = self.config.seeds[0] if fresh else seed
@@ -272,7 +293,7 @@ class Objective:
             raise
         except KeyboardInterrupt:  # stopped by the user, not failed: the next run retries this point
             trial.set_user_attr("interrupted", True)
-            trial.study.enqueue_trial(trial.params, user_attrs={"seed": seed, "retry_of": trial.number},
+            trial.study.enqueue_trial(trial.params, user_attrs={"seed": seed, RETRY_ATTR: trial.number},
                                       skip_if_exists=False)
             raise
         except SpecError as error:  # bad input (data, settings, the space itself), not this point: stop the study
@@ -333,10 +354,12 @@ class Objective:
 
 
 def trained_twin(trial: Trial, seed: int) -> FrozenTrial | None:
-    """The earliest COMPLETE, trained trial of the study with ``trial``'s parameters and ``seed``, if any."""
+    """The earliest COMPLETE, trained trial of the study with ``trial``'s parameters, ``seed`` and recipe, if any."""
+    recipe = trial.user_attrs.get(RECIPE_ATTR)
     for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         attrs = other.user_attrs
-        if other.params == trial.params and attrs.get("seed") == seed and not attrs.get("infeasible"):
+        if other.params == trial.params and attrs.get("seed") == seed and not attrs.get("infeasible") \
+                and attrs.get(RECIPE_ATTR) == recipe:
             return other
     return None
 

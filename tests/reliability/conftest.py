@@ -4,9 +4,13 @@ shared with the `archsearch run` subprocesses the tests start, so that it is gen
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from archsearch.search import trial as trial_module
 from tests.helpers.paths import FIXTURES
 
 
@@ -27,3 +31,20 @@ def tiny_study(tmp_path) -> Path:
     for name in ("tiny_study.yaml", "tiny_space.yaml"):
         shutil.copy(FIXTURES / name, tmp_path / name)
     return tmp_path / "tiny_study.yaml"
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Trials are sampled, analysed and recorded for real; training and latency timing are instant fakes."""
+
+    def fake_train(self, spec, metrics, trial_number, on_evaluation):
+        for split in self._datasets:  # every sample is read, as training and evaluation would
+            for index in range(len(split)):
+                split[index]
+        return replace(metrics, miou=0.5, train_seconds=0.0)
+
+    def fake_latency(cache, arch_hash, model_factory, settings):
+        return SimpleNamespace(median_ms=1.0, iqr_ms=0.0), False
+
+    monkeypatch.setattr(trial_module.TrialRunner, "train", fake_train)
+    monkeypatch.setattr(trial_module, "cached_latency", fake_latency)

@@ -19,9 +19,7 @@ import io
 import itertools
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,6 @@ from PIL import Image
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.search import trial as trial_module
 from archsearch.search.config import load_study
 from tests.helpers.paths import FIXTURES
 
@@ -215,26 +212,10 @@ def test_fuzzed_spec_files(folders, capsys, document):
 # ---------------------------------------------------------------- studies and spaces: `run STUDY`
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    """Trials are sampled, analysed and recorded for real; training and latency timing are instant fakes."""
-
-    def fake_train(self, spec, metrics, trial_number, on_evaluation):
-        for split in self._datasets:  # every sample is read, as training and evaluation would
-            for index in range(len(split)):
-                split[index]
-        return replace(metrics, miou=0.5, train_seconds=0.0)
-
-    def fake_latency(cache, arch_hash, model_factory, settings):
-        return SimpleNamespace(median_ms=1.0, iqr_ms=0.0), False
-
-    monkeypatch.setattr(trial_module.TrialRunner, "train", fake_train)
-    monkeypatch.setattr(trial_module, "cached_latency", fake_latency)
-
-
 def tiny_study_text() -> str:
     data = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
     data["dataset"] = {"name": "synthetic", "seed": 0, "num_train": 2, "num_val": 1, "height": 32, "width": 32}
+    data["training"]["batch_size"] = 2  # the whole training set: a larger batch would draw none
     data["sampler"] = {"name": "tpe", "seed": 0, "n_startup_trials": 1}
     data["latency"] = {"device": "cpu", "time_budget_seconds": 0.1}
     data["constraints"] = {"macs": {"max": 1.0e+9}}
@@ -276,7 +257,7 @@ def check_study_outcome(folder: Path, status: int, err: str, run_dir: Path) -> N
 @example(document=STUDY.replace("n_startup_trials: 1", "n_startup_trials: x"))
 @example(document=STUDY.replace("seed: 0\n  n_startup", "seed: -5\n  n_startup"))
 @example(document=STUDY.replace("time_budget_seconds: 0.1", "time_budget_seconds: .nan"))
-@example(document=STUDY.replace("num_train: 2", "num_train: 1").replace("batch_size: 4", "batch_size: 8"))
+@example(document=STUDY.replace("num_train: 2", "num_train: 1").replace("batch_size: 2", "batch_size: 8"))
 @example(document=STUDY.replace("  name: tpe\n  seed: 0\n  n_startup_trials: 1\n", "  block: null\n"))
 def test_fuzzed_study_files(folders, capsys, no_training, document):
     folder = folders.new()
@@ -583,9 +564,7 @@ def test_a_damaged_storage_in_the_run_directory_is_bad_input(tmp_path, capsys, d
     capsys.readouterr()
     status = main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "2", "--set", "training.iterations=1"])
     err = capsys.readouterr().err
-    if damage == "empty" and status in (0, 1):
-        return  # SQLite takes an empty file for a new database: the study starts again, which is fine
-    check_bad_input(status, err)
+    check_bad_input(status, err)  # an empty file too: SQLite would start the study again over trial 0's row
     assert "study.db" in err
 
 
@@ -599,6 +578,11 @@ def test_a_run_directory_resumed_with_other_objectives_is_bad_input(tiny_study, 
                        "--set", f"objectives={objectives}"])
         err = capsys.readouterr().err
         check_bad_input(status, err)
+        assert "holds trials measured with other settings: objectives: " in err
+        status = main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "3",
+                       "--set", f"objectives={objectives}", "--allow-changed-settings"])
+        err = capsys.readouterr().err
+        check_bad_input(status, err)  # a recipe may change; what the storage's values mean may not
         assert "objectives: the storage holds this study with other objectives" in err
     assert len(pd.read_csv(run_dir / "trials.csv")) == 1
 
@@ -618,3 +602,182 @@ def test_tiny_study_base_is_valid(tmp_path):
     with pytest.raises(SpecError):
         load_study(write_text(tmp_path / "study.yaml", STUDY.replace("trials: 4", "trials: 0")))
 
+
+
+# ---------------------------------------------------------------- output paths: `build --save`, `report --out`
+
+PATH_PARTS = ["new", "a file", "a dir", "x.yaml", "x.pt", "x.txt", "d.yaml (a dir)", "deep/er"]
+
+
+def make_path(folder: Path, parts: list[str]) -> Path:
+    """A path in ``folder`` from parts; 'a file' and 'a dir' (and 'd.yaml (a dir)') exist as such."""
+    path = folder
+    for part in parts:
+        if part == "a file":
+            path = path / "file"
+            if not path.exists() and path.parent.is_dir():
+                path.write_text("keep me")
+        elif part == "a dir":
+            path = path / "dir"
+            if path.parent.is_dir():
+                path.mkdir(exist_ok=True)
+        elif part == "d.yaml (a dir)":
+            path = path / "d.yaml"
+            if path.parent.is_dir():
+                path.mkdir(exist_ok=True)
+        else:
+            path = path / part
+    return path
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@settings(FUZZ, max_examples=examples(25))
+@given(parts=st.lists(st.sampled_from(PATH_PARTS), min_size=1, max_size=3), force=st.booleans())
+@example(parts=["a file", "x.yaml"], force=False)
+@example(parts=["a file"], force=True)
+@example(parts=["d.yaml (a dir)"], force=True)
+def test_fuzzed_save_paths(folders, capsys, parts, force):
+    folder = folders.new()
+    spec_file = write_text(folder / "spec.yaml", DBLOCK_SPEC)
+    target = make_path(folder, parts)
+    before = files_of(folder)
+    capsys.readouterr()
+    status = main(["build", str(spec_file), "--input", "32x64", "--save", str(target)] + ["--force"] * force)
+    err = capsys.readouterr().err
+    if status == 0:
+        assert target.is_file() and (force or str(target.relative_to(folder)) not in before)
+        return
+    check_bad_input(status, err)
+    assert files_of(folder) == before and not list(folder.rglob("*.tmp"))
+
+
+@settings(FUZZ, max_examples=examples(15))
+@given(parts=st.lists(st.sampled_from(PATH_PARTS), min_size=1, max_size=3))
+@example(parts=["a file", "new"])
+def test_fuzzed_report_out_paths(folders, capsys, parts):
+    folder = folders.new()
+    run_dir = folder / "run"
+    run_dir.mkdir()
+    write_text(run_dir / "trials.csv", GOOD_TRIALS)
+    write_text(run_dir / "study.yaml", GOOD_HEADING)
+    target = make_path(folder, parts)
+    before = files_of(folder)
+    capsys.readouterr()
+    status = main(["report", str(run_dir), "--out", str(target)])
+    err = capsys.readouterr().err
+    if status == 0:
+        assert {"report.md", "report.csv", "pareto.png"} <= {path.name for path in target.iterdir()}
+        return
+    check_bad_input(status, err)
+    assert files_of(folder) == before
+
+
+# ---------------------------------------------------------------- nesting and aliases
+
+
+@st.composite
+def nested_documents(draw) -> str:
+    """Deep flow or block nesting, alias chains (billion laughs), aliases inside their anchor."""
+    kind = draw(st.sampled_from(["flow", "block", "aliases", "self"]))
+    depth = draw(st.integers(1, 3000))
+    if kind == "flow":
+        return "stem: " + "[" * depth + "]" * depth
+    if kind == "block":
+        return "".join(f"{'  ' * level}k{level}:\n" for level in range(min(depth, 400)))
+    if kind == "self":
+        return "stem: &a [{block: conv, out_channels: 8}, *a]"
+    levels, fanout = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    lines = ["a0: &a0 {block: conv, out_channels: 8}"]
+    lines += [f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * fanout)}]" for level in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nstem: *a{levels}\nstages: []\nhead: {{block: topdown}}\n"
+
+
+@settings(FUZZ, max_examples=examples(20))
+@given(document=nested_documents())
+def test_fuzzed_nesting_and_aliases(folders, capsys, document):
+    folder = folders.new()
+    spec_file = write_text(folder / "spec.yaml", document)
+    capsys.readouterr()
+    status = main(["build", str(spec_file), "--input", "32x64"])
+    err = capsys.readouterr().err
+    assert status == 2, err  # none of these is a whole network
+    check_bad_input(status, err)
+    assert "RecursionError" not in err
+
+
+# ---------------------------------------------------------------- resource sizes
+
+
+@pytest.fixture
+def small_machine(monkeypatch):
+    """256 MiB free: large sizes are refused by the estimate, and whatever is let through is small."""
+    from archsearch import resources
+
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 256 * 2**20)
+
+
+sizes = st.one_of(st.integers(1, 64), st.integers(1, 10**9), st.sampled_from([10**5, 10**7, 2**31, 10**12]))
+
+
+@settings(FUZZ, max_examples=examples(20))
+@given(command=st.sampled_from(["build", "latency"]), classes=sizes, height=sizes, width=sizes, channels=sizes)
+@example(command="build", classes=100_000_000, height=32, width=32, channels=8)
+@example(command="latency", classes=19, height=100_000, width=100_000, channels=8)
+@example(command="build", classes=19, height=32, width=32, channels=10**7)
+def test_fuzzed_resource_sizes(folders, capsys, small_machine, command, classes, height, width, channels):
+    folder = folders.new()
+    spec_file = write_text(folder / "spec.yaml", DBLOCK_SPEC.replace("out_channels: 32, stride: 2",
+                                                                     f"out_channels: {channels * 8}, stride: 2"))
+    extra = ["--budget", "0", "--warmup", "0"] if command == "latency" else []
+    capsys.readouterr()
+    try:
+        status = main([command, str(spec_file), "--classes", str(classes), "--input", f"{height}x{width}", *extra])
+    except SystemExit as exit:  # argparse refusing a size: its own one-line message
+        status = exit.code
+    err = capsys.readouterr().err
+    if status == 0:
+        return
+    assert status == 2 and "Traceback" not in err, err
+    if "needs about" in err:
+        assert "more than the 256.0 MiB available" in err
+
+
+# ---------------------------------------------------------------- run directories resumed with other settings
+
+CHANGES = [("training.iterations", "3"), ("training.lr", "0.01"), ("training.num_threads", "1"),
+           ("input_size", "[32, 32]"), ("fix", "{width: 32}"), ("sampler.seed", "7"), ("seeds", "[0, 1]"),
+           ("dataset.num_train", "3"), ("name", "another"), ("constraints.macs.max", "2.0e+9")]
+SPEED_ONLY = ("training.num_threads", "sampler.seed", "seeds")
+
+
+@settings(FUZZ, max_examples=examples(8))
+@given(changes=st.lists(st.sampled_from(CHANGES), max_size=3, unique_by=lambda change: change[0]),
+       allow=st.booleans())
+@example(changes=[("name", "another")], allow=True)
+@example(changes=[("training.lr", "0.01"), ("input_size", "[32, 32]")], allow=False)
+def test_fuzzed_run_directory_mismatches(folders, capsys, no_training, changes, allow):
+    folder = folders.new()
+    status, err, run_dir = run_study(folder, STUDY, SPACE, capsys)
+    assert status in (0, 1), err
+    before = pd.read_csv(run_dir / "trials.csv")
+    arguments = ["run", str(folder / "study.yaml"), "--out", str(run_dir), "--trials", "3"]
+    for key, value in changes:
+        arguments += ["--set", f"{key}={value}"]
+    capsys.readouterr()
+    status = main(arguments + ["--allow-changed-settings"] * allow)
+    err = capsys.readouterr().err
+    measured = [key for key, _ in changes if key not in SPEED_ONLY and key != "name"]
+    if any(key == "name" for key, _ in changes):
+        check_bad_input(status, err)
+        assert "belongs to another study" in err
+    elif measured and not allow:
+        check_bad_input(status, err)
+        for key in measured:  # named by its section (a list, such as constraints, is named whole)
+            assert key.split(".")[0] in err.split("other settings: ")[1]
+    else:
+        assert status in (0, 1), err
+        return
+    assert pd.read_csv(run_dir / "trials.csv").equals(before)  # nothing changed

@@ -74,7 +74,8 @@ def test_real_nan_loss_fails_every_trial_and_the_exit_status_says_unfinished(tin
     frame = trials(tmp_path / "run")
     assert list(frame["state"]) == ["FAIL", "FAIL"]
     assert all(reason.startswith("TrainingDiverged: training diverged: the loss is") for reason in frame["fail_reason"])
-    assert "study not finished: 2 of 2 trials, 0 completed" in " ".join(capsys.readouterr().err.split())
+    assert "study not finished: 2 of 2 trials finished (0 complete, 0 infeasible, 0 pruned, 2 failed, 0 waiting)" \
+        in " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize("stage", ["build", "analyze", "cached_latency"])

@@ -27,6 +27,7 @@ from archsearch.search.optuna_driver import (OptunaSuggester, TrialSeededSampler
 from archsearch.search.ray.trial import BAD_INPUT, FAIL_REASON, OUTCOME, RECORDED_KEYS, STEP, TWIN, ending
 from archsearch.search.results import write_trials_csv
 from archsearch.run.directory import RunDirectory
+from archsearch.run.guard import RECIPE_ATTR, StudyIdentity
 from archsearch.search.trial import TrialMetrics
 from archsearch.space.sampling import sample
 
@@ -74,6 +75,7 @@ class StudySearcher(OptunaSearch):
         self.experiment = experiment
         self.storage_url = storage_url(config, run_dir)
         self.stopped = False  # by bad input: no more trials start, as in the Optuna backend
+        self.recipe = StudyIdentity.of(config).recipe
         metrics = [objective.metric for objective in config.objectives]
         modes = ["max" if objective.direction == "maximize" else "min" for objective in config.objectives]
         single = len(metrics) == 1
@@ -93,6 +95,7 @@ class StudySearcher(OptunaSearch):
         trial = self._ot_trials[trial_id]
         trial.set_user_attr(EXPERIMENT_ATTR, self.experiment)
         trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+        trial.set_user_attr(RECIPE_ATTR, self.recipe)
         suggestion = {"number": trial.number, "seed": trial.user_attrs["seed"],
                       "params": {**trial.params, **self.config.fix}}
         twin = trained_twin(trial, trial.user_attrs["seed"])

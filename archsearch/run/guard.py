@@ -1,0 +1,293 @@
+"""A run directory guards its study: which study it holds, with which recipe, and that its storage agrees.
+
+``fingerprint.yaml`` records the study's name and space, every setting that changes what a trial
+measures (the space's parameters and template, fixed values, data, augmentation, input size,
+training, latency, constraints, objectives) and a fingerprint of them. Before a run starts:
+
+- another study's directory (a different name or space) is refused: nothing of it is touched;
+- changed settings are refused, naming each difference, unless the continuation is deliberate
+  (``allow_changed``); then the new recipe is added to the file, and each trial records the
+  fingerprint of the recipe it was trained with (the ``recipe`` column of trials.csv);
+- the storage is read (read-only) and compared with the directory: trials the directory has
+  rows or weights for must be in the storage, and trial 0 must be the one recorded, so an emptied,
+  replaced or foreign storage is refused before Optuna would create a fresh study over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from archsearch.errors import SpecError
+from archsearch.io import read_yaml, write_text_atomic
+from archsearch.search.config import StudyConfig
+
+FINGERPRINT_FILE = "fingerprint.yaml"
+RECIPE_ATTR = "recipe"
+ALLOW_FLAG = "--allow-changed-settings"
+# Training settings that change how fast a trial runs, not what it measures.
+SPEED_ONLY_TRAINING = ("num_threads",)
+LISTED_DIFFERENCES = 12
+
+
+def plain(value: Any) -> Any:
+    """JSON-able data with sorted string keys, lists for tuples, strings for paths."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = value.to_dict() if hasattr(value, "to_dict") else asdict(value)
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in sorted(value.items(), key=lambda pair: str(pair[0]))}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
+
+
+def digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class StudyIdentity:
+    """What a run directory holds: a study (name, space) and the recipe its trials are measured with."""
+
+    study: str
+    space: str
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: StudyConfig) -> "StudyIdentity":
+        training = {key: value for key, value in plain(config.training).items() if key not in SPEED_ONLY_TRAINING}
+        settings = {
+            "space": {"parameters": plain(config.space.parameters), "template": plain(config.space.template)},
+            "fix": plain(config.fix),
+            "dataset": plain(config.dataset),
+            "augmentation": plain(config.augmentation),
+            "input_size": plain(config.input_size),
+            "training": training,
+            "latency": plain(config.latency),
+            "constraints": plain(config.constraints),
+            "screening": plain(config.screening),
+            "objectives": plain(config.objectives),
+        }
+        return cls(study=config.name, space=config.space.name, settings=settings)
+
+    @property
+    def recipe(self) -> str:
+        """The fingerprint of the settings: trials with equal recipes were measured alike."""
+        return digest(self.settings)
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """``key.path: old -> new`` for every leaf that differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            here = f"{path}.{key}" if path else key
+            found += differences(old.get(key, "(absent)"), new.get(key, "(absent)"), here)
+        return found
+    if old == new:
+        return []
+    return [f"{path}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------- the storage, read without writing
+
+
+@dataclass(frozen=True)
+class StorageView:
+    """What the storage holds of one study: its trial count and trial 0's start (None when there is none)."""
+
+    trials: int
+    first_started: str | None
+
+
+def read_storage(url: str, study_name: str) -> StorageView:
+    """Count the study's trials with plain read-only SQL (Optuna's schema), creating and changing nothing."""
+    if url.startswith("sqlite"):
+        return _read_sqlite(url, study_name)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table("studies"):
+                return StorageView(0, None)
+            rows = connection.execute(sqlalchemy.text(_QUERY), {"name": study_name}).fetchall()
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise SpecError(f"cannot read the study's storage: {' '.join(str(error).split())[:300]}", path="storage",
+                        value=url) from None
+    finally:
+        engine.dispose()
+    return _view(rows)
+
+
+_QUERY = ("SELECT t.number, t.datetime_start FROM trials t JOIN studies s ON t.study_id = s.study_id "
+          "WHERE s.study_name = :name ORDER BY t.number")
+
+
+def _read_sqlite(url: str, study_name: str) -> StorageView:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or not Path(database).is_file() or Path(database).stat().st_size == 0:
+        return StorageView(0, None)
+    try:
+        connection = sqlite3.connect(f"file:{Path(database).resolve()}?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error as error:
+        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=url) from None
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"studies", "trials"} <= tables:
+            return StorageView(0, None)
+        rows = connection.execute(_QUERY.replace(":name", "?"), (study_name,)).fetchall()
+    except sqlite3.Error as error:  # not a database, or a damaged one
+        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=url) from None
+    finally:
+        connection.close()
+    return _view(rows)
+
+
+def _view(rows: list) -> StorageView:
+    first = next((str(started) for number, started in rows if number == 0 and started is not None), None)
+    return StorageView(trials=len(rows), first_started=first)
+
+
+# ---------------------------------------------------------------- the run directory's own record
+
+
+def recorded_trial_numbers(root: Path) -> set[int]:
+    """Trials the directory holds something of: rows of trials.csv and weights files."""
+    numbers = {int(match.group(1)) for path in (root / "weights").glob("trial_*.safetensors")
+               if (match := re.fullmatch(r"trial_(\d+)\.safetensors", path.name))}
+    table = root / "trials.csv"
+    if table.is_file():
+        lines = table.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+        numbers |= {int(line.split(",", 1)[0]) for line in lines if line.split(",", 1)[0].isdigit()}
+    return numbers
+
+
+def read_record(root: Path) -> dict[str, Any] | None:
+    path = root / FINGERPRINT_FILE
+    if not path.is_file():
+        return None
+    data = read_yaml(path)
+    if not (isinstance(data, dict) and isinstance(data.get("recipes"), list) and data["recipes"]
+            and all(isinstance(recipe, dict) for recipe in data["recipes"])):
+        raise SpecError("not a run directory's fingerprint file", source=str(path),
+                        allowed="the file `archsearch run` writes (or remove the run directory)")
+    return data
+
+
+def legacy_study(root: Path) -> tuple[str, str] | None:
+    """(name, space file) of a run directory made before fingerprints, from its study.yaml."""
+    path = root / "study.yaml"
+    if not path.is_file():
+        return None
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        return None
+    return str(data.get("name", "")), str(data.get("space", ""))
+
+
+# ---------------------------------------------------------------- the check
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """What ``check_run_directory`` found; ``record`` writes it once the run may go on."""
+
+    root: Path
+    identity: StudyIdentity
+    record_data: dict[str, Any]
+    changed: list[str]
+
+    @property
+    def recipe(self) -> str:
+        return self.identity.recipe
+
+    def record(self) -> None:
+        write_text_atomic(self.root / FINGERPRINT_FILE, yaml.safe_dump(self.record_data, sort_keys=False))
+
+    def record_first_trial(self) -> None:
+        """After a run: the start of the storage's trial 0, by which a later start knows this storage again."""
+        if self.record_data["first_trial_started"] is None:
+            view = read_storage(self.record_data["storage"], self.identity.study)
+            if view.first_started is not None:
+                self.record_data["first_trial_started"] = view.first_started
+                self.record()
+
+
+def check_run_directory(config: StudyConfig, root: Path, storage_url: str, *,
+                        allow_changed: bool = False) -> GuardDecision:
+    """Everything the run directory and the storage say against this run; raises SpecError (changing nothing)
+    when the run would overwrite another study, mix recipes unasked, or build over a storage that lost trials."""
+    root = Path(root)
+    identity = StudyIdentity.of(config)
+    record = read_record(root) if root.is_dir() else None
+    where = f"run directory {root}"
+    if record is not None:
+        _check_same_study(record.get("study"), record.get("space"), identity, where)
+    elif root.is_dir() and (legacy := legacy_study(root)) is not None and legacy[0] != identity.study:
+        _check_same_study(legacy[0], None, identity, where)
+    view = read_storage(storage_url, config.name)
+    _check_storage(root, record, view, storage_url, where)
+
+    recipes = list(record["recipes"]) if record is not None else []
+    current = recipes[-1] if recipes else None
+    changed = differences(current["settings"], identity.settings) if current is not None else []
+    if changed and not allow_changed:
+        listed = changed[:LISTED_DIFFERENCES] + ([f"... {len(changed) - LISTED_DIFFERENCES} more"]
+                                                 if len(changed) > LISTED_DIFFERENCES else [])
+        raise SpecError(f"{where} holds trials measured with other settings: {'; '.join(listed)}",
+                        allowed=f"the settings it was run with, another --out, or {ALLOW_FLAG} to continue with "
+                                "these (each trial records its recipe in trials.csv)", source=config.source)
+    if current is None or current["recipe"] != identity.recipe:
+        recipes.append({"recipe": identity.recipe, "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "settings": identity.settings})
+    data = {"study": identity.study, "space": identity.space, "fingerprint": digest([identity.study, identity.space,
+                                                                                     identity.recipe]),
+            "recipe": identity.recipe, "storage": storage_url,
+            "first_trial_started": (record or {}).get("first_trial_started") or view.first_started,
+            "recipes": recipes}
+    return GuardDecision(root=root, identity=identity, record_data=data, changed=changed)
+
+
+def _check_same_study(study: Any, space: Any, identity: StudyIdentity, where: str) -> None:
+    if study != identity.study or (space is not None and space != identity.space):
+        held = f"study {study!r}" + (f" (space {space!r})" if space is not None else "")
+        raise SpecError(f"{where} belongs to another study: it holds {held}, this is study {identity.study!r} "
+                        f"(space {identity.space!r})", allowed="another --out (nothing of it was changed)")
+
+
+def _check_storage(root: Path, record: dict[str, Any] | None, view: StorageView, url: str, where: str) -> None:
+    numbers = recorded_trial_numbers(root) if root.is_dir() else set()
+    beyond = sorted(number for number in numbers if number >= view.trials)
+    if beyond:
+        listed = ", ".join(map(str, beyond[:10])) + (" ..." if len(beyond) > 10 else "")
+        raise SpecError(f"{where} has rows or weights of trials {listed}, but its storage holds "
+                        f"{view.trials} trial{'s' * (view.trials != 1)} of the study (emptied or replaced?)",
+                        path="storage", value=url,
+                        allowed="the storage this run directory was made with, or another --out "
+                                "(nothing was changed)")
+    recorded_first = (record or {}).get("first_trial_started")
+    if recorded_first and view.first_started and recorded_first != view.first_started:
+        raise SpecError(f"{where} was made with another storage: its trial 0 started at {recorded_first}, the "
+                        f"storage's at {view.first_started}", path="storage", value=url,
+                        allowed="the storage this run directory was made with, or another --out "
+                                "(nothing was changed)")
