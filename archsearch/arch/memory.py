@@ -18,7 +18,7 @@ import torch
 
 from archsearch.arch.build import build
 from archsearch.arch.spec import ArchSpec
-from archsearch.resources import allocation_failed, check_memory, is_allocation_failure
+from archsearch.resources import OutOfMemory, allocation_failed, check_memory, is_allocation_failure
 
 FLOAT_BYTES = 4
 # Weights, their gradients and two optimizer moments (AdamW; SGD with momentum keeps one).
@@ -50,7 +50,21 @@ class MemoryNeeds:
 
 
 def memory_needs(spec: ArchSpec, input_size: tuple[int, int], *, num_classes: int) -> MemoryNeeds:
-    """Parameters and activation sizes of the train form, from one forward pass on the meta device."""
+    """Parameters and activation sizes of the train form, from one forward pass on the meta device.
+
+    Sizes beyond what PyTorch can even describe (a tensor of more than 2**63 bytes) are OutOfMemory too.
+    """
+    try:
+        return _meta_needs(spec, input_size, num_classes)
+    except RuntimeError as error:
+        if "overflow" not in str(error).lower():
+            raise
+        raise OutOfMemory(f"{spec.name} with {num_classes} classes at {input_size[0]}x{input_size[1]} has tensors "
+                          f"too large to address: {' '.join(str(error).split())[:200]}; use a smaller width, "
+                          "class count or input size") from None
+
+
+def _meta_needs(spec: ArchSpec, input_size: tuple[int, int], num_classes: int) -> MemoryNeeds:
     with torch.device("meta"):
         model = build(spec, num_classes=num_classes)
     sizes: list[int] = []

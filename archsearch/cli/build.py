@@ -34,9 +34,9 @@ def command_build(arguments: argparse.Namespace) -> int:
     if arguments.save is not None:
         check_save_path(arguments.save, force=arguments.force)
     spec = resolve_spec(arguments.spec)
-    analysis = analyze(spec, arguments.input, num_classes=arguments.classes)  # on the meta device: no memory
     check_fits_building(spec, arguments.input, num_classes=arguments.classes, deploy=arguments.deploy,
                         source=str(arguments.spec))
+    analysis = analyze(spec, arguments.input, num_classes=arguments.classes)  # on the meta device: no memory
     with allocation_guard(what=f"building {spec.name}", source=str(arguments.spec)):
         model = build(spec, num_classes=arguments.classes)
         if arguments.weights is not None:
