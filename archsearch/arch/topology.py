@@ -153,42 +153,34 @@ def branch_source(branch_index: int, previous: list[Ref]) -> Ref:
     return previous[branch_index] if branch_index < len(previous) else previous[-1]
 
 
-class _Plan:
-    """Collects nodes in running order and knows every tensor's feature."""
+class PlanBuilder:
+    """Adds nodes in running order; each node kind traces (and checks) its outputs from its inputs' features."""
 
     def __init__(self, in_channels: int) -> None:
         self.nodes: list[Node] = []
         self.features: dict[Ref, Feature] = {IMAGE: Feature(in_channels, 1)}
 
-    def add(self, node: Node) -> Node:
+    def add(self, kind: str, name: str, module_path: str, inputs: tuple[Ref, ...], *,
+            component: ComponentConfig | None = None, blocks: tuple[BlockConfig, ...] = (),
+            training_only: bool = False, **details: Any) -> Node:
+        """Add a node reading ``inputs``; raises SpecError (at the node's key path) if they do not fit it."""
+        draft = Node(kind, name, module_path, tuple(inputs), tuple(self.features[ref] for ref in inputs), (),
+                     component=component, blocks=blocks, details=details, training_only=training_only)
+        node = replace(draft, outputs=NODE_KINDS[kind].trace(draft))
         self.nodes.append(node)
         self.features.update({node.output(index): output for index, output in enumerate(node.outputs)})
         return node
 
     def chain(self, name: str, module_path: str, source: Ref, blocks: tuple[BlockConfig, ...]) -> Ref:
-        """A chain of blocks; each block is checked against its input (errors at ``name[index]``)."""
-        start = self.features[source]
-        channels, stride = start.channels, start.stride
-        for index, block in enumerate(blocks):
-            try:
-                block.check(channels)
-            except SpecError as error:
-                raise error.under(f"{name}[{index}]")
-            channels, stride = block.output_channels(channels), stride * block.stride
-        return self.add(Node("blocks", name, module_path, (source,), (start,), (Feature(channels, stride),),
-                             blocks=blocks)).output()
-
-    def node(self, kind: str, name: str, module_path: str, inputs: tuple[Ref, ...], outputs: tuple[Feature, ...],
-             component: ComponentConfig | None = None, **details: Any) -> Node:
-        return self.add(Node(kind, name, module_path, inputs, tuple(self.features[ref] for ref in inputs), outputs,
-                             component=component, details=details))
+        """A chain of blocks from ``source`` (the image or any branch); its output's reference."""
+        return self.add("blocks", name, module_path, (source,), blocks=blocks).output()
 
 
 def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages: tuple[StageSpec, ...],
                      context: ContextConfig | None, head: HeadConfig, aux_head: AuxHeadSpec | None) -> Topology:
     """Compile a spec's parts into its plan; raises SpecError where they do not fit together."""
     require(in_channels > 0, "must be positive", path="in_channels", value=in_channels)
-    plan = _Plan(in_channels)
+    plan = PlanBuilder(in_channels)
     stem_ref = plan.chain("stem", "stem", IMAGE, stem)
     current = [stem_ref]
     by_stride = {plan.features[stem_ref].stride: stem_ref}
@@ -198,43 +190,27 @@ def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages:
         require(len(stage.branches) >= len(current), "a stage cannot drop branches", path=f"{path}.branches",
                 value=len(stage.branches), allowed=f"at least {len(current)}")
         if stage.input_activation:
-            current = [plan.node("activation", f"{path}.input_activation[{index}]", f"{module}.input_act", (ref,),
-                                 (plan.features[ref],)).output()
-                       for index, ref in enumerate(current)]
+            current = [plan.add("activation", f"{path}.input_activation[{index}]", f"{module}.input_act",
+                                (ref,)).output() for index, ref in enumerate(current)]
         outputs = [plan.chain(f"{path}.branches[{index}]", f"{module}.branches.{index}", branch_source(index, current),
                               blocks) for index, blocks in enumerate(stage.branches)]
         if stage.fusion is not None:
-            strides = [plan.features[ref].stride for ref in outputs]
-            for finer, coarser in zip(strides, strides[1:]):
-                ratio = coarser / finer
-                require(ratio >= 1 and math.log2(ratio).is_integer(),
-                        "fused branches must go from fine to coarse by powers of two", path=f"{path}.branches",
-                        value=strides)
-            fusion = plan.node("fusion", f"{path}.fusion", f"{module}.fusion", tuple(outputs),
-                               tuple(plan.features[ref] for ref in outputs), stage.fusion, strides=strides)
+            fusion = plan.add("fusion", f"{path}.fusion", f"{module}.fusion", tuple(outputs), component=stage.fusion)
             outputs = [fusion.output(index) for index in range(len(outputs))]
         by_stride.update({plan.features[ref].stride: ref for ref in outputs})
         stage_outputs.append(tuple(outputs))
         current = outputs
     if context is not None:
-        coarsest = plan.features[current[-1]]
-        current[-1] = plan.node("context", "context", "context", (current[-1],),
-                                (Feature(context.output_channels(coarsest.channels), coarsest.stride),),
-                                context).output()
-        by_stride[coarsest.stride] = current[-1]
+        current[-1] = plan.add("context", "context", "context", (current[-1],), component=context).output()
+        by_stride[plan.features[current[-1]].stride] = current[-1]
     final = plan.features[current[0]]
     for index, ref in enumerate(current[1:], start=1):
         require(plan.features[ref].channels == final.channels, "branches are summed at the end and need equal widths",
                 path="context.out_channels" if index == len(current) - 1 and context else "stages",
                 value=plan.features[ref].channels, allowed=str(final.channels))
     feature_refs = {stride: by_stride[stride] for stride in sorted(by_stride) if stride != final.stride}
-    try:
-        head.check(final.channels, {**{stride: plan.features[ref].channels for stride, ref in feature_refs.items()},
-                                    final.stride: final.channels})
-    except SpecError as error:
-        raise error.under("head")
-    head_node = plan.node("head", "head", "head", (*current, *feature_refs.values()), (Feature(None, 1),), head,
-                          branches=len(current), feature_refs=feature_refs, final_stride=final.stride)
+    head_node = plan.add("head", "head", "head", (*current, *feature_refs.values()), component=head,
+                         branches=len(current), feature_refs=feature_refs, final_stride=final.stride)
     aux_ref = None
     if aux_head is not None:
         require(0 <= aux_head.stage < len(stages), "no such stage", path="aux_head.stage", value=aux_head.stage,
@@ -242,9 +218,8 @@ def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages:
         tapped = stage_outputs[aux_head.stage]
         require(0 <= aux_head.branch < len(tapped), "no such branch", path="aux_head.branch", value=aux_head.branch,
                 allowed=f"0..{len(tapped) - 1}")
-        aux_ref = plan.node("aux_head", "aux_head", "aux_head", (tapped[aux_head.branch],), (Feature(None, 1),),
-                            aux_head.head).output()
-        plan.nodes[-1] = replace(plan.nodes[-1], training_only=True)
+        aux_ref = plan.add("aux_head", "aux_head", "aux_head", (tapped[aux_head.branch],), component=aux_head.head,
+                           training_only=True).output()
     return Topology(nodes=tuple(plan.nodes), in_channels=in_channels, stem=stem_ref, stage_outputs=tuple(stage_outputs),
                     final=current[0], logits=head_node.output(), aux_logits=aux_ref)
 
@@ -259,6 +234,10 @@ class NodeKind:
     """
 
     unit_kind: str | None = None
+
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        """The node's output features from ``node.input_features``; SpecError where they do not fit."""
+        return node.input_features
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         raise NotImplementedError
@@ -283,7 +262,19 @@ class NodeKind:
 
 
 class _Blocks(NodeKind):
+    """A chain of blocks; each block is checked against its input (errors at ``name[index]``)."""
+
     unit_kind = "block"
+
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        channels, stride = node.input_features[0].channels, node.input_features[0].stride
+        for index, block in enumerate(node.blocks):
+            try:
+                block.check(channels)
+            except SpecError as error:
+                raise error.under(f"{node.name}[{index}]")
+            channels, stride = block.output_channels(channels), stride * block.stride
+        return (Feature(channels, stride),)
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         layers, channels = [], node.input_features[0].channels
@@ -301,11 +292,11 @@ class _Blocks(NodeKind):
     def units(self, node: Node) -> list[Node]:
         pieces, source, feature = [], node.inputs[0], node.input_features[0]
         for index, block in enumerate(node.blocks):
-            output = Feature(block.output_channels(feature.channels), feature.stride * block.stride)
-            piece = Node("blocks", f"{node.name}[{index}]", f"{node.module_path}.{index}", (source,), (feature,),
-                         (output,), component=block, blocks=(block,))
+            piece = Node("blocks", f"{node.name}[{index}]", f"{node.module_path}.{index}", (source,), (feature,), (),
+                         component=block, blocks=(block,))
+            piece = replace(piece, outputs=self.trace(piece))
             pieces.append(piece)
-            source, feature = piece.output(), output
+            source, feature = piece.output(), piece.outputs[0]
         return pieces
 
     def label(self, node: Node) -> str:
@@ -329,22 +320,40 @@ class _Fusion(NodeKind):
 
     unit_kind = "fusion"
 
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        strides = self.strides(node)
+        for finer, coarser in zip(strides, strides[1:]):
+            ratio = coarser / finer
+            require(ratio >= 1 and math.log2(ratio).is_integer(),
+                    "fused branches must go from fine to coarse by powers of two",
+                    path=f"{node.name.removesuffix('.fusion')}.branches", value=strides)
+        return node.input_features
+
+    def strides(self, node: Node) -> list[int]:
+        return [feature.stride for feature in node.input_features]
+
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         return node.component.build([feature.channels for feature in node.input_features],
-                                    list(node.details["strides"]), norm)
+                                    self.strides(node), norm)
 
     def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
         return module(list(inputs))
 
     def receptive_fields(self, node: Node, fields: list[ReceptiveField]) -> list[ReceptiveField]:
-        return node.component.receptive_fields(fields, list(node.details["strides"]))
+        return node.component.receptive_fields(fields, self.strides(node))
 
     def unit_details(self, node: Node, num_classes: int, image_size: tuple[int, int]) -> dict[str, Any]:
-        return {"strides": list(node.details["strides"])}
+        return {"strides": self.strides(node)}
 
 
 class _Context(NodeKind):
+    """A context module on one branch (the coarsest): same stride, its own width."""
+
     unit_kind = "context"
+
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        (source,) = node.input_features
+        return (Feature(node.component.output_channels(source.channels), source.stride),)
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         return node.component.build(node.input_features[0].channels, norm)
@@ -358,12 +367,23 @@ class _Head(NodeKind):
 
     unit_kind = "tail"
 
-    def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        try:
+            node.component.check(node.input_features[0].channels, self.feature_channels(node))
+        except SpecError as error:
+            raise error.under(node.name)
+        return (Feature(None, 1),)
+
+    def feature_channels(self, node: Node) -> dict[int, int]:
+        """The channels of the map at every stride the head may read, the final (summed) map's included."""
         final = node.input_features[0]
-        channels = {stride: feature.channels
-                    for stride, feature in zip(node.details["feature_refs"], node.input_features[node.details["branches"]:])}
+        maps = node.input_features[node.details["branches"]:]
+        channels = {stride: feature.channels for stride, feature in zip(node.details["feature_refs"], maps)}
         channels[final.stride] = final.channels
-        return node.component.build(final.channels, channels, num_classes, norm)
+        return channels
+
+    def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
+        return node.component.build(node.input_features[0].channels, self.feature_channels(node), num_classes, norm)
 
     def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
         branches, maps = inputs[:node.details["branches"]], inputs[node.details["branches"]:]
@@ -389,6 +409,9 @@ class _Head(NodeKind):
 
 class _AuxHead(NodeKind):
     """A training-only head on one tensor, resized to the image."""
+
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        return (Feature(None, 1),)
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         return node.component.build(node.input_features[0].channels, {}, num_classes, norm)
