@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from torch import Tensor, nn
 
@@ -47,9 +47,8 @@ class AuxHeadSpec:
     head: HeadConfig
 
 
-@dataclass(frozen=True)
-class Ref:
-    """One tensor of the plan: output ``index`` of the node named ``node``."""
+class Ref(NamedTuple):
+    """One tensor of the plan: output ``index`` of the node named ``node`` (a tuple, so torch.compile traces it)."""
 
     node: str
     index: int = 0
