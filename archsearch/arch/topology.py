@@ -73,7 +73,7 @@ class Node:
     ``name`` is the node's key path in the spec (it labels errors and latency units);
     ``module_path`` is where its module sits in the built network, which fixes the state-dict
     names (nodes may share a stateless module). A ``blocks`` node is a chain of ``blocks``; any
-    other node has one ``component``. ``details`` holds what else the kind needs (strides, ...).
+    other node has one ``component``. ``details`` holds what else its kind needs (the head: branch count, maps by stride).
     """
 
     kind: str
