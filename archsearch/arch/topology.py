@@ -73,7 +73,8 @@ class Node:
     ``name`` is the node's key path in the spec (it labels errors and latency units);
     ``module_path`` is where its module sits in the built network, which fixes the state-dict
     names (nodes may share a stateless module). A ``blocks`` node is a chain of ``blocks``; any
-    other node has one ``component``. ``details`` holds what else its kind needs (the head: branch count, maps by stride).
+    other node has one ``component``. ``details`` holds what else its kind needs (the head's
+    branch count and maps by stride).
     """
 
     kind: str
@@ -130,8 +131,8 @@ class Topology:
         features = {stride: self.feature(ref).channels for stride, ref in head.details["feature_refs"].items()}
         final = pair(self.final)
         features[final[1]] = final[0]
-        return Shapes(stem=pair(self.stem), stages=tuple(tuple(pair(ref) for ref in refs) for refs in self.stage_outputs),
-                      final=final, features=features)
+        stages = tuple(tuple(pair(ref) for ref in refs) for refs in self.stage_outputs)
+        return Shapes(stem=pair(self.stem), stages=stages, final=final, features=features)
 
     def receptive_field(self) -> ReceptiveField:
         """The theoretical receptive field of the final feature map (before the head, as RegSeg counts it)."""
