@@ -32,8 +32,14 @@ def check_threads(threads: int | None, *, source: str, path: str = "") -> None:
                         value=threads, allowed=f"1 to {cpus}", source=source)
 
 
-def available_memory_bytes() -> int:
-    """Memory a new allocation can get: the kernel's MemAvailable, less where a cgroup limit is lower."""
+def available_memory_bytes(device: str = "cpu") -> int:
+    """Memory a new allocation on ``device`` can get: for the CPU the kernel's MemAvailable (less where a
+    cgroup limit is lower), for a CUDA device its free memory."""
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.mem_get_info(torch.device(device))[0]
     available = _meminfo_available()
     limit = _cgroup_room()
     candidates = [value for value in (available, limit) if value is not None]
@@ -72,12 +78,13 @@ def format_bytes(count: float) -> str:
     return f"{count:.1f} PiB"
 
 
-def check_memory(needed_bytes: int, *, what: str, source: str) -> None:
-    """Refuse work estimated to need more memory than is available, with the estimate."""
-    available = available_memory_bytes()
+def check_memory(needed_bytes: int, *, what: str, source: str, device: str = "cpu") -> None:
+    """Refuse work estimated to need more memory than ``device`` has free, with the estimate."""
+    available = available_memory_bytes(device)
     if needed_bytes > available:
+        where = "" if device == "cpu" else f" on {device}"
         raise OutOfMemory(f"{source + ': ' if source else ''}{what} needs about {format_bytes(needed_bytes)} of "
-                          f"memory, more than the {format_bytes(available)} available; use a smaller width, "
+                          f"memory{where}, more than the {format_bytes(available)} available; use a smaller width, "
                           "class count, input size or batch")
 
 

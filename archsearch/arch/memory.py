@@ -2,10 +2,11 @@
 
 The meta device gives every tensor its shape and no storage, so an out_channels of 10**7, 10**8
 classes or a 10**5-pixel input are sized in a moment instead of found by a swapping machine.
-The figures are lower bounds of what PyTorch will allocate (weights, gradients, optimizer state,
-the activations a backward pass keeps, the largest tensors a forward pass holds at once): a
-network refused by them cannot fit, and one let through can still fail, which
-``resources.allocation_failed`` then reports.
+The figures are estimates from sizes alone: weights (exact), the input and the two largest
+activations a forward pass holds at once (for building and timing, nearly a lower bound), and
+for training weights with gradients and optimizer state plus every activation a backward pass
+keeps (an in-place activation shares its input's storage and is not counted). One let through
+can still fail, which ``resources.allocation_failed`` then reports in the same words.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def _meta_needs(spec: ArchSpec, input_size: tuple[int, int], num_classes: int) -
     sizes: list[int] = []
 
     def record(module: torch.nn.Module, inputs, output) -> None:
+        if getattr(module, "inplace", False):
+            return  # its output is its input's storage
         for tensor in output if isinstance(output, (tuple, list)) else (output,):
             if isinstance(tensor, torch.Tensor):
                 sizes.append(tensor.numel())
@@ -97,19 +100,19 @@ def check_fits_building(spec: ArchSpec, input_size: tuple[int, int], *, num_clas
 
 
 def check_fits_inference(spec: ArchSpec, input_size: tuple[int, int], *, num_classes: int, batch_size: int = 1,
-                         dtype_bytes: int = FLOAT_BYTES, source: str = "") -> None:
+                         dtype_bytes: int = FLOAT_BYTES, device: str = "cpu", source: str = "") -> None:
     needs = memory_needs(spec, input_size, num_classes=num_classes)
     check_memory(needs.inference_bytes(batch_size=batch_size, dtype_bytes=dtype_bytes),
                  what=f"running {spec.name} on {batch_size}x{spec.in_channels}x{input_size[0]}x{input_size[1]}",
-                 source=source)
+                 source=source, device=device)
 
 
 def check_fits_training(spec: ArchSpec, input_size: tuple[int, int], *, num_classes: int, batch_size: int,
-                        source: str = "") -> None:
+                        device: str = "cpu", source: str = "") -> None:
     needs = memory_needs(spec, input_size, num_classes=num_classes)
     check_memory(needs.training_bytes(batch_size=batch_size),
                  what=f"training {spec.name} on batches of {batch_size}x{input_size[0]}x{input_size[1]}",
-                 source=source)
+                 source=source, device=device)
 
 
 @contextmanager

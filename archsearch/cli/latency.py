@@ -51,7 +51,8 @@ def command_latency(arguments: argparse.Namespace) -> int:
         raise _under_flag(error) from None
     spec = resolve_spec(arguments.spec)
     check_fits_inference(spec, settings.input_size, num_classes=arguments.classes, batch_size=settings.batch_size,
-                         dtype_bytes=settings.torch_dtype.itemsize, source=str(arguments.spec))
+                         dtype_bytes=settings.torch_dtype.itemsize, device=settings.device,
+                         source=str(arguments.spec))
     with allocation_guard(what=f"timing {spec.name}", source=str(arguments.spec)):
         model = deploy(build(spec, num_classes=arguments.classes))
         try:

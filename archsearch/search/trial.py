@@ -138,7 +138,7 @@ class TrialRunner:
                     return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
             check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
                                  batch_size=self.study.latency.batch_size,
-                                 dtype_bytes=self.study.latency.torch_dtype.itemsize)
+                                 dtype_bytes=self.study.latency.torch_dtype.itemsize, device=self.study.latency.device)
             result, cached = cached_latency(self._latency_cache, spec.arch_hash,
                                             lambda: deploy(build(spec, num_classes=self.num_classes)),
                                             self.study.latency)
@@ -166,7 +166,7 @@ class TrialRunner:
         config = replace(self.study.training, seed=metrics.seed)
         torch.manual_seed(metrics.seed)
         check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
-                            num_classes=self.num_classes, batch_size=config.batch_size)
+                            num_classes=self.num_classes, batch_size=config.batch_size, device=config.device)
         model = build(spec, num_classes=self.num_classes)
         train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)

@@ -193,7 +193,7 @@ def test_negative_input_size_gets_the_flags_own_message(capsys, spec_file):
 @pytest.fixture
 def little_memory(monkeypatch):
     """A machine with 64 MiB free: any real network is too large, without allocating anything."""
-    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 64 * 2**20)
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda device="cpu": 64 * 2**20)
 
 
 def test_classes_beyond_memory_are_refused_with_the_estimate(capsys, spec_file, little_memory):
@@ -238,3 +238,17 @@ def test_memory_needs_count_the_real_parameters(spec_file):
     assert needs.training_bytes(batch_size=2) == 4 * (4 * needs.parameters + 2 * (needs.input_values
                                                                                  + needs.activations))
 
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_cuda_work_is_checked_against_the_devices_free_memory(spec_file):
+    import torch
+
+    from archsearch.arch.memory import check_fits_training
+    from archsearch.resources import OutOfMemory
+
+    free = torch.cuda.mem_get_info()[0]
+    assert resources.available_memory_bytes("cuda") == pytest.approx(free, rel=0.1)
+    with pytest.raises(OutOfMemory, match="memory on cuda, more than the"):
+        check_fits_training(resolve_spec(str(spec_file)), (2048, 2048), num_classes=19, batch_size=100_000,
+                            device="cuda")

@@ -716,7 +716,7 @@ def small_machine(monkeypatch):
     """256 MiB free: large sizes are refused by the estimate, and whatever is let through is small."""
     from archsearch import resources
 
-    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 256 * 2**20)
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda device="cpu": 256 * 2**20)
 
 
 sizes = st.one_of(st.integers(1, 64), st.integers(1, 10**9), st.sampled_from([10**5, 10**7, 2**31, 10**12]))
