@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from archsearch.arch.spec import read_yaml
+from archsearch.io import read_yaml
 from archsearch.io import write_text_atomic
 from archsearch.search.config import parse_record
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping, TypeVar
 import yaml
 
 from archsearch.arch.blocks.registry import parse_dataclass, require
-from archsearch.arch.spec import read_yaml
+from archsearch.io import read_yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
