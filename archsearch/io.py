@@ -6,7 +6,8 @@ octal, ``017`` decimal), refuse duplicated keys, and bound nesting depth and ali
 that a hostile file is a SpecError naming it rather than a RecursionError or gigabytes of copies.
 
 Writing: a reader never sees a half-written spec, weights file or table; files follow the umask
-as other tools' do; an OS error is an OutputError naming the path and the reason.
+as other tools' do; an OS error is an OutputError naming the path and the reason. Torch is
+imported only to write weights, so that reading a file does not cost its import.
 """
 
 from __future__ import annotations

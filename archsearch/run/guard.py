@@ -31,7 +31,6 @@ from archsearch.io import read_yaml, write_text_atomic
 from archsearch.search.config import StudyConfig
 
 FINGERPRINT_FILE = "fingerprint.yaml"
-RECIPE_ATTR = "recipe"
 ALLOW_FLAG = "--allow-changed-settings"
 # Training settings that change how fast a trial runs, not what it measures.
 SPEED_ONLY_TRAINING = ("num_threads",)

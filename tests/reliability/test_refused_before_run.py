@@ -50,7 +50,7 @@ def test_thread_counts_beyond_the_cpus_are_refused(tiny_study, capsys):
     ("{max: -1}", "constraints.latency_ms.max: a maximum of 0 or less makes every point infeasible"),
     ("{max: 0}", "constraints.latency_ms.max: a maximum of 0 or less"),
     ("{min: 5, max: 2}", "constraints.latency_ms: the minimum is above the maximum"),
-    ("{max: .inf}", "constraints.latency_ms.max: expected a number"),
+    ("{max: .inf}", "constraints.latency_ms.max: expected a finite number"),
 ])
 def test_latency_bounds_nothing_could_meet_are_refused(tiny_study, capsys, bounds, message):
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "latency.device=cpu",
