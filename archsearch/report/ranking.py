@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
+from archsearch.report.intervals import t_interval, tied_with
 from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
@@ -21,6 +22,10 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
     change the architecture (a learning rate) keeps its runs apart. Otherwise rows are
     trials and keep ``number``, ``seed`` and ``miou``. A trial that repeats an earlier one
     (same architecture, choices and seed) is left out.
+
+    Both kinds carry ``miou_ci_low``/``miou_ci_high`` (the 95% Student-t interval over seeds,
+    empty for one seed) and ``tied_with_best`` (True for the best row and for rows a Welch
+    t-test cannot tell from it; empty where either has one seed), see report.intervals.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
@@ -30,13 +35,30 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
     if not group_seeds or not complete.duplicated(keys).any():
         columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *choices]
         table = complete[columns].sort_values("miou", ascending=False, kind="stable", na_position="last")
-        return table.reset_index(drop=True)
+        table = table.reset_index(drop=True)
+        return _with_intervals(table, table["miou"], np.full(len(table), np.nan), np.ones(len(table)))
     aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size"),
                     "latency_ms": ("latency_ms", "median")}
     aggregations.update({column: (column, "first") for column in ARCHITECTURE_COLUMNS if column != "latency_ms"})
     table = complete.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
     table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *choices]]
-    return table.sort_values("miou_mean", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    table = table.sort_values("miou_mean", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    return _with_intervals(table, table["miou_mean"], table["miou_std"], table["runs"])
+
+
+def _with_intervals(table: pd.DataFrame, mean: pd.Series, std: pd.Series, runs: pd.Series) -> pd.DataFrame:
+    """Add the interval and tie columns after the mIoU ones; ``table`` is sorted best first."""
+    mean, std, runs = (np.asarray(values, dtype="float64") for values in (mean, std, runs))
+    low, high = t_interval(mean, std, runs)
+    tied = tied_with(mean[0], std[0], int(runs[0]), mean, std, runs) if len(table) else np.array([])
+    if len(table):
+        tied[0] = True  # the best is tied with itself, however many seeds it has
+    position = table.columns.get_loc("runs" if "runs" in table.columns else "miou") + 1
+    table.insert(position, "miou_ci_low", low)
+    table.insert(position + 1, "miou_ci_high", high)
+    flags = pd.array([None if np.isnan(flag) else bool(flag) for flag in tied], dtype="boolean")
+    table.insert(position + 2, "tied_with_best", flags)
+    return table
 
 
 def pareto_front(frame: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.Series:
