@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from archsearch.report.intervals import CONFIDENCE
+from archsearch.statistics import CONFIDENCE
 from archsearch.report.ranking import objective_column, pareto_front
 
 AXIS_LABELS = {"latency_ms": "latency (ms)", "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}

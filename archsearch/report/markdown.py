@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from archsearch.report.intervals import CONFIDENCE, TIE_LEVEL
+from archsearch.statistics import CONFIDENCE, TIE_LEVEL
 from archsearch.report.run_files import CHOICE_PREFIX, TRIAL_STATES, StudyHeading
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.report.intervals import t_interval, tied_with
+from archsearch.statistics import t_interval, tied_with
 from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")

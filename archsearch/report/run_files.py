@@ -21,6 +21,9 @@ FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds", "latency_predicted_ms")
 REQUIRED_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                     "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")
 CHOICE_PREFIX = "param."
+PROXY_PREFIX = "proxy."  # proxy.<name>: a zero-cost proxy computed at initialization
+INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation before the last
+FLOAT_PREFIXES = (PROXY_PREFIX, INTERMEDIATE_PREFIX)
 OBJECTIVE_METRICS = ("miou", "latency_ms", "macs", "params_deploy")
 DIRECTIONS = ("maximize", "minimize")
 
@@ -36,7 +39,8 @@ class StudyHeading:
 def load_trials(run_dir: Path) -> pd.DataFrame:
     """Read ``run_dir/trials.csv`` with typed columns; integer columns are nullable (``Int64``).
 
-    ``param.*`` columns become integers, floats or strings, whichever all their values fit.
+    ``param.*`` columns become integers, floats or strings, whichever all their values fit;
+    ``proxy.*`` and ``miou_at.*`` columns are floats.
     A missing file, a missing column or a value of the wrong kind is a SpecError naming it.
     """
     run_dir = Path(run_dir)
@@ -69,7 +73,7 @@ def load_trials(run_dir: Path) -> pd.DataFrame:
             trials[column] = raw[column].str.strip()
         elif column in INTEGER_COLUMNS:
             trials[column] = _integers(raw[column], column, source)
-        elif column in FLOAT_COLUMNS:
+        elif column in FLOAT_COLUMNS or column.startswith(FLOAT_PREFIXES):
             trials[column] = _floats(raw[column], column, source)
         elif column.startswith(CHOICE_PREFIX):
             trials[column] = _choice_values(raw[column])

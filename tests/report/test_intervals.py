@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from archsearch.report import summarize, write_report
-from archsearch.report.intervals import t_interval, tied_with
 from tests.report.test_report import trial, write_run
-
-# Student-t 97.5% quantiles from a printed table: 1 and 2 degrees of freedom.
-T_1_DF = 12.7062
-T_2_DF = 4.3027
 
 ROWS = [
     trial(0, "aaaa1111", seed=0, miou=0.60, latency_ms=10.0),
@@ -26,30 +20,6 @@ ROWS = [
     trial(6, "dddd4444", seed=0, miou=0.68, latency_ms=25.0),
     trial(7, "dddd4444", seed=1, miou=0.72, latency_ms=26.0),
 ]
-
-
-def test_t_interval_by_hand():
-    # aaaa1111: mean 0.63, s = sqrt((0.03² + 0.01² + 0.02²) / 2) = sqrt(0.0007), n = 3.
-    low, high = t_interval(np.array([0.63, 0.71, 0.55]), np.array([math.sqrt(0.0007), math.sqrt(0.0002), np.nan]),
-                           np.array([3, 2, 1]))
-    half_a = T_2_DF * math.sqrt(0.0007) / math.sqrt(3)  # 0.06573
-    half_b = T_1_DF * math.sqrt(0.0002) / math.sqrt(2)  # 0.12706
-    assert low[:2] == pytest.approx([0.63 - half_a, 0.71 - half_b], abs=1e-4)
-    assert high[:2] == pytest.approx([0.63 + half_a, 0.71 + half_b], abs=1e-4)
-    assert np.isnan(low[2]) and np.isnan(high[2])
-
-
-def test_welch_ties_by_hand():
-    """Best (0.71, s²=0.0002, n=2) against:
-    0.63 (s²=0.0007, n=3): t = 0.08 / sqrt(0.0001 + 0.000233) = 4.38 on about 3 df, p ≈ 0.02 < 0.05: not tied;
-    0.70 (s²=0.0008, n=2): t = 0.01 / sqrt(0.0001 + 0.0004) = 0.45, p ≈ 0.7: tied;
-    a single seed: untested; zero spread on both sides: tied only if the means are equal."""
-    tied = tied_with(0.71, math.sqrt(0.0002), 2, np.array([0.63, 0.70, 0.55]),
-                     np.array([math.sqrt(0.0007), math.sqrt(0.0008), np.nan]), np.array([3, 2, 1]))
-    assert tied[0] == 0.0 and tied[1] == 1.0 and np.isnan(tied[2])
-    flat = tied_with(0.5, 0.0, 2, np.array([0.5, 0.4]), np.array([0.0, 0.0]), np.array([2, 2]))
-    assert list(flat) == [1.0, 0.0]
-    assert np.isnan(tied_with(0.5, np.nan, 1, np.array([0.4]), np.array([0.1]), np.array([2]))).all()
 
 
 def test_summary_carries_intervals_and_ties(tmp_path):
