@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 from archsearch.cli.arguments import EXIT_BAD_INPUT
 from archsearch.cli.build import add_build_commands
+from archsearch.cli.dashboard import add_dashboard_command
 from archsearch.cli.export import add_export_command
 from archsearch.cli.fidelity import add_fidelity_command
 from archsearch.cli.latency import add_latency_command
@@ -23,6 +24,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_latency_command(commands)
     add_export_command(commands)
     add_fidelity_command(commands)
+    add_dashboard_command(commands)
     return parser
 
 
