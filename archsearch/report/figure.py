@@ -33,9 +33,9 @@ def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> F
     axes.set_xlabel(AXIS_LABELS[x_metric])
     axes.set_ylabel(f"mIoU (mean, {CONFIDENCE:.0%} t-interval over seeds)" if y_column == "miou_mean" else "mIoU")
     axes.grid(True, alpha=0.3)
-    points = summary[summary[x_metric].notna()]
+    points = summary[summary[x_metric].notna() & summary[y_column].notna()]
     if points.empty:
-        axes.text(0.5, 0.5, f"no complete trial with {x_metric}", ha="center", va="center",
+        axes.text(0.5, 0.5, f"no complete trial with {x_metric} and an mIoU", ha="center", va="center",
                   transform=axes.transAxes)
         return figure
     x = points[x_metric].astype("float64").to_numpy() * AXIS_SCALES[x_metric]

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from archsearch.statistics import CONFIDENCE, TIE_LEVEL
-from archsearch.report.run_files import CHOICE_PREFIX, TRIAL_STATES, StudyHeading
+from archsearch.report.run_files import CHOICE_PREFIX, PROXY_PREFIX, TRIAL_STATES, StudyHeading
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",
                "RUNNING": "running", "WAITING": "waiting"}
@@ -18,14 +18,16 @@ LISTED_TRIAL_NUMBERS = 10
 
 
 def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.DataFrame, x_metric: str,
-                    plot_name: str, front_of: str) -> str:
+                    plot_name: str, front_of: str, *, rank_by: tuple[str, str] = ("miou", "maximize")) -> str:
     """The whole report.md: counts, objectives, ranking table, plot, failures; ``front_of`` names what
-    summary's ``pareto`` column is the front of."""
+    summary's ``pareto`` column is the front of, ``rank_by`` what the table is ordered by."""
     objectives = ", ".join(f"{metric} ({direction})" for metric, direction in heading.objectives)
     lines = [f"# Study report: {heading.name}", "", state_counts(trials), "", f"Objectives: {objectives}.", ""]
     if summary.empty:
         lines += ["No trial has completed, so there is nothing to rank yet.", ""]
     else:
+        if rank_by[0] != "miou":
+            lines += [f"Nothing was trained (training: none): ranked by {rank_by[0]} ({rank_by[1]}).", ""]
         lines += [_ranking_intro(summary), "", "## Ranking", "", *markdown_table(_ranking_cells(summary)), ""]
         if len(summary) > MARKDOWN_ROWS:
             lines += [f"Top {MARKDOWN_ROWS} of {len(summary)} shown; report.csv holds them all.", ""]
@@ -81,6 +83,8 @@ def _ranking_cells(summary: pd.DataFrame) -> pd.DataFrame:
     cells["params (M)"] = top["params_deploy"].map(lambda value: _cell(value, 2, 1e-6))
     cells["RF"] = top["receptive_field"].map(_cell)
     cells["OS"] = top["output_stride"].map(_cell)
+    for column in (column for column in top.columns if column.startswith(PROXY_PREFIX)):
+        cells[column] = top[column].map(lambda value: "" if pd.isna(value) else f"{value:.4g}")
     cells["pareto"] = top["pareto"].map(lambda marked: "*" if marked else "")
     for column in (column for column in top.columns if column.startswith(CHOICE_PREFIX)):
         cells[column.removeprefix(CHOICE_PREFIX)] = top[column].map(_cell)
@@ -93,9 +97,9 @@ def _interval(low: float, high: float) -> str:
 
 
 def _tie_mark(rank: int, tied: Any) -> str:
-    if rank == 0:
-        return "best"
-    return "≈" if not pd.isna(tied) and bool(tied) else ""
+    if pd.isna(tied) or not bool(tied):
+        return ""
+    return "best" if rank == 0 else "≈"
 
 
 def _mean_and_std(mean: float, std: float) -> str:

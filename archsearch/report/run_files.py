@@ -137,7 +137,9 @@ def _check_rows(trials: pd.DataFrame, source: str) -> None:
         raise SpecError("trial number appears twice", source=source, path=f"line {_line(index)}, column number",
                         value=int(trials.at[index, "number"]), allowed="one row per trial")
     complete = trials["state"] == "COMPLETE"
-    for column in ("arch_hash", "miou"):
+    # A study that trains nothing (``training: none``, ranked by a proxy) has no mIoU at all.
+    trained = trials.loc[complete, "miou"].notna().any()
+    for column in ("arch_hash", "miou") if trained else ("arch_hash",):
         empty = complete & (trials[column].isna() | (trials[column].astype(str) == ""))
         if empty.any():
             raise SpecError("a COMPLETE trial needs a value here", source=source,
@@ -163,9 +165,9 @@ def load_study_heading(run_dir: Path) -> StudyHeading:
             raise SpecError("an objective must be a mapping", source=source, path=path_here, value=objective,
                             allowed="{metric: ..., direction: ...}")
         metric, direction = objective.get("metric"), objective.get("direction")
-        if metric not in OBJECTIVE_METRICS:
+        if metric not in OBJECTIVE_METRICS and not str(metric).startswith(PROXY_PREFIX):
             raise SpecError("unknown metric", source=source, path=f"{path_here}.metric", value=metric,
-                            allowed=", ".join(OBJECTIVE_METRICS))
+                            allowed=", ".join(OBJECTIVE_METRICS) + f", {PROXY_PREFIX}<name>")
         if direction not in DIRECTIONS:
             raise SpecError("unknown direction", source=source, path=f"{path_here}.direction", value=direction,
                             allowed=", ".join(DIRECTIONS))

@@ -15,13 +15,14 @@ import yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
+from archsearch.proxies import PROXY_NAMES
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.arch.spec import read_yaml
 from archsearch.train import TrainConfig
 
 STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",
               "objectives", "sampler", "pruner", "trials", "seeds", "storage", "latency", "constraints", "screening",
-              "backend", "resources")
+              "backend", "resources", "proxies")
 METRICS = ("miou", "latency_ms", "macs", "params_deploy", "params_train")
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
@@ -84,7 +85,7 @@ class StudyConfig:
     dataset: DatasetConfig
     augmentation: Augmentation
     input_size: tuple[int, int]
-    training: TrainConfig
+    training: TrainConfig | None  # None: ``training: none``, a search on zero-cost proxies and costs alone
     objectives: tuple[Objective, ...]
     sampler: str
     sampler_seed: int
@@ -99,6 +100,7 @@ class StudyConfig:
     screening: Screening | None
     backend: str
     resources: Mapping[str, float]
+    proxies: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -215,7 +217,9 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
                                 scale_range=(float(scale[0]), float(scale[1])))
 
     input_size = _size(data.get("input_size", list(DEFAULT_INPUT_SIZE)), "input_size")
-    training = TrainConfig.from_dict(data["training"], source)
+    training = None if data["training"] == "none" else TrainConfig.from_dict(data["training"], source)
+    proxies = _proxies(data.get("proxies"))
+    metrics = METRICS + tuple(f"proxy.{name}" for name in proxies)
 
     objectives_data = data.get("objectives", [{"metric": "miou", "direction": "maximize"}])
     if not isinstance(objectives_data, list) or not objectives_data:
@@ -226,8 +230,12 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         item = _mapping(item, path)
         if set(item) - {"metric", "direction"}:
             raise _error("unknown key", path, sorted(set(item) - {"metric", "direction"}), "metric, direction")
-        if item.get("metric") not in METRICS:
-            raise _error("unknown metric", f"{path}.metric", item.get("metric"), ", ".join(METRICS))
+        if item.get("metric") not in metrics:
+            raise _error("unknown metric", f"{path}.metric", item.get("metric"),
+                         ", ".join(metrics) + ("" if proxies else " (proxy.<name> with proxies: [<name>, ...])"))
+        if item["metric"] == "miou" and training is None:
+            raise _error("nothing is trained, so there is no mIoU", f"{path}.metric", "miou",
+                         "a proxy.<name>, a cost, or a training recipe under training:")
         if item.get("direction") not in DIRECTIONS:
             raise _error("unknown direction", f"{path}.direction", item.get("direction"), ", ".join(DIRECTIONS))
         objectives.append(Objective(item["metric"], item["direction"]))
@@ -239,6 +247,8 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
     if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or not 0 <= sampler_seed < 2**32:
         raise _error("expected an integer from 0 to 2**32 - 1", "sampler.seed", sampler_seed)
     pruner, pruner_options = _named(data.get("pruner"), "pruner", PRUNERS, "none")
+    if pruner != "none" and training is None:
+        raise _error("pruning stops training early, and nothing is trained", "pruner.name", pruner, "none")
     if pruner != "none" and len(objectives) > 1:
         raise _error("pruning needs a single objective", "pruner.name", pruner, "none (with several objectives)")
 
@@ -295,7 +305,21 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         sampler=sampler, sampler_seed=sampler_seed, sampler_options=sampler_options, pruner=pruner,
         pruner_options=pruner_options, trials=_positive_int(data.get("trials", 10), "trials"),
         seeds=tuple(seeds_data), storage=storage, latency=latency, constraints=tuple(constraints),
-        screening=screening, backend=backend, resources=resources, raw=dict(data))
+        screening=screening, backend=backend, resources=resources, proxies=proxies, raw=dict(data))
+
+
+def _proxies(value: Any) -> tuple[str, ...]:
+    """``proxies: [synflow, naswot, ...]``: zero-cost proxies scored at initialization, before training."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise _error("expected a list of proxy names", "proxies", value, ", ".join(PROXY_NAMES))
+    for index, name in enumerate(value):
+        if name not in PROXY_NAMES:
+            raise _error("unknown proxy", f"proxies[{index}]", name, ", ".join(PROXY_NAMES))
+    if len(set(value)) != len(value):
+        raise _error("a proxy is named twice", "proxies", value)
+    return tuple(value)
 
 
 def _screening(value: Any, constraints: list[Constraint], latency: LatencySettings | None) -> Screening | None:

@@ -294,8 +294,11 @@ class Objective:
         if metrics.infeasible:
             trial.set_user_attr("infeasible", True)
             return self._values(metrics, infeasible=True)
-        metrics = self.runner.train(spec, metrics, trial.number, self._reporter(trial))
+        metrics = self.runner.score_proxies(spec, metrics)
         self._record(trial, metrics)
+        if self.config.training is not None:
+            metrics = self.runner.train(spec, metrics, trial.number, self._reporter(trial))
+            self._record(trial, metrics)
         return self._values(metrics, infeasible=False)
 
     def _repeat(self, trial: Trial, twin: FrozenTrial) -> float | list[float]:

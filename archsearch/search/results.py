@@ -7,6 +7,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from archsearch.io import write_atomic
+from archsearch.report.run_files import FLOAT_PREFIXES
 from archsearch.run.directory import TRIAL_COLUMNS, RunDirectory
 
 
@@ -32,6 +33,7 @@ def trial_row(trial: FrozenTrial) -> dict:
             row["fail_reason"] = f"pruned at step {step} (mIoU {intermediate[step]:.4f})"
     for name, value in trial.params.items():
         row[f"param.{name}"] = value
+    row.update({key: value for key, value in attrs.items() if key.startswith(FLOAT_PREFIXES)})
     return row
 
 

@@ -64,7 +64,8 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
         return
     threads = trial_threads(study.resources)
     torch.set_num_threads(threads)
-    study = replace(study, training=replace(study.training, num_threads=threads))
+    if study.training is not None:
+        study = replace(study, training=replace(study.training, num_threads=threads))
     known: dict[str, Any] = {
         **{objective.metric: None for objective in study.objectives},
         "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
@@ -98,7 +99,10 @@ def _run(trial_config: Mapping[str, Any], study: StudyConfig, run_dir: RunDirect
     if metrics.infeasible:
         tune.report({**known, OUTCOME: "INFEASIBLE"})
         return
-    metrics = runner.train(spec, metrics, trial_config["number"], _reporter(known, report_until))
+    metrics = runner.score_proxies(spec, metrics)
+    known.update(metrics.to_attrs())
+    if study.training is not None:
+        metrics = runner.train(spec, metrics, trial_config["number"], _reporter(known, report_until))
     tune.report({**known, **metrics.to_attrs(), OUTCOME: "COMPLETE"})
 
 
