@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from archsearch.statistics import CONFIDENCE, TIE_LEVEL
 from archsearch.report.run_files import CHOICE_PREFIX, PROXY_PREFIX, TRIAL_STATES, StudyHeading
+from archsearch.statistics import CONFIDENCE, TIE_LEVEL
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",
                "RUNNING": "running", "WAITING": "waiting"}

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.statistics import t_interval, tied_with
 from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS, PROXY_PREFIX
+from archsearch.statistics import t_interval, tied_with
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
 
@@ -27,7 +27,7 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
 
     Both kinds carry ``miou_ci_low``/``miou_ci_high`` (the 95% Student-t interval over seeds,
     empty for one seed) and ``tied_with_best`` (True for the best row and for rows a Welch
-    t-test cannot tell from it; empty where either has one seed), see report.intervals.
+    t-test cannot tell from it; empty where either has one seed), see archsearch.statistics.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
     proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]
