@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.report.run_files import FLOAT_PREFIXES, INTERMEDIATE_PREFIX, load_trials
+from archsearch.run.attributes import INTERMEDIATE_PREFIX
+from archsearch.run.trials_table import FLOAT_PREFIXES, load_trials
 from archsearch.statistics import (bootstrap_interval, kendall_tau, kendall_taus, spearman_rho, spearman_rhos,
                                    top_k_overlap)
 

@@ -21,7 +21,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def run_storage_url(run_dir: Path) -> str:
     """The storage the run's study used: study.yaml's ``storage``, else the run directory's SQLite file."""
-    from archsearch.arch.spec import read_yaml
+    from archsearch.io import read_yaml
     from archsearch.run.directory import RunDirectory
 
     if not run_dir.is_dir():

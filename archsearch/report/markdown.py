@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from archsearch.report.run_files import CHOICE_PREFIX, PROXY_PREFIX, TRIAL_STATES, StudyHeading
+from archsearch.run.study_file import StudyHeading
+from archsearch.run.attributes import PROXY_PREFIX
+from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
 from archsearch.statistics import CONFIDENCE, TIE_LEVEL
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS, PROXY_PREFIX
+from archsearch.run.attributes import PROXY_PREFIX
+from archsearch.run.trials_table import CHOICE_PREFIX
+from archsearch.search.config import DIRECTIONS
 from archsearch.statistics import t_interval, tied_with
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
