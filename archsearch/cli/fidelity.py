@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def command_fidelity(arguments: argparse.Namespace) -> int:
-    from archsearch.fidelity import run_fidelity, runs_fidelity
+    from archsearch.report.fidelity import run_fidelity, runs_fidelity
 
     if arguments.run_b is None:
         agreements, skipped = run_fidelity(arguments.run_a)

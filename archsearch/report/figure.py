@@ -8,7 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from archsearch.report.ranking import objective_column, pareto_front
-from archsearch.statistics import CONFIDENCE
+from archsearch.report.statistics import CONFIDENCE
 
 AXIS_LABELS = {"latency_ms": "latency (ms)", "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}
 AXIS_SCALES = {"latency_ms": 1.0, "macs": 1e-9, "params_deploy": 1e-6}

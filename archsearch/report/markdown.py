@@ -10,7 +10,7 @@ import pandas as pd
 from archsearch.run.study_file import StudyHeading
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
-from archsearch.statistics import CONFIDENCE, TIE_LEVEL
+from archsearch.report.statistics import CONFIDENCE, TIE_LEVEL
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",
                "RUNNING": "running", "WAITING": "waiting"}

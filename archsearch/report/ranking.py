@@ -9,7 +9,7 @@ from archsearch.errors import SpecError
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX
 from archsearch.search.config import DIRECTIONS
-from archsearch.statistics import t_interval, tied_with
+from archsearch.report.statistics import t_interval, tied_with
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
 
@@ -29,7 +29,7 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
 
     Both kinds carry ``miou_ci_low``/``miou_ci_high`` (the 95% Student-t interval over seeds,
     empty for one seed) and ``tied_with_best`` (True for the best row and for rows a Welch
-    t-test cannot tell from it; empty where either has one seed), see archsearch.statistics.
+    t-test cannot tell from it; empty where either has one seed), see archsearch.report.statistics.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
     proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]

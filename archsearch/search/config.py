@@ -22,7 +22,7 @@ from archsearch.io import read_yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
-from archsearch.proxies import PROXY_NAMES
+from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.train import TrainConfig

@@ -21,7 +21,7 @@ from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
-from archsearch.proxies import compute_proxies
+from archsearch.train.proxies import compute_proxies
 from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig
 from archsearch.run.directory import RunDirectory

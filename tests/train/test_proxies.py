@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from archsearch.arch.build import build
-from archsearch.proxies import PROXY_NAMES, compute_proxies, grad_norm, naswot, snip, synflow
+from archsearch.train.proxies import PROXY_NAMES, compute_proxies, grad_norm, naswot, snip, synflow
 
 TINY_NETWORK = {
     "name": "tiny",

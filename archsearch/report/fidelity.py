@@ -2,7 +2,7 @@
 
 A search trusts a short schedule, a low resolution or a zero-cost proxy to rank
 architectures; this module measures that trust on architectures measured both ways
-(the statistics themselves are in archsearch.statistics). Every estimate is read as
+(the statistics themselves are in archsearch.report.statistics). Every estimate is read as
 "higher predicts better", so a cost that grows with accuracy (parameters, MACs) scores a
 positive tau, and one that shrinks with it a negative one.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 from archsearch.errors import SpecError
 from archsearch.run.attributes import INTERMEDIATE_PREFIX
 from archsearch.run.trials_table import FLOAT_PREFIXES, load_trials
-from archsearch.statistics import (bootstrap_interval, kendall_tau, kendall_taus, spearman_rho, spearman_rhos,
+from archsearch.report.statistics import (bootstrap_interval, kendall_tau, kendall_taus, spearman_rho, spearman_rhos,
                                    top_k_overlap)
 
 COST_ESTIMATES = ("params_train", "params_deploy", "macs", "latency_ms")

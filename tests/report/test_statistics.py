@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from archsearch.statistics import (bootstrap_interval, kendall_tau, kendall_taus, spearman_rho, t_interval,
+from archsearch.report.statistics import (bootstrap_interval, kendall_tau, kendall_taus, spearman_rho, t_interval,
                                    tied_with, top_k_overlap)
 
 # Student-t 97.5% quantiles from a printed table: 1 and 2 degrees of freedom.

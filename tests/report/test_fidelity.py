@@ -10,7 +10,7 @@ import pytest
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.fidelity import agreement, run_fidelity
+from archsearch.report.fidelity import agreement, run_fidelity
 from tests.report.test_report import trial, write_run
 
 ESTIMATE = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
