@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archsearch.cli.arguments import EXIT_UNFINISHED, positive_int
+from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, positive_int
 from archsearch.errors import SpecError
 
 def default_run_dir(study_name: str) -> Path:
@@ -46,6 +46,9 @@ def command_run(arguments: argparse.Namespace) -> int:
 
             outcome = run_optuna(config, run_dir, on_trial_end)
     print_trials_table(run_dir.trials_csv)
+    if outcome.completed == 0 and (message := nothing_fits(config, run_dir.trials_csv)):
+        console.print(f"[yellow]{message}[/]")
+        return EXIT_NOTHING_FITS
     if not outcome.done:
         console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials, "
                       f"{outcome.completed} completed[/]")
@@ -55,13 +58,24 @@ def command_run(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def nothing_fits(config, trials_csv: Path) -> str | None:
+    """The message for a run in which no measured point met the latency budget, or None."""
+    import pandas as pd
+
+    from archsearch.latency.advice import nothing_fits_message
+    from archsearch.search.config import latency_budget
+
+    rows = pd.read_csv(trials_csv).to_dict("records")
+    return nothing_fits_message(latency_budget(config), rows)
+
+
 def print_trials_table(trials_csv: Path) -> None:
     import pandas as pd
 
     frame = pd.read_csv(trials_csv)
     table = Table(title=f"trials ({trials_csv})")
     columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
-               "latency_predicted_ms", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
+               "latency_predicted_ms", "latency_ratio", "latency_margin", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
     columns = [column for column in columns if column in frame.columns and frame[column].notna().any()]
     for column in columns:
         table.add_column(column.removeprefix("param."), justify="right" if column != "state" else "left")

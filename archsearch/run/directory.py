@@ -27,7 +27,8 @@ from archsearch.arch.spec import ArchSpec
 
 TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                  "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason",
-                 "num_classes", "latency_predicted_ms", "duplicate_of")
+                 "num_classes", "latency_predicted_ms", "duplicate_of", "latency_ratio", "latency_predicted_ratio",
+                 "latency_reference_ms", "latency_margin", "latency_retimes")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import yaml
 
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
+from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.arch.spec import read_yaml
@@ -22,12 +23,13 @@ from archsearch.train import TrainConfig
 STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",
               "objectives", "sampler", "pruner", "trials", "seeds", "storage", "latency", "constraints", "screening",
               "backend", "resources")
-METRICS = ("miou", "latency_ms", "macs", "params_deploy", "params_train")
+METRICS = ("miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train")
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
 BACKENDS = ("optuna", "ray")
-CONSTRAINT_METRICS = ("latency_ms", "macs", "params_deploy", "params_train")
+CONSTRAINT_METRICS = ("latency_ms", "latency_ratio", "macs", "params_deploy", "params_train")
+LATENCY_METRICS = ("latency_ms", "latency_ratio")
 DEFAULT_INPUT_SIZE = (512, 1024)
 
 
@@ -39,11 +41,16 @@ class Objective:
 
 @dataclass(frozen=True)
 class Constraint:
-    """A bound on a metric; a point outside it is infeasible and never trains."""
+    """A bound on a metric; a point outside it is infeasible and never trains.
+
+    ``reference`` (latency_ratio only): the network the ratio is to, a preset name or the
+    absolute path of a spec file.
+    """
 
     metric: str
     maximum: float | None = None
     minimum: float | None = None
+    reference: str | None = None
 
     def violation(self, value: float) -> float:
         """Optuna's convention: <= 0 is feasible, the size of a violation otherwise."""
@@ -266,20 +273,27 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         path = f"constraints.{metric}"
         if metric not in CONSTRAINT_METRICS:
             raise _error("unknown constraint metric", path, metric, ", ".join(CONSTRAINT_METRICS))
-        bounds = _mapping(bounds, path)
+        bounds = dict(_mapping(bounds, path))
+        reference = _latency_reference(bounds.pop("reference", None), path, base_dir) \
+            if metric == "latency_ratio" else None
         if not bounds or set(bounds) - {"max", "min"}:
-            raise _error("expected {max: X} and/or {min: Y}", path, dict(bounds), "max, min")
+            allowed = "max, min, reference" if metric == "latency_ratio" else "max, min"
+            raise _error("expected {max: X} and/or {min: Y}", path, dict(bounds), allowed)
         for key, value in bounds.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise _error("expected a number", f"{path}.{key}", value)
-        if metric == "latency_ms" and latency is None:
+        if metric in LATENCY_METRICS and latency is None:
             raise _error("a latency constraint needs latency settings", path, dict(bounds),
                          "add a latency: section (device, dtype, ...)")
-        constraints.append(Constraint(metric, bounds.get("max"), bounds.get("min")))
+        constraints.append(Constraint(metric, bounds.get("max"), bounds.get("min"), reference))
     screening = _screening(data.get("screening"), constraints, latency)
-    if latency is None and any(objective.metric == "latency_ms" for objective in objectives):
-        raise _error("a latency objective needs latency settings", "objectives", "latency_ms",
-                     "add a latency: section (device, dtype, ...)")
+    for objective in objectives:
+        if objective.metric in LATENCY_METRICS and latency is None:
+            raise _error("a latency objective needs latency settings", "objectives", objective.metric,
+                         "add a latency: section (device, dtype, ...)")
+        if objective.metric == "latency_ratio" and latency_ratio_constraint(constraints) is None:
+            raise _error("a latency_ratio objective needs a reference network", "objectives", "latency_ratio",
+                         "add constraints: {latency_ratio: {reference: NAME}} (a max is optional)")
 
     backend = data.get("backend", "optuna")
     if backend not in BACKENDS:
@@ -298,6 +312,45 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
         screening=screening, backend=backend, resources=resources, raw=dict(data))
 
 
+def latency_budget(study: StudyConfig) -> LatencyBudget:
+    """The study's latency bounds as the latency package reads them (the tightest maximum of each kind)."""
+    def tightest(metric: str) -> float | None:
+        maxima = [c.maximum for c in study.constraints if c.metric == metric and c.maximum is not None]
+        return min(maxima) if maxima else None
+
+    ratio = latency_ratio_constraint(study.constraints)
+    return LatencyBudget(maximum_ms=tightest("latency_ms"), maximum_ratio=tightest("latency_ratio"),
+                         reference=ratio.reference if ratio is not None else None,
+                         screening_margin=study.screening.margin if study.screening is not None else None)
+
+
+def latency_ratio_constraint(constraints: tuple[Constraint, ...] | list[Constraint]) -> Constraint | None:
+    """The study's relative latency budget (it names the reference network), if it has one."""
+    return next((constraint for constraint in constraints if constraint.metric == "latency_ratio"), None)
+
+
+def _latency_reference(value: Any, path: str, base_dir: Path) -> str:
+    """A preset name as it is, or a spec file's absolute path (relative to the study file); the spec is checked."""
+    from archsearch.arch.build import resolve_spec
+    from archsearch.arch.presets import preset_names
+
+    allowed = f"a spec YAML file (relative to the study file) or one of: {', '.join(preset_names())}"
+    if value is None:
+        raise _error("a latency ratio needs the network it is relative to", f"{path}.reference", None, allowed)
+    if not isinstance(value, str) or not value:
+        raise _error("expected a preset name or a spec file", f"{path}.reference", value, allowed)
+    if value in preset_names():
+        return value
+    spec_path = (base_dir / value).resolve()
+    if not spec_path.is_file():
+        raise _error("unknown preset and no such spec file", f"{path}.reference", value, allowed)
+    try:
+        resolve_spec(str(spec_path))
+    except SpecError as error:
+        raise _error(f"the reference spec is not valid: {error}", f"{path}.reference", value, allowed) from None
+    return str(spec_path)
+
+
 def _screening(value: Any, constraints: list[Constraint], latency: LatencySettings | None) -> Screening | None:
     if value is None:
         return None
@@ -308,9 +361,10 @@ def _screening(value: Any, constraints: list[Constraint], latency: LatencySettin
     margin = data.get("margin", Screening.margin)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
         raise _error("expected a number >= 0 (a fraction of the latency budget)", "screening.margin", margin)
-    if not any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints):
+    if not any(constraint.metric in LATENCY_METRICS and constraint.maximum is not None for constraint in constraints):
         raise _error("screening leaves out points predicted over the latency budget, and there is none",
-                     "screening", dict(data), "add constraints: {latency_ms: {max: MS}}")
+                     "screening", dict(data), "add constraints: {latency_ms: {max: MS}} or {latency_ratio: {max: R, "
+                     "reference: NAME}}")
     if latency.backend not in PREDICTOR_BACKENDS:
         raise _error("the latency predictor sums blocks timed one by one, which describes the eager backend only",
                      "latency.backend", latency.backend, ", ".join(PREDICTOR_BACKENDS))
