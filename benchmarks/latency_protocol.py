@@ -7,7 +7,8 @@ process spinning on the last core ("busy"). The protocols alternate within every
 a neighbour's load falls on all of them alike:
 
 - separate: each network timed whole, one after the other (what ``measure_latency`` does);
-- interleaved: ``measure_in_rounds`` over candidate and reference (order reversed every round);
+- interleaved: ``measure_in_rounds`` over candidate and reference (order reversed every round),
+  with ``protocol.ROUNDS`` rounds and with FINE_ROUNDS rounds (a few iterations each);
 - interleaved+pinned: the same with this process pinned to the first core;
 - torch.utils.benchmark: ``Timer.blocked_autorange`` per network, one after the other
   (its figure is the median of blocks, so only its own estimator applies).
@@ -24,12 +25,11 @@ reference copy's ratio, which is 1 in truth, strays from 1. Smaller is better th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.utils.benchmark
+
+from busy_core import busy_core
 
 from archsearch import build, deploy
 from archsearch.arch.build import resolve_spec
@@ -50,6 +52,7 @@ from archsearch.space.sampling import FixedSuggester, sample
 
 STUDY = Path(__file__).parent.parent / "studies" / "latency_constrained.yaml"
 REFERENCE = "rdrnet-s-simple"
+FINE_ROUNDS = 20
 CANDIDATES = {"small": {"width": 8, "branches": 1, "detail_depth": 1, "semantic_depth": 1},
               "large": {"width": 32, "branches": 2, "detail_depth": 2, "semantic_depth": 2}}
 ESTIMATORS: dict[str, Callable[[Sequence[float]], float]] = {
@@ -90,8 +93,13 @@ def separate(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> 
     return [measure_in_rounds([network], settings, rounds=1).samples[0] for network in networks]
 
 
-def interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
-    return measure_in_rounds(networks, settings, ROUNDS).samples
+def interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings,
+                rounds: int = ROUNDS) -> list[list[list[float]]]:
+    return measure_in_rounds(networks, settings, rounds).samples
+
+
+def finely_interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
+    return interleaved(networks, settings, FINE_ROUNDS)
 
 
 def pinned(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
@@ -119,7 +127,8 @@ def torch_benchmark(networks: Sequence[torch.nn.Module], settings: LatencySettin
     return results
 
 
-PROTOCOLS = {"separate": separate, "interleaved": interleaved, "interleaved+pinned": pinned,
+PROTOCOLS = {"separate": separate, "interleaved": interleaved, f"interleaved x{FINE_ROUNDS}": finely_interleaved,
+             "interleaved+pinned": pinned,
              "torch.utils.benchmark": torch_benchmark}
 
 
@@ -144,13 +153,6 @@ def spread(values: Sequence[float]) -> float:
     return statistics.median(abs(math.log(value / middle)) for value in values)
 
 
-def start_busy_process() -> subprocess.Popen:
-    """A process that spins on the last core until stopped."""
-    core = max(os.sched_getaffinity(0))
-    code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True:\n    pass\n"
-    return subprocess.Popen([sys.executable, "-c", code])
-
-
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     networks, settings = study_networks(arguments.input)
@@ -166,8 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
     started = time.perf_counter()
     for phase in ("quiet", "busy"):
-        busy = start_busy_process() if phase == "busy" else None
-        try:
+        with busy_core() if phase == "busy" else contextlib.nullcontext():
             for repeat in range(arguments.repeats):
                 order = list(PROTOCOLS) if repeat % 2 == 0 else list(reversed(PROTOCOLS))
                 for protocol in order:
@@ -178,10 +179,6 @@ def main(argv: list[str] | None = None) -> None:
                     for estimator, values in found.items():
                         for label, value in zip(labels, values):
                             figures[phase][protocol][estimator][label].append(value)
-        finally:
-            if busy is not None:
-                busy.kill()
-                busy.wait()
     print(f"({time.perf_counter() - started:.0f} s)")
     print(f"{'protocol':22s} {'estimator':23s} {'ratio spread':>12s} {'ms spread':>10s} {'busy moved ratio':>16s} "
           f"{'busy moved ms':>13s} {'floor |log r|':>13s}")

@@ -118,6 +118,6 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")
     reporting.add_argument("run", type=Path, metavar="RUN", help="a run directory")
     reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
-    reporting.add_argument("--x", choices=("latency_ms", "macs", "params_deploy"),
-                           help="the plot's x axis (default: latency if measured, else MACs)")
+    reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
+                           help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
     reporting.set_defaults(handler=command_report)

@@ -98,14 +98,24 @@ def study_input_size(run_dir: Path) -> tuple[int, int]:
     return size[0], size[1]
 
 
+def _relative_latency(cache: LatencyCache, choice: TrialChoice) -> dict[str, Any]:
+    """The ratio to the study's reference, from the relative timing that measured ``choice``'s latency; {} without one."""
+    for measurement in cache.relative_results(choice.arch_hash):
+        if math.isclose(measurement.candidate.median_ms, choice.latency_ms, rel_tol=1e-9):
+            return {"ratio": measurement.ratio, "ratio_noise": measurement.noise,
+                    "reference": measurement.reference_name, "reference_median_ms": measurement.reference.median_ms}
+    return {}
+
+
 def _measured_latency(run: RunDirectory, choice: TrialChoice) -> dict[str, Any] | None:
     """The trial's latency with the device and settings it was measured under, from the run's latency cache."""
     if choice.latency_ms is None:
         return None
     if run.latency_cache.is_file():
-        for result in LatencyCache(run.latency_cache).results(choice.arch_hash):
+        cache = LatencyCache(run.latency_cache)
+        for result in cache.results(choice.arch_hash):
             if math.isclose(result.median_ms, choice.latency_ms, rel_tol=1e-9):
                 return {"median_ms": result.median_ms, "iqr_ms": result.iqr_ms, "repeats": result.repeats,
                         "device_name": result.device_name, "backend": result.backend,
-                        "settings": result.settings.to_dict()}
+                        "settings": result.settings.to_dict(), **_relative_latency(cache, choice)}
     return {"median_ms": choice.latency_ms, "device_name": None}

@@ -8,7 +8,10 @@ import pandas as pd
 from archsearch.errors import SpecError
 from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS
 
-ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
+ARCHITECTURE_COLUMNS = ("latency_ms", "latency_ratio", "macs", "params_deploy", "params_train", "receptive_field",
+                        "output_stride")
+MEDIAN_COLUMNS = ("latency_ms", "latency_ratio")
+"""Measured again with every seed of an architecture: the median of its runs stands for it."""
 
 
 def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame:
@@ -16,7 +19,7 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
 
     When some architecture ran more than once (several seeds) and ``group_seeds`` is set,
     rows are architectures: ``miou_mean``, ``miou_std`` (ddof=1, NaN for one run), ``runs``,
-    the median ``latency_ms`` and the architecture's own columns. Runs are grouped by
+    the median ``latency_ms`` and ``latency_ratio`` and the architecture's own columns. Runs are grouped by
     ``arch_hash`` together with every ``param.*`` choice, so a sampled choice that does not
     change the architecture (a learning rate) keeps its runs apart. Otherwise rows are
     trials and keep ``number``, ``seed`` and ``miou``. A trial that repeats an earlier one
@@ -31,9 +34,9 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
         columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *choices]
         table = complete[columns].sort_values("miou", ascending=False, kind="stable", na_position="last")
         return table.reset_index(drop=True)
-    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size"),
-                    "latency_ms": ("latency_ms", "median")}
-    aggregations.update({column: (column, "first") for column in ARCHITECTURE_COLUMNS if column != "latency_ms"})
+    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size")}
+    aggregations.update({column: (column, "median" if column in MEDIAN_COLUMNS else "first")
+                         for column in ARCHITECTURE_COLUMNS})
     table = complete.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
     table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *choices]]
     return table.sort_values("miou_mean", ascending=False, kind="stable", na_position="last").reset_index(drop=True)

@@ -16,12 +16,13 @@ from archsearch.arch.spec import read_yaml
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
 TEXT_COLUMNS = ("state", "arch_hash", "fail_reason")
 INTEGER_COLUMNS = ("number", "seed", "params_train", "params_deploy", "macs", "receptive_field", "output_stride",
-                   "num_classes", "duplicate_of")
-FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds", "latency_predicted_ms")
+                   "num_classes", "duplicate_of", "latency_retimes")
+FLOAT_COLUMNS = ("latency_ms", "miou", "train_seconds", "latency_predicted_ms", "latency_ratio",
+                 "latency_predicted_ratio", "latency_reference_ms", "latency_margin")
 REQUIRED_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                     "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason")
 CHOICE_PREFIX = "param."
-OBJECTIVE_METRICS = ("miou", "latency_ms", "macs", "params_deploy")
+OBJECTIVE_METRICS = ("miou", "latency_ms", "latency_ratio", "macs", "params_deploy")
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -73,6 +74,8 @@ def load_trials(run_dir: Path) -> pd.DataFrame:
             trials[column] = _floats(raw[column], column, source)
         elif column.startswith(CHOICE_PREFIX):
             trials[column] = _choice_values(raw[column])
+    if "latency_ratio" not in trials.columns:  # a run without a relative budget, or from before them
+        trials["latency_ratio"] = np.nan
     _check_rows(trials, source)
     return trials
 

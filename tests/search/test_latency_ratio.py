@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -100,6 +101,19 @@ def test_points_over_the_ratio_never_train_and_trials_csv_has_the_ratio(tmp_path
     assert (trials.loc[trials["state"] == "INFEASIBLE", "train_seconds"].isna()).all()
     same_as_reference = (trials["param.width"] == REFERENCE_WIDTH) & (trials["param.pattern"] == "short")
     assert (trials.loc[same_as_reference, "latency_ratio"] == 1.0).all()
+
+    # The report ranks and plots by the ratio; the exported card gives it with its reference.
+    assert main(["report", str(run_dir)]) == 0
+    report = (run_dir / "report.md").read_text()
+    assert "latency ratio" in report
+    complete = trials[trials["state"] == "COMPLETE"]
+    best = complete.loc[complete["miou"].idxmax()]
+    assert f"{best['latency_ratio']:.3f}" in report
+    assert main(["export", str(run_dir), "--trial", str(best["number"]), "--out", str(tmp_path / "x")]) == 0
+    card = json.loads((tmp_path / "x" / "card.json").read_text())
+    assert card["latency"]["ratio"] == pytest.approx(best["latency_ratio"])
+    assert card["latency"]["reference"] == str(reference_file.resolve())
+    assert f"{best['latency_ratio']:.3f}x" in (tmp_path / "x" / "card.md").read_text()
 
 
 def test_nothing_fits_ends_with_status_3_and_says_what_to_change(tmp_path, timings, capsys):
