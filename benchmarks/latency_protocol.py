@@ -8,7 +8,7 @@ a neighbour's load falls on all of them alike:
 
 - separate: each network timed whole, one after the other (what ``measure_latency`` does);
 - interleaved: ``measure_in_rounds`` over candidate and reference (order reversed every round),
-  with ``protocol.ROUNDS`` rounds and with FINE_ROUNDS rounds (a few iterations each);
+  with ``protocol.ROUNDS`` rounds (a few iterations each) and with COARSE_ROUNDS rounds;
 - interleaved+pinned: the same with this process pinned to the first core;
 - torch.utils.benchmark: ``Timer.blocked_autorange`` per network, one after the other
   (its figure is the median of blocks, so only its own estimator applies).
@@ -52,7 +52,7 @@ from archsearch.space.sampling import FixedSuggester, sample
 
 STUDY = Path(__file__).parent.parent / "studies" / "latency_constrained.yaml"
 REFERENCE = "rdrnet-s-simple"
-FINE_ROUNDS = 20
+COARSE_ROUNDS = 6
 CANDIDATES = {"small": {"width": 8, "branches": 1, "detail_depth": 1, "semantic_depth": 1},
               "large": {"width": 32, "branches": 2, "detail_depth": 2, "semantic_depth": 2}}
 ESTIMATORS: dict[str, Callable[[Sequence[float]], float]] = {
@@ -98,8 +98,8 @@ def interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings,
     return measure_in_rounds(networks, settings, rounds).samples
 
 
-def finely_interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
-    return interleaved(networks, settings, FINE_ROUNDS)
+def coarsely_interleaved(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
+    return interleaved(networks, settings, COARSE_ROUNDS)
 
 
 def pinned(networks: Sequence[torch.nn.Module], settings: LatencySettings) -> list[list[list[float]]]:
@@ -127,7 +127,7 @@ def torch_benchmark(networks: Sequence[torch.nn.Module], settings: LatencySettin
     return results
 
 
-PROTOCOLS = {"separate": separate, "interleaved": interleaved, f"interleaved x{FINE_ROUNDS}": finely_interleaved,
+PROTOCOLS = {"separate": separate, "interleaved": interleaved, f"interleaved x{COARSE_ROUNDS}": coarsely_interleaved,
              "interleaved+pinned": pinned,
              "torch.utils.benchmark": torch_benchmark}
 

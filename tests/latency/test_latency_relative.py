@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 from torch import nn
 
 from archsearch.errors import SpecError
@@ -28,7 +29,8 @@ def test_the_ratio_is_the_median_of_per_round_ratios() -> None:
     assert measured.round_ratios == (0.5, 0.6, 3.0)
     assert measured.ratio == 0.6  # the burst of round 3 does not move it
     q1, q3 = 0.55, 1.8  # numpy's linear interpolation over 0.5, 0.6, 3.0
-    assert measured.noise == pytest.approx((q3 - q1) / 2 / 0.6)
+    standard_error = 1.2533 * (q3 - q1) / 1.349 / 3 ** 0.5  # of a median of 3, from the IQR
+    assert measured.noise == pytest.approx(2 * standard_error / 0.6, rel=1e-4)
     assert measured.candidate.median_ms == 6.0 and measured.candidate.repeats == 9
     assert measured.reference.median_ms == 10.0
 
@@ -40,13 +42,16 @@ def test_a_machine_that_slows_down_moves_the_milliseconds_but_not_the_ratio() ->
     assert busy.ratio == quiet.ratio == 0.5 and busy.noise == 0.0
 
 
-def test_pooling_a_retiming_keeps_every_round() -> None:
+def test_pooling_a_retiming_keeps_every_round_and_narrows_the_band() -> None:
     first = relative([[5.0], [6.0]], [[10.0], [10.0]])
     again = relative([[7.0], [8.0]], [[10.0], [10.0]])
     pooled = first.pooled(again)
     assert pooled.round_ratios == (0.5, 0.6, 0.7, 0.8)
     assert pooled.ratio == pytest.approx(0.65)
     assert pooled.candidate.repeats == 4
+    four = relative([[5.0], [5.5], [6.0], [6.5]], [[10.0]] * 4)
+    same_again = four.pooled(four)  # the same spread over twice the rounds
+    assert same_again.ratio == four.ratio and same_again.noise == pytest.approx(four.noise / 2 ** 0.5)
 
 
 def test_stored_and_read_back_equal() -> None:
@@ -77,3 +82,27 @@ def test_measure_relative_times_both_networks_in_every_round() -> None:
     assert measured.reference_name == "large" and measured.backend == "eager"
     assert measured.ratio > 0 and measured.settings == SETTINGS
     assert dataclasses.asdict(measured.candidate.settings) == dataclasses.asdict(SETTINGS)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_ratio_is_timed_with_events_in_interleaved_rounds(monkeypatch) -> None:
+    """The same relative protocol on the GPU: every iteration bracketed by CUDA events, rounds interleaved."""
+    import archsearch.latency.measure as measure_module
+
+    event_timers = []
+    real_cuda_event_timer = measure_module.cuda_event_timer
+
+    def counting_cuda_event_timer(step, device):
+        event_timers.append(device)
+        return real_cuda_event_timer(step, device)
+
+    monkeypatch.setattr(measure_module, "cuda_event_timer", counting_cuda_event_timer)
+    small = nn.Conv2d(3, 4, 3, padding=1)
+    large = nn.Sequential(nn.Conv2d(3, 256, 3, padding=1), nn.Conv2d(256, 256, 3, padding=1))
+    measured = measure_relative(small, large, dataclasses.replace(SETTINGS, device="cuda", input_size=(256, 256)),
+                                reference_name="large")
+    assert len(event_timers) == 2 and all(device.type == "cuda" for device in event_timers)
+    assert len(measured.round_ratios) == ROUNDS
+    assert measured.device_name == torch.cuda.get_device_name(0)
+    assert 0 < measured.ratio < 1  # one small conv against two wide ones
