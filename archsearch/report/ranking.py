@@ -26,6 +26,8 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame
     (same architecture, choices and seed) is left out.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
+    # A run without a relative latency budget (or from before them) has no ratios.
+    trials = trials.reindex(columns=[*trials.columns, *(c for c in ARCHITECTURE_COLUMNS if c not in trials.columns)])
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
     keys = ["arch_hash", *choices]
     # The same architecture and choices with the same seed is the same run, counted once.

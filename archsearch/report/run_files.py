@@ -74,8 +74,6 @@ def load_trials(run_dir: Path) -> pd.DataFrame:
             trials[column] = _floats(raw[column], column, source)
         elif column.startswith(CHOICE_PREFIX):
             trials[column] = _choice_values(raw[column])
-    if "latency_ratio" not in trials.columns:  # a run without a relative budget, or from before them
-        trials["latency_ratio"] = np.nan
     _check_rows(trials, source)
     return trials
 
