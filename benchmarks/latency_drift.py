@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         (ms_quiet, ratio_quiet), (ms_busy, ratio_busy) = rounds[0][arch_hash], rounds[1][arch_hash]
         ms_changes.append(abs(math.log(ms_busy / ms_quiet)))
         ratio_changes.append(abs(math.log(ratio_busy / ratio_quiet)))
-        print(f"{spec.name + ' ' + arch_hash:40s} {ms_quiet:9.2f} {ms_busy:9.2f} {ratio_quiet:11.3f} {ratio_busy:10.3f}")
+        print(f"{spec.name + ' ' + arch_hash:40s} {ms_quiet:9.2f} {ms_busy:9.2f} {ratio_quiet:11.3f} "
+              f"{ratio_busy:10.3f}")
     result = {"median_abs_log_change_ms": round(statistics.median(ms_changes), 4),
               "median_abs_log_change_ratio": round(statistics.median(ratio_changes), 4)}
     verdict = "met" if result["median_abs_log_change_ratio"] <= TARGET else "NOT met"

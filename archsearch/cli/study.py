@@ -75,7 +75,8 @@ def print_trials_table(trials_csv: Path) -> None:
     frame = pd.read_csv(trials_csv)
     table = Table(title=f"trials ({trials_csv})")
     columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
-               "latency_predicted_ms", "latency_ratio", "latency_margin", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
+               "latency_predicted_ms", "latency_ratio", "latency_margin", "miou", "train_seconds"]
+    columns += [c for c in frame.columns if c.startswith("param.")]
     columns = [column for column in columns if column in frame.columns and frame[column].notna().any()]
     for column in columns:
         table.add_column(column.removeprefix("param."), justify="right" if column != "state" else "left")

@@ -99,7 +99,7 @@ def study_input_size(run_dir: Path) -> tuple[int, int]:
 
 
 def _relative_latency(cache: LatencyCache, choice: TrialChoice) -> dict[str, Any]:
-    """The ratio to the study's reference, from the relative timing that measured ``choice``'s latency; {} without one."""
+    """The ratio to the study's reference from the relative timing that measured ``choice``'s latency; {} if none."""
     for measurement in cache.relative_results(choice.arch_hash):
         if math.isclose(measurement.candidate.median_ms, choice.latency_ms, rel_tol=1e-9):
             return {"ratio": measurement.ratio, "ratio_noise": measurement.noise,

@@ -52,7 +52,7 @@ def within_noise_over(measurement: RelativeLatency, maximum: float) -> bool:
 
 def decide_ratio(time_pair: Callable[[], RelativeLatency], maximum: float, *,
                  first: RelativeLatency | None = None, retimes: int = RETIMES) -> RatioDecision:
-    """Decide ``ratio <= maximum`` from ``first`` (a cached timing) or a fresh ``time_pair()``, re-timing near the budget."""
+    """Decide ``ratio <= maximum`` on ``first`` (a cached timing) or a fresh ``time_pair()``; re-time near the budget."""
     measurement = first if first is not None else time_pair()
     taken = 0
     while taken < retimes and within_noise_over(measurement, maximum):

@@ -20,7 +20,8 @@ from archsearch.latency.devices import device_name, require_device
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
 from archsearch.latency.statistics import summarize_timings
-from archsearch.latency.timing import IterationTimer, collect_rounds, collect_samples, cuda_event_timer, wall_clock_timer
+from archsearch.latency.timing import (IterationTimer, collect_rounds, collect_samples, cuda_event_timer,
+                                       wall_clock_timer)
 
 _INPUT_SEED = 0
 

@@ -27,7 +27,8 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
 
     The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
-    has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE trial still gets a report that says so.
+    has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
+    trial still gets a report that says so.
     """
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
