@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     study = load_study(STUDY)
     settings = study.latency
     if arguments.budget is not None:
-        settings = settings.__class__(**{**settings.to_dict(), "time_budget_seconds": arguments.budget})
+        settings = dataclasses.replace(settings, time_budget_seconds=arguments.budget)
     reference_name = latency_budget(study).reference
     reference = deploy(build(resolve_spec(reference_name), num_classes=19))
     suggester = RandomSuggester(random.Random(arguments.seed))

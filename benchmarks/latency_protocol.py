@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -84,7 +85,7 @@ def study_networks(input_size: tuple[int, int] | None) -> tuple[dict[str, torch.
     networks["reference"] = reference
     settings = study.latency
     if input_size is not None:
-        settings = settings.__class__(**{**settings.to_dict(), "input_size": input_size})
+        settings = dataclasses.replace(settings, input_size=input_size)
     return networks, settings
 
 
@@ -156,8 +157,8 @@ def spread(values: Sequence[float]) -> float:
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     networks, settings = study_networks(arguments.input)
-    settings = settings.__class__(**{**settings.to_dict(), "warmup_seconds": arguments.warmup,
-                                     "time_budget_seconds": arguments.budget, "min_repeats": 10})
+    settings = dataclasses.replace(settings, warmup_seconds=arguments.warmup, time_budget_seconds=arguments.budget,
+                                   min_repeats=10)
     labels = list(networks)
     reference_index = labels.index("reference")
     height, width = settings.input_size
