@@ -94,21 +94,13 @@ class LatencyCache(SqliteTable):
         return RelativeLatency.from_dict(json.loads(row[0]), source=f"latency cache {self.path}")
 
     def put_relative(self, arch_hash: str, reference_hash: str, measurement: RelativeLatency) -> None:
-        """Store a relative timing; the candidate's own result goes into the plain table as well (cards read it)."""
-        self.put(arch_hash, measurement.candidate)
+        """Store a relative timing, replacing an older one of the same pair, device and settings."""
         with self._write_transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO relative_latency (arch_hash, reference_hash, device_name, settings_key, "
                 "relative_json, measured_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (arch_hash, reference_hash, measurement.device_name, measurement.settings.key(),
                  json.dumps(measurement.to_dict(), sort_keys=True), time.time()))
-
-    def relative_results(self, arch_hash: str) -> list[RelativeLatency]:
-        """Every stored relative timing of this architecture, oldest first."""
-        with closing(self._connect()) as connection:
-            rows = connection.execute("SELECT relative_json FROM relative_latency WHERE arch_hash = ? "
-                                      "ORDER BY measured_at", (arch_hash,)).fetchall()
-        return [RelativeLatency.from_dict(json.loads(row[0]), source=f"latency cache {self.path}") for row in rows]
 
 
 def cached_latency(cache: LatencyCache, arch_hash: str, model_factory: Callable[[], nn.Module],

@@ -44,6 +44,9 @@ class LatencyBudget:
 class PointLatency:
     """What was predicted and measured of one point; None where not done. Names are trials.csv's columns.
 
+    The trial's own latency record: median, spread and repeats, the device, the backend that ran
+    and the settings (canonical JSON); with a reference, its name and median from the same rounds.
+
     ``latency_margin``: how far inside the tightest latency budget the point lies, as a fraction of
     that budget (negative: over it); ``latency_noise``: the ratio's noise band at the decision;
     ``latency_retimes``: re-timings taken because the ratio was over the budget within that band.
@@ -51,9 +54,14 @@ class PointLatency:
 
     latency_ms: float | None = None
     latency_iqr_ms: float | None = None
+    latency_repeats: int | None = None
+    latency_device: str | None = None
+    latency_backend: str | None = None
+    latency_settings: str | None = None
     latency_predicted_ms: float | None = None
     latency_ratio: float | None = None
     latency_predicted_ratio: float | None = None
+    latency_reference: str | None = None
     latency_reference_ms: float | None = None
     latency_margin: float | None = None
     latency_noise: float | None = None
@@ -114,6 +122,7 @@ class PointTiming:
             decision, cached = self.reference.decide(spec.arch_hash, model_factory)
             result = decision.measurement.candidate
             point = dataclasses.replace(point, latency_ratio=decision.ratio, latency_noise=decision.noise,
+                                        latency_reference=self.reference.name,
                                         latency_reference_ms=decision.measurement.reference.median_ms,
                                         latency_retimes=decision.retimes)
             if ratio_prediction is not None:
@@ -123,6 +132,8 @@ class PointTiming:
         if prediction is not None:  # every confirmed point sharpens the next predictions
             self.predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
         point = dataclasses.replace(point, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
+                                    latency_repeats=result.repeats, latency_device=result.device_name,
+                                    latency_backend=result.backend, latency_settings=result.settings.key(),
                                     latency_cached=cached)
         return dataclasses.replace(point, latency_margin=self._margin(point),
                                    latency_seconds=time.perf_counter() - started)

@@ -38,9 +38,14 @@ class TrialMetrics:
     output_stride: int
     latency_ms: float | None = None
     latency_iqr_ms: float | None = None
+    latency_repeats: int | None = None          # with the spread: the trial's own latency record
+    latency_device: str | None = None
+    latency_backend: str | None = None
+    latency_settings: str | None = None         # LatencySettings as canonical JSON
     latency_predicted_ms: float | None = None
     latency_ratio: float | None = None
     latency_predicted_ratio: float | None = None
+    latency_reference: str | None = None
     latency_reference_ms: float | None = None
     latency_margin: float | None = None
     latency_noise: float | None = None
