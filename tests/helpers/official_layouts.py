@@ -182,3 +182,23 @@ def regseg_layout(dilations: list[list[int]], *, large: bool = False, classes: i
     layout["decoder.classifier.weight"] = (classes, 64 * scale, 1, 1)
     layout["decoder.classifier.bias"] = (classes,)
     return layout
+
+
+def mmseg_resnet18_layout(prefix: str) -> Layout:
+    """mmsegmentation's ``ResNet(depth=18)`` (plain stem: conv1 7x7, bn1; layers of basic blocks)."""
+    layout: Layout = {f"{prefix}.conv1.weight": (64, 3, 7, 7)}
+    _bn(layout, f"{prefix}.bn1", 64)
+    cin = 64
+    for stage, width in enumerate((64, 128, 256, 512), start=1):
+        for index in range(2):
+            block = f"{prefix}.layer{stage}.{index}"
+            first_in = cin if index == 0 else width
+            layout[f"{block}.conv1.weight"] = (width, first_in, 3, 3)
+            _bn(layout, f"{block}.bn1", width)
+            layout[f"{block}.conv2.weight"] = (width, width, 3, 3)
+            _bn(layout, f"{block}.bn2", width)
+            if index == 0 and first_in != width:
+                layout[f"{block}.downsample.0.weight"] = (width, first_in, 1, 1)
+                _bn(layout, f"{block}.downsample.1", width)
+        cin = width
+    return layout
