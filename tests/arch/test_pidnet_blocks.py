@@ -61,7 +61,7 @@ def _pidnet_backbone(c: int, ppm: int, stem_blocks: int, branch_blocks: int, lar
     context = parse_block({"block": "dappm" if large else "pappm", "branch_channels": ppm, "out_channels": 4 * c}, "c")
     total += _count(context.build(16 * c, NORM))
     merge = parse_block({"block": "bag" if large else "light_bag", "out_channels": 4 * c}, "m")
-    return total + _count(merge.build([4 * c] * 3, NORM))
+    return total + _count(merge.build([4 * c] * 3, [8, 8, 64], NORM))
 
 
 # ../shared/reference/FIGURES.md, "Seed-table rivals": backbone / main head / (p head, p cls, d head, d cls).

@@ -14,6 +14,7 @@ PAPPM's pre-activated convs keep their BatchNorm, since a ReLU sits between it a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,8 @@ from archsearch.arch.blocks.context import ContextConfig, PyramidPooling
 from archsearch.arch.blocks.fusion import FusionConfig, _transform
 from archsearch.arch.blocks.heads import DDRHead, DDRHeadConfig
 from archsearch.arch.blocks.layers import ConvNorm, NormActConv, resize_to
-from archsearch.arch.blocks.registry import ComponentConfig, NormSettings, register_block, require
+from archsearch.arch.blocks.merge import MergeConfig
+from archsearch.arch.blocks.registry import NormSettings, register_block, require
 from archsearch.arch.receptive_field import ReceptiveField, widest
 
 
@@ -151,48 +153,38 @@ def _aligned(inputs: list[Tensor]) -> list[Tensor]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MergeConfig(ComponentConfig):
-    """A join of several branches into one feature map (inputs listed fine to coarse: P, D, I)."""
+class BoundaryMergeConfig(MergeConfig):
+    """A join of P, D and I (in that order, equal widths; I may be coarser and is resized)."""
 
-    out_channels: int
+    arity: ClassVar[int] = 3
 
-    def validate(self) -> None:
-        require(self.out_channels > 0, "must be positive", path="out_channels", value=self.out_channels)
-
-    def output_channels(self, channels: list[int]) -> int:
-        return self.out_channels
-
-    def check(self, channels: list[int]) -> None:
-        require(len(channels) == 3 and len(set(channels)) == 1,
-                "boundary fusion joins three branches (P, D, I) of equal width", path="inputs", value=channels,
-                allowed="three equal widths")
-
-    def build(self, channels: list[int], norm: NormSettings) -> nn.Module:
-        raise NotImplementedError
-
-    def receptive_field(self, fields: list[ReceptiveField]) -> ReceptiveField:
-        return widest(*[field.at_jump(fields[0].jump) for field in fields])
+    def check(self, channels: list[int], strides: list[int]) -> None:
+        super().check(channels, strides)
+        require(len(set(channels)) == 1, "boundary fusion joins three branches of equal width", path="inputs",
+                value=channels, allowed="three equal widths")
+        require(strides[0] == strides[1] <= strides[2], "P and D share a stride and I is no finer",
+                path="inputs", value=strides)
 
 
 @register_block("light_bag")
 @dataclass(frozen=True, kw_only=True)
-class LightBagConfig(MergeConfig):
+class LightBagConfig(BoundaryMergeConfig):
     """PIDNet-S/M's boundary-attention fusion of P, D and I."""
 
-    def build(self, channels: list[int], norm: NormSettings) -> nn.Module:
+    def build(self, channels: list[int], strides: list[int], norm: NormSettings) -> nn.Module:
         return LightBag(channels[0], self.out_channels, norm=self.resolved_norm(norm))
 
 
 @register_block("bag")
 @dataclass(frozen=True, kw_only=True)
-class BagConfig(MergeConfig):
+class BagConfig(BoundaryMergeConfig):
     """PIDNet-L's boundary-attention fusion; its pre-activated BatchNorm stays in deployment."""
 
-    def build(self, channels: list[int], norm: NormSettings) -> nn.Module:
+    def build(self, channels: list[int], strides: list[int], norm: NormSettings) -> nn.Module:
         return Bag(channels[0], self.out_channels, norm=self.resolved_norm(norm))
 
-    def receptive_field(self, fields: list[ReceptiveField]) -> ReceptiveField:
-        return super().receptive_field(fields).window(3)
+    def receptive_fields(self, fields: list[ReceptiveField]) -> list[ReceptiveField]:
+        return [field.window(3) for field in super().receptive_fields(fields)]
 
 
 class PAPPM(PyramidPooling):
