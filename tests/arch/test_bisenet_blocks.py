@@ -38,17 +38,20 @@ def _head(item: dict, channels: int) -> int:
     return _count(parse_block(item, "head").build(channels, {}, 19, NORM))
 
 
+CONTEXT_PATH = {"block": "bisenet_context", "out_channels": 128,
+                "encoder": {"block": "timm_encoder", "model": "resnet18", "out_indices": [3, 4]}}
+
+
 def _conv(out: int, kernel: int = 3, stride: int = 1) -> dict:
     return {"block": "conv", "out_channels": out, "kernel_size": kernel, "stride": stride}
 
 
 def test_bisenetv1_parts_add_up_to_the_reference_counts():
     with torch.device("meta"):
-        encoder = _blocks([{"block": "timm_encoder", "model": "resnet18", "out_indices": [3, 4]}], 3)
-        context = _merge({"block": "bisenet_context", "out_channels": 128}, [256, 512], [16, 32])
+        context = _blocks([CONTEXT_PATH], 3)
         spatial = _blocks([_conv(64, 7, 2), _conv(64, 3, 2), _conv(64, 3, 2), _conv(128, 1)], 3)
         fusion = _merge({"block": "ffm", "out_channels": 256}, [128, 128], [8, 8])
-        assert encoder + context + spatial + fusion == 12_680_320  # FIGURES.md, "Seed-table rivals"
+        assert context + spatial + fusion == 12_680_320  # FIGURES.md, "Seed-table rivals"
         assert _head({"block": "fcn_head", "channels": 256}, 256) == 595_219
         assert _head({"block": "fcn_head", "channels": 64}, 128) == 75_091
 
@@ -83,10 +86,9 @@ def _folds(module: torch.nn.Module, inputs, remaining_batchnorms: int = 0) -> No
     assert sum(isinstance(child, torch.nn.BatchNorm2d) for child in deployed.modules()) == remaining_batchnorms
 
 
-@pytest.mark.parametrize("name", ["bisenet_context", "ffm", "bga"])
+@pytest.mark.parametrize("name", ["ffm", "bga"])
 def test_merges_fold_every_batchnorm(name):
-    channels, strides, shapes = {"bisenet_context": ([16, 32], [16, 32], [(8, 8), (4, 4)]),
-                                 "ffm": ([8, 8], [8, 8], [(16, 16), (16, 16)]),
+    channels, strides, shapes = {"ffm": ([8, 8], [8, 8], [(16, 16), (16, 16)]),
                                  "bga": ([8, 8], [8, 32], [(16, 16), (4, 4)])}[name]
     config = parse_block({"block": name, "out_channels": 8}, "merge")
     inputs = [torch.randn(1, width, *shape) for width, shape in zip(channels, shapes)]
@@ -109,21 +111,25 @@ def test_guided_aggregation_output_is_at_the_detail_stride():
     assert block([torch.randn(1, 8, 16, 16), torch.randn(1, 8, 4, 4)]).shape == (1, 8, 16, 16)
 
 
-def test_context_path_gives_maps_at_half_and_at_the_finer_levels_stride():
-    config = parse_block({"block": "bisenet_context", "out_channels": 8}, "merge")
-    assert config.outputs([16, 32], [16, 32]) == [(8, 8), (8, 16)]
-    block = config.build([16, 32], [16, 32], NORM).eval()
-    fine, coarse = block([torch.randn(1, 16, 4, 4), torch.randn(1, 32, 2, 2)])
-    assert (fine.shape[-2:], coarse.shape[-2:]) == ((8, 8), (4, 4))
-    fields = config.receptive_fields([ReceptiveField(211, 16), ReceptiveField(435, 32)])
-    assert [(field.size, field.jump) for field in fields] == [(435 + 64 + 32 + 16, 8), (435 + 64 + 32, 16)]
+def test_context_path_gives_maps_at_half_and_at_the_finer_levels_stride_and_folds():
+    config = parse_block(CONTEXT_PATH, "context_path")
+    assert config.output_features(3) == [(128, 8), (128, 16)]
+    fine, coarse = config.receptive_fields(ReceptiveField())
+    assert [(fine.size, fine.jump), (coarse.size, coarse.jump)] == [(435 + 64 + 32 + 16, 8), (435 + 64 + 32, 16)]
+    block = config.build(3, NORM)
+    _folds(block, torch.randn(1, 3, 64, 64))
+    assert [tuple(output.shape[-2:]) for output in block(torch.randn(1, 3, 64, 64))] == [(8, 8), (4, 4)]
+
+
+def test_context_path_needs_two_levels_an_octave_apart():
+    with pytest.raises(SpecError, match="two levels"):
+        parse_block({**CONTEXT_PATH, "encoder": {**CONTEXT_PATH["encoder"], "out_indices": [2, 4]}}, "context_path")
 
 
 @pytest.mark.parametrize(("item", "channels", "strides", "message"), [
     ({"block": "bga", "out_channels": 8}, [8, 16], [8, 32], "out_channels"),
     ({"block": "bga", "out_channels": 8}, [8, 8], [8, 16], "4x coarser"),
     ({"block": "ffm", "out_channels": 8}, [8, 8, 8], [8, 8, 8], "reads 2 inputs"),
-    ({"block": "bisenet_context", "out_channels": 8}, [8, 8], [16, 16], "twice"),
 ])
 def test_merges_refuse_inputs_they_cannot_join(item, channels, strides, message):
     with pytest.raises(SpecError, match=message):

@@ -18,7 +18,8 @@ RESNET18 = {"block": "timm_encoder", "model": "resnet18", "out_indices": [3, 4]}
 def test_resnet18_levels_channels_and_strides_come_from_timm():
     config = parse_block(RESNET18, "context_path")
     assert (config.feature_channels(), config.feature_strides()) == ([256, 512], [16, 32])
-    assert (config.output_channels(3), config.stride) == (512, 32)
+    assert (config.output_channels(3), config.stride) == (256, 16)  # the first level is the one handed on
+    assert config.output_features(3) == [(256, 16), (512, 32)]
 
 
 def test_resnet18_has_mmsegmentations_parameters_and_key_names():
@@ -31,9 +32,9 @@ def test_resnet18_has_mmsegmentations_parameters_and_key_names():
 
 def test_receptive_field_is_resnet18s():
     # 7x7/2 conv, 3x3/2 max pool, then two 3x3 convs per basic block at strides 4, 8, 16, 32.
-    field = parse_block(RESNET18, "context_path").receptive_field(ReceptiveField())
+    field = parse_block({**RESNET18, "out_indices": [4]}, "context_path").receptive_field(ReceptiveField())
     assert (field.size, field.jump) == (435, 32)
-    stage4 = parse_block({**RESNET18, "out_indices": [3]}, "context_path").receptive_field(ReceptiveField())
+    stage4 = parse_block(RESNET18, "context_path").receptive_field(ReceptiveField())
     assert (stage4.size, stage4.jump) == (211, 16)
 
 

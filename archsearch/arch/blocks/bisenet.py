@@ -1,8 +1,8 @@
 """BiSeNetV1's and BiSeNetV2's parts (Yu et al., arXiv 1808.00897 and 2004.02147).
 
-V1: a spatial path (plain convs, in the spec) and a context path (an encoder, then
-``bisenet_context``: attention refinement of its last two levels, a global context vector
-and two 3x3 heads), joined by the feature fusion module (``ffm``). V2: a detail branch
+V1: a spatial path (plain convs, in the spec) and a context path (``bisenet_context``: an
+encoder, attention refinement of its last two levels, a global context vector and two 3x3
+heads), joined by the feature fusion module (``ffm``). V2: a detail branch
 (plain convs), a semantic branch (``bisenet_stem``, gather-and-expansion layers ``ge``, the
 context embedding block ``ce``), joined by bilateral guided aggregation (``bga``).
 Attribute names follow mmsegmentation's, so official checkpoints map with few rules.
@@ -13,7 +13,7 @@ nothing between and folds forward into it; no other BatchNorm here precedes its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from archsearch.arch.blocks.layers import ConvNorm, FusedConv, conv_with, fuse_conv_bn, resize_to
 from archsearch.arch.blocks.merge import MergeConfig
 from archsearch.arch.blocks.registry import BlockConfig, NormSettings, register_block, require
+from archsearch.arch.blocks.timm_encoder import TimmEncoderConfig
 from archsearch.arch.receptive_field import ReceptiveField, widest
 
 
@@ -56,20 +57,22 @@ class AttentionRefinementConfig(BlockConfig):
         return field.window(3)
 
 
-class BiSeNetContext(nn.Module):
-    """``[c4, c5] -> [head16(up(arm16(c4) + head32(up(arm32(c5) + gap(c5))))), head32(...)]`` (nearest upsampling)."""
+class BiSeNetContextPath(nn.Module):
+    """An encoder's levels c4 (stride s) and c5 (2s) -> ``[head16(up(arm16(c4) + c32)), c32]`` with
+    ``c32 = head32(up(arm32(c5) + gap(c5)))``; nearest upsampling, the first map at s/2, the second at s."""
 
-    def __init__(self, channels: list[int], out_channels: int, *, norm: NormSettings) -> None:
+    def __init__(self, encoder: nn.Module, channels: list[int], out_channels: int, *, norm: NormSettings) -> None:
         super().__init__()
         level16, level32 = channels
+        self.encoder = encoder
         self.arm16 = AttentionRefinement(level16, out_channels, norm=norm)
         self.arm32 = AttentionRefinement(level32, out_channels, norm=norm)
         self.conv_head32 = ConvNorm(out_channels, out_channels, 3, norm=norm)
         self.conv_head16 = ConvNorm(out_channels, out_channels, 3, norm=norm)
         self.gap_conv = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvNorm(level32, out_channels, 1, norm=norm))
 
-    def forward(self, inputs: list[Tensor]) -> list[Tensor]:
-        level16, level32 = inputs
+    def forward(self, x: Tensor) -> list[Tensor]:
+        level16, level32 = self.encoder(x)
         coarse = self.arm32(level32) + self.gap_conv(level32)
         coarse = self.conv_head32(resize_to(coarse, level16.shape[-2:], "nearest"))
         fine_size = (2 * level16.shape[-2], 2 * level16.shape[-1])
@@ -79,22 +82,44 @@ class BiSeNetContext(nn.Module):
 
 @register_block("bisenet_context")
 @dataclass(frozen=True, kw_only=True)
-class BiSeNetContextConfig(MergeConfig):
-    """BiSeNetV1's context path head on an encoder's levels at strides s and 2s; gives maps at s/2 and s."""
+class BiSeNetContextConfig(BlockConfig):
+    """BiSeNetV1's context path: an encoder giving two levels (strides s, 2s), refined and joined top-down.
 
-    def check(self, channels: list[int], strides: list[int]) -> None:
-        super().check(channels, strides)
-        require(strides[1] == 2 * strides[0] and strides[0] % 2 == 0,
-                "reads two levels, the second at twice the first's (even) stride", path="inputs", value=strides)
+    Two outputs: the path's map at s/2 (what the branch hands on) and the intermediate map at s
+    (where BiSeNetV1's second auxiliary head reads).
+    """
 
-    def outputs(self, channels: list[int], strides: list[int]) -> list[tuple[int, int]]:
-        return [(self.out_channels, strides[0] // 2), (self.out_channels, strides[0])]
+    encoder: TimmEncoderConfig
+    out_channels: int
 
-    def build(self, channels: list[int], strides: list[int], norm: NormSettings) -> nn.Module:
-        return BiSeNetContext(channels, self.out_channels, norm=self.resolved_norm(norm))
+    def validate(self) -> None:
+        require(self.out_channels > 0, "must be positive", path="out_channels", value=self.out_channels)
+        strides = self.encoder.feature_strides()
+        require(len(strides) == 2 and strides[1] == 2 * strides[0] and strides[0] % 2 == 0,
+                "the encoder must give two levels, the second at twice the first's (even) stride",
+                path="encoder.out_indices", value=list(self.encoder.out_indices))
 
-    def receptive_fields(self, fields: list[ReceptiveField]) -> list[ReceptiveField]:
-        level16, level32 = fields
+    def check(self, in_channels: int) -> None:
+        self.encoder.check(in_channels)
+
+    @property
+    def stride(self) -> int:
+        return self.encoder.feature_strides()[0] // 2
+
+    def output_features(self, in_channels: int) -> list[tuple[int, int]]:
+        return [(self.out_channels, self.stride), (self.out_channels, 2 * self.stride)]
+
+    def build(self, in_channels: int, norm: NormSettings) -> nn.Module:
+        return BiSeNetContextPath(self.encoder.build(in_channels, norm), self.encoder.feature_channels(),
+                                  self.out_channels, norm=self.resolved_norm(norm))
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        return self.receptive_fields(field)[0]
+
+    def receptive_fields(self, field: ReceptiveField) -> list[ReceptiveField]:
+        """Of both outputs: each 3x3 conv counts at the grid it runs on."""
+        level16 = self.encoder.receptive_field(field)
+        level32 = replace(self.encoder, out_indices=self.encoder.out_indices[1:]).receptive_field(field)
         coarse = level32.window(3).at_jump(level16.jump).window(3)
         fine = widest(level16.window(3), coarse).at_jump(level16.jump / 2).window(3)
         return [fine, coarse]

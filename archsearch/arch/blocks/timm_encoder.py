@@ -1,7 +1,8 @@
 """Any timm model as an encoder: ``timm.create_model(name, features_only=True, pretrained=False)``.
 
 The spec names the model and the feature levels it hands on (``out_indices``, timm's own
-numbering: 0 is the stem's output); the block returns one map per index, finest first. Its
+numbering: 0 is the stem's output); the block returns one map per index, finest first, and
+the first is the one a chain hands on (one index makes it an ordinary block). Its
 channels and strides come from timm's ``feature_info``. BiSeNetV1's context path is timm's
 ``resnet18``: the same parameters and key names as mmsegmentation's ResNet-18 (``conv1``,
 ``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``...).
@@ -88,18 +89,21 @@ class TimmEncoderConfig(BlockConfig):
         return [feature_levels(self.model)[index][1] for index in self.out_indices]
 
     def output_channels(self, in_channels: int) -> int:
-        return self.feature_channels()[-1]
+        return self.feature_channels()[0]
 
     @property
     def stride(self) -> int:
-        return self.feature_strides()[-1]
+        return self.feature_strides()[0]
+
+    def output_features(self, in_channels: int) -> list[tuple[int, int]]:
+        return list(zip(self.feature_channels(), self.feature_strides()))
 
     def build(self, in_channels: int, norm: NormSettings) -> nn.Module:
         # timm's own BatchNorm settings (eps 1e-5, momentum 0.1) stand; the spec's norm does not reach inside.
         return TimmEncoder(create_encoder(self.model, self.out_indices, in_channels))
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        return field.window(measured_field(self.model, self.out_indices[-1]), self.stride)
+        return field.window(measured_field(self.model, self.out_indices[0]), self.stride)
 
 
 @lru_cache(maxsize=None)
