@@ -13,7 +13,7 @@ nothing between and folds forward into it; no other BatchNorm here precedes its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -118,8 +118,7 @@ class BiSeNetContextConfig(BlockConfig):
 
     def receptive_fields(self, field: ReceptiveField) -> list[ReceptiveField]:
         """Of both outputs: each 3x3 conv counts at the grid it runs on."""
-        level16 = self.encoder.receptive_field(field)
-        level32 = replace(self.encoder, out_indices=self.encoder.out_indices[1:]).receptive_field(field)
+        level16, level32 = self.encoder.receptive_fields(field)
         coarse = level32.window(3).at_jump(level16.jump).window(3)
         fine = widest(level16.window(3), coarse).at_jump(level16.jump / 2).window(3)
         return [fine, coarse]

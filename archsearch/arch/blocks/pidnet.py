@@ -93,7 +93,7 @@ class PagFusionConfig(FusionConfig):
         require(self.mid_channels > 0, "must be positive", path="mid_channels", value=self.mid_channels)
 
     def check_branches(self, channels: list[int], strides: list[int]) -> None:
-        """Raise SpecError unless the branches are P, (D,) I with P and D at one stride and I no finer."""
+        """P, (D,) I: P and D at one stride, I no finer."""
         require(len(channels) in (2, 3), "Pag fusion joins two (P, I) or three (P, D, I) branches",
                 path="branches", value=len(channels), allowed="2 or 3")
         require(strides[-1] >= strides[0], "the last branch (I) must be the coarsest", path="branches",
@@ -224,6 +224,8 @@ class BoundaryHead(DDRHead):
 @dataclass(frozen=True, kw_only=True)
 class BoundaryHeadConfig(DDRHeadConfig):
     """BN -> ReLU -> 3x3 conv -> BN -> ReLU -> 1x1 to one channel: the boundary (D) head of PIDNet."""
+
+    fixed_output_channels: ClassVar[int | None] = 1
 
     def build(self, final_channels: int, feature_channels: dict[int, int], num_classes: int,
               norm: NormSettings) -> nn.Module:

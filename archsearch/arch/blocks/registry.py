@@ -77,6 +77,10 @@ class BlockConfig(ComponentConfig):
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
         raise NotImplementedError
 
+    def receptive_fields(self, field: ReceptiveField) -> list[ReceptiveField]:
+        """The field of each map ``output_features`` lists."""
+        return [self.receptive_field(field)]
+
 
 BLOCKS: dict[str, type[ComponentConfig]] = {}
 

@@ -103,7 +103,11 @@ class TimmEncoderConfig(BlockConfig):
         return TimmEncoder(create_encoder(self.model, self.out_indices, in_channels))
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        return field.window(measured_field(self.model, self.out_indices[0]), self.stride)
+        return self.receptive_fields(field)[0]
+
+    def receptive_fields(self, field: ReceptiveField) -> list[ReceptiveField]:
+        return [field.window(measured_field(self.model, index), stride)
+                for index, stride in zip(self.out_indices, self.feature_strides())]
 
 
 @lru_cache(maxsize=None)
