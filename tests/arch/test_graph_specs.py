@@ -8,6 +8,7 @@ import torch
 from archsearch import analyze, build, deploy, parse_spec
 from archsearch.arch.build import resolve_spec
 from archsearch.errors import SpecError
+from archsearch.latency.predictor import walk_units
 
 
 def two_paths(**extra):
@@ -96,3 +97,16 @@ def test_pag_fusion_names_the_stage_whose_branches_it_cannot_join():
     with pytest.raises(SpecError, match="boundary branch") as caught:
         parse_spec(data)
     assert "stages[0].fusion" in str(caught.value)
+
+
+def test_latency_units_walk_resting_branches_and_the_merge():
+    def run_unit(unit):
+        labels.append(unit.label)
+        with torch.no_grad():
+            outputs = unit.build().eval()(*[torch.randn(1, *shape) for shape in unit.input_shapes])
+        return tuple(tuple(output.shape[1:]) for output in outputs)
+
+    labels: list[str] = []
+    walk_units(parse_spec(two_paths()), (64, 64), 5, run_unit)
+    assert labels[-2:] == ["merge", "tail (branch sum, head, resize)"]
+    assert not any(label.startswith("stages[1].branches[0]") for label in labels)  # the resting branch
