@@ -460,7 +460,7 @@ class _Head(NodeKind):
             final = final + resize_to(coarser, final.shape[-2:])
         features = dict(zip(node.details["feature_refs"], maps))
         features[node.details["final_stride"]] = final
-        return [resize_to(module(final, features), image_size)]
+        return [resize_to(module(final, features), image_size, align_corners=node.component.align_corners)]
 
     def receptive_fields(self, node: Node, fields: list[ReceptiveField]) -> list[ReceptiveField]:
         branches = fields[:node.details["branches"]]
@@ -485,7 +485,7 @@ class _AuxHead(NodeKind):
         return node.component.build(node.input_features[0].channels, {}, num_classes, norm)
 
     def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
-        return [resize_to(module(inputs[0]), image_size)]
+        return [resize_to(module(inputs[0]), image_size, align_corners=node.component.align_corners)]
 
 
 NODE_KINDS: dict[str, NodeKind] = {

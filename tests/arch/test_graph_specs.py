@@ -110,3 +110,13 @@ def test_latency_units_walk_resting_branches_and_the_merge():
     walk_units(parse_spec(two_paths()), (64, 64), 5, run_unit)
     assert labels[-2:] == ["merge", "tail (branch sum, head, resize)"]
     assert not any(label.startswith("stages[1].branches[0]") for label in labels)  # the resting branch
+
+
+def test_pidnet_logits_are_resized_with_align_corners_as_mmsegmentation_does():
+    model = build("pidnet-s", num_classes=5).eval()
+    captured = []
+    model.head.register_forward_hook(lambda module, inputs, output: captured.append(output))
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 64, 96))
+    expected = torch.nn.functional.interpolate(captured[0], size=(64, 96), mode="bilinear", align_corners=True)
+    assert torch.equal(logits, expected)

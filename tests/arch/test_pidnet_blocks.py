@@ -78,8 +78,8 @@ def test_pidnet_parts_add_up_to_the_reference_counts(c, ppm, stem_blocks, branch
 
 def _check_counts(c, ppm, stem_blocks, branch_blocks, head, large, backbone, main_head, aux):
     assert _pidnet_backbone(c, ppm, stem_blocks, branch_blocks, large) == backbone
-    assert _count(parse_block({"block": "ddr_head", "channels": head}, "h").build(4 * c, {}, 19, NORM)) == main_head
-    p_head = parse_block({"block": "ddr_head", "channels": head}, "h").build(2 * c, {}, 19, NORM)
+    assert _count(parse_block({"block": "pid_head", "channels": head}, "h").build(4 * c, {}, 19, NORM)) == main_head
+    p_head = parse_block({"block": "pid_head", "channels": head}, "h").build(2 * c, {}, 19, NORM)
     d_head = parse_block({"block": "boundary_head", "channels": c}, "h").build(2 * c, {}, 19, NORM)
     assert (_count(p_head) - _count(p_head.classifier), _count(p_head.classifier),
             _count(d_head) - _count(d_head.classifier), _count(d_head.classifier)) == aux

@@ -21,10 +21,12 @@ from archsearch.arch.blocks.registry import BlockConfig, ComponentConfig, NormSe
 class HeadConfig(ComponentConfig):
     """A head turns features into logits; ``check`` sees the channels of every stride it may read.
 
-    ``fixed_output_channels`` is None for class logits, else the head's own width (a boundary head's 1).
+    ``fixed_output_channels`` is None for class logits, else the head's own width (a boundary head's 1);
+    ``align_corners`` is how its logits are resized to the image (True for PIDNet's heads).
     """
 
     fixed_output_channels: ClassVar[int | None] = None
+    align_corners: ClassVar[bool] = False
 
     def check(self, final_channels: int, feature_channels: dict[int, int]) -> None:
         """Raise SpecError (path relative to the head) if the features cannot feed this head."""

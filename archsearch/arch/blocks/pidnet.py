@@ -213,6 +213,14 @@ class PAPPMConfig(ContextConfig):
         return widest(field, *pooled).window(3)
 
 
+@register_block("pid_head")
+@dataclass(frozen=True, kw_only=True)
+class PIDHeadConfig(DDRHeadConfig):
+    """PIDNet's I and P heads: DDRNet's head, whose logits mmsegmentation resizes with align_corners=True."""
+
+    align_corners: ClassVar[bool] = True
+
+
 class BoundaryHead(DDRHead):
     """PIDNet's D head: DDRNet's head with one output channel (boundary logits), whatever the classes."""
 
@@ -226,6 +234,7 @@ class BoundaryHeadConfig(DDRHeadConfig):
     """BN -> ReLU -> 3x3 conv -> BN -> ReLU -> 1x1 to one channel: the boundary (D) head of PIDNet."""
 
     fixed_output_channels: ClassVar[int | None] = 1
+    align_corners: ClassVar[bool] = True
 
     def build(self, final_channels: int, feature_channels: dict[int, int], num_classes: int,
               norm: NormSettings) -> nn.Module:
