@@ -22,10 +22,13 @@ from archsearch.io import read_yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
+from archsearch.train.proxies import PROXY_NAMES
+from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.train import TrainConfig
 
 Metric = Literal["miou", "latency_ms", "macs", "params_deploy", "params_train"]
+ProxyName = Literal[PROXY_NAMES]
 ConstraintMetric = Literal["latency_ms", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "nsga2", "random", "grid"]
@@ -43,8 +46,14 @@ DEFAULT_OBJECTIVES = ({"metric": "miou", "direction": "maximize"},)
 
 @dataclass(frozen=True)
 class Objective:
-    metric: Metric
+    """``metric`` is one of METRICS, or ``proxy.<name>`` for a zero-cost proxy the study computes."""
+
+    metric: str
     direction: Direction
+
+    def validate(self) -> None:
+        require(self.metric in METRICS or self.metric.startswith(PROXY_PREFIX), "unknown metric", path="metric",
+                value=self.metric, allowed=", ".join(METRICS) + f", {PROXY_PREFIX}<name> (with proxies: [...])")
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ class StudyFile:
     """
 
     space: str
-    training: dict[str, Any]
+    training: dict[str, Any] | Literal["none"]  # none: nothing is trained (a search on proxies and costs)
     name: str | None = None
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +192,7 @@ class StudyFile:
     screening: Screening | None = None
     backend: Backend = "optuna"
     resources: Resources = field(default_factory=Resources)
+    proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
 
     def validate(self) -> None:
         require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
@@ -191,6 +201,16 @@ class StudyFile:
                 value=[])
         metrics = [objective.metric for objective in self.objectives]
         require(len(set(metrics)) == len(metrics), "a metric is named twice", path="objectives", value=metrics)
+        require(len(set(self.proxies)) == len(self.proxies), "a proxy is named twice", path="proxies",
+                value=list(self.proxies))
+        for index, metric in enumerate(metrics):
+            if metric.startswith(PROXY_PREFIX):
+                require(metric.removeprefix(PROXY_PREFIX) in self.proxies, "a proxy objective needs that proxy",
+                        path=f"objectives[{index}].metric", value=metric,
+                        allowed=f"a proxy named under proxies: ({', '.join(self.proxies) or 'none named'})")
+            if self.training == "none":
+                require(metric != "miou", "nothing is trained, so there is no mIoU", path=f"objectives[{index}].metric",
+                        value=metric, allowed="a proxy.<name>, a cost, or a training recipe under training:")
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
@@ -222,7 +242,7 @@ class StudyConfig:
     dataset: DatasetConfig
     augmentation: Augmentation
     input_size: tuple[int, int]
-    training: TrainConfig
+    training: TrainConfig | None  # None: ``training: none``, a search on zero-cost proxies and costs alone
     objectives: tuple[Objective, ...]
     sampler: str
     sampler_seed: int
@@ -237,6 +257,7 @@ class StudyConfig:
     screening: Screening | None
     backend: str
     resources: Resources
+    proxies: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -283,17 +304,20 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     pruner, pruner_options = parse_with_options(PrunerFields, study.pruner, "pruner")
     require(pruner.name == "none" or len(study.objectives) == 1, "pruning needs a single objective",
             path="pruner.name", value=pruner.name, allowed="none (with several objectives)")
+    require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
+            path="pruner.name", value=pruner.name, allowed="none")
     latency = _latency(study, source)
     constraints = tuple(Constraint(metric, bounds.max, bounds.min) for metric, bounds in study.constraints.items())
     _check_screening(study, constraints, latency)
     return StudyConfig(
         name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
-        training=TrainConfig.from_dict(study.training, source), objectives=study.objectives,
+        training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
+        objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
         pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, raw=raw)
+        resources=study.resources, proxies=study.proxies, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:

@@ -5,8 +5,9 @@ The trial never reads the study file again; it gets the parsed StudyConfig and a
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
@@ -20,15 +21,25 @@ from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
+from archsearch.train.proxies import compute_proxies
+from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
 from archsearch.train import make_loader, train_and_evaluate
 
+PROXY_BATCHES = 3
+PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
+
 
 @dataclass
 class TrialMetrics:
-    """What one trial measured; ``infeasible`` points carry their cost but no mIoU."""
+    """What one trial measured; ``infeasible`` points carry their cost but no mIoU.
+
+    ``proxies`` (zero-cost proxy scores) and ``miou_history`` (the mIoU of every evaluation
+    before the last, by step) are flattened into ``proxy.<name>`` and ``miou_at.<step>``
+    attributes, so that each is a column of trials.csv and a metric of its own.
+    """
 
     arch_hash: str
     seed: int
@@ -51,25 +62,36 @@ class TrialMetrics:
     train_seconds: float | None = None
     eval_seconds: float | None = None
     trial_seconds: float | None = None
+    proxy_seconds: float | None = None
     infeasible: bool = False
     constraint_violations: tuple[float, ...] = ()
+    proxies: dict[str, float] = field(default_factory=dict)
+    miou_history: dict[int, float] = field(default_factory=dict)
 
     def value(self, metric: str) -> float | None:
         if metric == "latency_ms" and self.latency_ms is None:
             return self.latency_predicted_ms  # a point screened out by the predictor is never measured
+        if metric.startswith(PROXY_PREFIX):
+            return self.proxies.get(metric.removeprefix(PROXY_PREFIX))
         return getattr(self, metric)
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> "TrialMetrics":
         """Metrics back from ``to_attrs`` data (a Ray result, say); other keys are left out."""
-        known = {field.name for field in fields(cls)}
+        known = {field.name for field in fields(cls)} - {"proxies", "miou_history"}
         data = {key: value for key, value in attrs.items() if key in known}
         data["constraint_violations"] = tuple(data.get("constraint_violations") or ())
+        data["proxies"] = {key.removeprefix(PROXY_PREFIX): value for key, value in attrs.items()
+                           if key.startswith(PROXY_PREFIX) and value is not None}
+        data["miou_history"] = {int(key.removeprefix(INTERMEDIATE_PREFIX)): value for key, value in attrs.items()
+                                if key.startswith(INTERMEDIATE_PREFIX) and value is not None}
         return cls(**data)
 
     def to_attrs(self) -> dict:
         data = asdict(self)
         data["constraint_violations"] = list(self.constraint_violations)
+        data.update({f"{PROXY_PREFIX}{name}": value for name, value in data.pop("proxies").items()})
+        data.update({f"{INTERMEDIATE_PREFIX}{step}": value for step, value in data.pop("miou_history").items()})
         return data
 
 
@@ -161,6 +183,23 @@ class TrialRunner:
                            for constraint in self.study.constraints)
         return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
 
+    def score_proxies(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
+        """The study's zero-cost proxies of the untrained network (built as training would build it, from
+        the trial's seed), on the first PROXY_BATCHES batches of the seeded training order."""
+        if not self.study.proxies:
+            return metrics
+        started = time.perf_counter()
+        batch_size = self.study.training.batch_size if self.study.training is not None else PROXY_BATCH_SIZE
+        loader = make_loader(self._datasets[0], batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
+        batches = list(itertools.islice(loader, PROXY_BATCHES))
+
+        def untrained_model() -> torch.nn.Module:
+            torch.manual_seed(metrics.seed)
+            return build(spec, num_classes=self.num_classes)
+
+        scores = compute_proxies(untrained_model, batches, self.study.proxies)
+        return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
+
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
               on_evaluation: Callable[[int, float], None] | None) -> TrialMetrics:
         started = time.perf_counter()
@@ -172,5 +211,6 @@ class TrialRunner:
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
-        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds,
+        earlier = {step: miou for step, miou in result.history[:-1]}
+        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, trial_seconds=time.perf_counter() - started)
