@@ -160,9 +160,13 @@ def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, sh
         kind = NODE_KINDS[node.kind]
         if node.training_only:  # deploy drops it
             continue
+        last = None
         for piece in kind.units(node):
             unit = Unit(kind.unit_kind, kind.label(piece), piece.component,
                         tuple(shapes[ref] for ref in piece.inputs), piece, spec.norm,
                         kind.unit_details(piece, num_classes, image_size), num_classes, tuple(image_size))
             shapes.update({piece.output(index): shape for index, shape in enumerate(shapes_of(unit))})
-        shapes.update({node.output(index): shapes[piece.output(index)] for index in range(len(node.outputs))})
+            last = piece
+        # A node without units (an empty chain: no stem, a resting branch) passes its input on.
+        outputs = [last.output(index) for index in range(len(node.outputs))] if last else list(node.inputs)
+        shapes.update({node.output(index): shapes[ref] for index, ref in enumerate(outputs)})
