@@ -81,6 +81,8 @@ def _ranking_cells(summary: pd.DataFrame) -> pd.DataFrame:
         cells["mIoU"] = top["miou"].map(lambda value: _cell(value, 4))
         cells[f"{CONFIDENCE:.0%} CI"] = "1 seed"
     cells["latency (ms)"] = top["latency_ms"].map(lambda value: _cell(value, 2))
+    if top["latency_ratio"].notna().any():
+        cells["latency ratio"] = top["latency_ratio"].map(lambda value: _cell(value, 3))
     cells["GMACs"] = top["macs"].map(lambda value: _cell(value, 2, 1e-9))
     cells["params (M)"] = top["params_deploy"].map(lambda value: _cell(value, 2, 1e-6))
     cells["RF"] = top["receptive_field"].map(_cell)

@@ -11,7 +11,10 @@ from archsearch.run.trials_table import CHOICE_PREFIX
 from archsearch.search.config import DIRECTIONS
 from archsearch.report.statistics import t_interval, tied_with
 
-ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
+ARCHITECTURE_COLUMNS = ("latency_ms", "latency_ratio", "macs", "params_deploy", "params_train", "receptive_field",
+                        "output_stride")
+MEDIAN_COLUMNS = ("latency_ms", "latency_ratio")
+"""Measured again with every seed of an architecture: the median of its runs stands for it."""
 
 
 def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
@@ -21,7 +24,7 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
 
     When some architecture ran more than once (several seeds) and ``group_seeds`` is set,
     rows are architectures: ``miou_mean``, ``miou_std`` (ddof=1, NaN for one run), ``runs``,
-    the median ``latency_ms`` and the architecture's own columns. Runs are grouped by
+    the median ``latency_ms`` and ``latency_ratio`` and the architecture's own columns. Runs are grouped by
     ``arch_hash`` together with every ``param.*`` choice, so a sampled choice that does not
     change the architecture (a learning rate) keeps its runs apart. Otherwise rows are
     trials and keep ``number``, ``seed`` and ``miou``. A trial that repeats an earlier one
@@ -32,6 +35,8 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
     t-test cannot tell from it; empty where either has one seed), see archsearch.report.statistics.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
+    # A run without a relative latency budget (or from before them) has no ratios.
+    trials = trials.reindex(columns=[*trials.columns, *(c for c in ARCHITECTURE_COLUMNS if c not in trials.columns)])
     proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
     keys = ["arch_hash", *choices]
@@ -41,9 +46,9 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
         columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *proxies, *choices]
         table = _ranked(complete[columns], rank_by, "miou")
         return _with_intervals(table, table["miou"], np.full(len(table), np.nan), np.ones(len(table)))
-    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size"),
-                    "latency_ms": ("latency_ms", "median")}
-    aggregations.update({column: (column, "first") for column in ARCHITECTURE_COLUMNS if column != "latency_ms"})
+    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size")}
+    aggregations.update({column: (column, "median" if column in MEDIAN_COLUMNS else "first")
+                         for column in ARCHITECTURE_COLUMNS})
     aggregations.update({column: (column, "mean") for column in proxies})  # a proxy depends on the seed's init
     table = complete.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
     table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *proxies, *choices]]

@@ -40,8 +40,9 @@ class ReportFiles:
 def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
     """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
 
-    The plot puts mIoU against ``x_metric``: by default latency when any architecture has
-    one, else MACs. A run with no COMPLETE trial still gets a report that says so.
+    The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
+    has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
+    trial still gets a report that says so.
     """
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
@@ -55,7 +56,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     rank_by = heading.objectives[0] if trained_nothing else ("miou", "maximize")
     summary = summarize(trials, rank_by=rank_by)
     if x_metric is None:
-        x_metric = "latency_ms" if summary["latency_ms"].notna().any() else "macs"
+        x_metric = next((metric for metric in ("latency_ratio", "latency_ms") if summary[metric].notna().any()), "macs")
     # One objective has no trade-off to show, so its table marks the plotted front (mIoU against cost).
     if len(heading.objectives) > 1:
         objectives = [(objective_column(summary, metric), direction) for metric, direction in heading.objectives]

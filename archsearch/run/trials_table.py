@@ -58,6 +58,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_device", "text"),
     Column("latency_backend", "text"),
     Column("latency_settings", "text"),       # LatencySettings as canonical JSON
+    Column("latency_ratio", "float"),         # with a relative budget: latency / the reference's, same rounds
+    Column("latency_predicted_ratio", "float"),
+    Column("latency_reference", "text"),      # the reference network: a preset name or a spec file
+    Column("latency_reference_ms", "float"),
+    Column("latency_margin", "float"),        # (budget - value) / budget of the tightest latency budget
+    Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)

@@ -20,15 +20,16 @@ from archsearch.arch.blocks.registry import parse_dataclass, require
 from archsearch.errors import SpecError
 from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency import LatencySettings
+from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.train import TrainConfig
 
-Metric = Literal["miou", "latency_ms", "macs", "params_deploy", "params_train"]
+Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 ProxyName = Literal[PROXY_NAMES]
-ConstraintMetric = Literal["latency_ms", "macs", "params_deploy", "params_train"]
+ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "nsga2", "random", "grid"]
 PrunerName = Literal["none", "median", "percentile", "successive_halving", "hyperband"]
@@ -39,6 +40,7 @@ DIRECTIONS: tuple[str, ...] = typing.get_args(Direction)
 SAMPLERS: tuple[str, ...] = typing.get_args(SamplerName)
 PRUNERS: tuple[str, ...] = typing.get_args(PrunerName)
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
+LATENCY_METRICS = ("latency_ms", "latency_ratio")
 DEFAULT_INPUT_SIZE = (512, 1024)
 DEFAULT_OBJECTIVES = ({"metric": "miou", "direction": "maximize"},)
 
@@ -57,10 +59,12 @@ class Objective:
 
 @dataclass(frozen=True)
 class Bounds:
-    """``{max: X}`` and/or ``{min: Y}`` on one metric."""
+    """``{max: X}`` and/or ``{min: Y}`` on one metric; ``reference`` (latency_ratio only): the network
+    the ratio is to, a preset name or a spec file relative to the study file."""
 
     max: float | None = None
     min: float | None = None
+    reference: str | None = None
 
     def validate(self) -> None:
         require(self.max is not None or self.min is not None, "expected {max: X} and/or {min: Y}", path="",
@@ -76,11 +80,16 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Constraint:
-    """A bound on a metric; a point outside it is infeasible and never trains."""
+    """A bound on a metric; a point outside it is infeasible and never trains.
+
+    ``reference`` (latency_ratio only): the network the ratio is to, a preset name or the
+    absolute path of a spec file.
+    """
 
     metric: str
     maximum: float | None = None
     minimum: float | None = None
+    reference: str | None = None
 
     def violation(self, value: float) -> float:
         """Optuna's convention: <= 0 is feasible, the size of a violation otherwise."""
@@ -223,12 +232,22 @@ class StudyFile:
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=self.storage,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
-        if self.latency is None:
-            require("latency_ms" not in self.constraints, "a latency constraint needs latency settings",
-                    path="constraints.latency_ms", value=_plain(self.constraints.get("latency_ms")),
-                    allowed="add a latency: section (device, dtype, ...)")
-            require("latency_ms" not in metrics, "a latency objective needs latency settings", path="objectives",
-                    value="latency_ms", allowed="add a latency: section (device, dtype, ...)")
+        for metric in LATENCY_METRICS:
+            if self.latency is None:
+                require(metric not in self.constraints, "a latency constraint needs latency settings",
+                        path=f"constraints.{metric}", value=_plain(self.constraints.get(metric)),
+                        allowed="add a latency: section (device, dtype, ...)")
+                require(metric not in metrics, "a latency objective needs latency settings", path="objectives",
+                        value=metric, allowed="add a latency: section (device, dtype, ...)")
+        require("latency_ratio" not in metrics or "latency_ratio" in self.constraints,
+                "a latency_ratio objective needs a reference network", path="objectives", value="latency_ratio",
+                allowed="add constraints: {latency_ratio: {reference: NAME}} (a max is optional)")
+        for metric, bounds in self.constraints.items():
+            require((bounds.reference is not None) == (metric == "latency_ratio"),
+                    "a latency ratio needs the network it is relative to" if metric == "latency_ratio"
+                    else "only a latency_ratio has a reference network", path=f"constraints.{metric}.reference",
+                    value=bounds.reference, allowed="a preset name or a spec file" if metric == "latency_ratio"
+                    else "no reference")
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         return [(objective.metric, objective.direction) for objective in self.objectives]
@@ -313,7 +332,9 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
             path="pruner.name", value=pruner.name, allowed="none")
     latency = _latency(study, source)
-    constraints = tuple(Constraint(metric, bounds.max, bounds.min) for metric, bounds in study.constraints.items())
+    constraints = tuple(Constraint(metric, bounds.max, bounds.min,
+                                   _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
+                        for metric, bounds in study.constraints.items())
     _check_screening(study, constraints, latency)
     return StudyConfig(
         name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
@@ -364,12 +385,44 @@ def _latency(study: StudyFile, source: str) -> LatencySettings | None:
 def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], latency: LatencySettings | None) -> None:
     if study.screening is None:
         return
-    require(any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints),
+    require(any(constraint.metric in LATENCY_METRICS and constraint.maximum is not None for constraint in constraints),
             "screening leaves out points predicted over the latency budget, and there is none", path="screening",
-            value=_plain(study.screening), allowed="add constraints: {latency_ms: {max: MS}}")
+            value=_plain(study.screening),
+            allowed="add constraints: {latency_ms: {max: MS}} or {latency_ratio: {max: R, reference: NAME}}")
     require(latency.backend in PREDICTOR_BACKENDS,
             "the latency predictor sums blocks timed one by one, which describes the eager backend only",
             path="latency.backend", value=latency.backend, allowed=", ".join(PREDICTOR_BACKENDS))
+def latency_budget(study: StudyConfig) -> LatencyBudget:
+    """The study's latency bounds as the latency package reads them (the tightest maximum of each kind)."""
+    def tightest(metric: str) -> float | None:
+        maxima = [c.maximum for c in study.constraints if c.metric == metric and c.maximum is not None]
+        return min(maxima) if maxima else None
+
+    ratio = next((constraint for constraint in study.constraints if constraint.metric == "latency_ratio"), None)
+    return LatencyBudget(maximum_ms=tightest("latency_ms"), maximum_ratio=tightest("latency_ratio"),
+                         reference=ratio.reference if ratio is not None else None,
+                         screening_margin=study.screening.margin if study.screening is not None else None)
+
+
+def _latency_reference(value: str, base_dir: Path) -> str:
+    """A preset name as it is, or a spec file's absolute path (relative to the study file); the spec is checked."""
+    from archsearch.arch.build import resolve_spec
+    from archsearch.arch.presets import preset_names
+
+    path = "constraints.latency_ratio.reference"
+    allowed = f"a spec YAML file (relative to the study file) or one of: {', '.join(preset_names())}"
+    if value in preset_names():
+        return value
+    spec_path = (base_dir / value).resolve()
+    require(spec_path.is_file(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
+    try:
+        resolve_spec(str(spec_path))
+    except SpecError as error:
+        raise SpecError(f"the reference spec is not valid: {error}", path=path, value=value,
+                        allowed=allowed) from None
+    return str(spec_path)
+
+
 def set_value(data: dict[str, Any], assignment: str) -> str:
     """Apply one ``--set key.path=value`` (value read as YAML 1.2) to raw study data; returns the key path."""
     key, equals, text = assignment.partition("=")

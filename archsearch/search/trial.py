@@ -19,12 +19,10 @@ from archsearch.data import build_dataset, eval_transforms, train_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
-from archsearch.latency import LatencyCache, cached_latency
-from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
-from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
+from archsearch.latency.point import PointTiming
 from archsearch.train.proxies import compute_proxies
 from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
-from archsearch.search.config import StudyConfig
+from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
 from archsearch.train import make_loader, train_and_evaluate
@@ -57,6 +55,13 @@ class TrialMetrics:
     latency_backend: str | None = None
     latency_settings: str | None = None         # LatencySettings as canonical JSON
     latency_predicted_ms: float | None = None
+    latency_ratio: float | None = None
+    latency_predicted_ratio: float | None = None
+    latency_reference: str | None = None
+    latency_reference_ms: float | None = None
+    latency_margin: float | None = None
+    latency_noise: float | None = None
+    latency_retimes: int | None = None
     latency_cached: bool | None = None
     latency_seconds: float | None = None
     miou: float | None = None
@@ -70,8 +75,9 @@ class TrialMetrics:
     miou_history: dict[int, float] = field(default_factory=dict)
 
     def value(self, metric: str) -> float | None:
-        if metric == "latency_ms" and self.latency_ms is None:
-            return self.latency_predicted_ms  # a point screened out by the predictor is never measured
+        if metric in ("latency_ms", "latency_ratio") and getattr(self, metric) is None:
+            # a point screened out by the predictor is never measured
+            return getattr(self, metric.replace("latency_", "latency_predicted_"))
         if metric.startswith(PROXY_PREFIX):
             return self.proxies.get(metric.removeprefix(PROXY_PREFIX))
         return getattr(self, metric)
@@ -128,10 +134,6 @@ class TrialRunner:
     def num_classes(self) -> int:
         return self._datasets[0].num_classes
 
-    @cached_property
-    def _latency_cache(self) -> LatencyCache:
-        return LatencyCache(self.run_dir.latency_cache)
-
     def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
         """Params, MACs and receptive field, counted once per architecture (its other seeds reuse them)."""
         analysis = self._analyses.get(spec.arch_hash)
@@ -144,43 +146,27 @@ class TrialRunner:
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
 
     @cached_property
-    def _latency_predictor(self) -> LatencyPredictor:
-        return LatencyPredictor(UnitLatencyTable(default_unit_table_path()), self.study.latency,
-                                calibration=CalibrationTable(self.run_dir.latency_cache))
+    def _point_timing(self) -> PointTiming:
+        return PointTiming(self.study.latency, latency_budget(self.study), self.run_dir.latency_cache,
+                           num_classes=self.num_classes)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after.
 
-        With screening, the predicted latency comes first: a point predicted over the budget by
-        more than the margin is infeasible at the cost of a table lookup, and is never built whole.
+        ``PointTiming`` does the timing: screening, the reference timed alongside, re-timing near a
+        relative budget.
         """
         if self.study.latency is not None:
-            started = time.perf_counter()
-            prediction = None
-            if self.study.screening is not None:
-                prediction = self._latency_predictor.predict(spec, num_classes=self.num_classes)
-                metrics = replace(metrics, latency_predicted_ms=prediction.median_ms)
-                if prediction.median_ms > self._screening_limit_ms:
-                    return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
-            check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
-                                 batch_size=self.study.latency.batch_size,
-                                 dtype_bytes=self.study.latency.torch_dtype.itemsize, device=self.study.latency.device)
-            result, cached = cached_latency(self._latency_cache, spec.arch_hash,
-                                            lambda: deploy(build(spec, num_classes=self.num_classes)),
-                                            self.study.latency)
-            if prediction is not None:  # every confirmed point sharpens the next predictions
-                self._latency_predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
-            metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
-                              latency_repeats=result.repeats, latency_device=result.device_name,
-                              latency_backend=result.backend, latency_settings=result.settings.key(),
-                              latency_cached=cached, latency_seconds=time.perf_counter() - started)
-        return self._checked(metrics)
+            def deployed():  # built only when it is timed (screening may leave it out)
+                check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
+                                     batch_size=self.study.latency.batch_size,
+                                     dtype_bytes=self.study.latency.torch_dtype.itemsize,
+                                     device=self.study.latency.device)
+                return deploy(build(spec, num_classes=self.num_classes))
 
-    @property
-    def _screening_limit_ms(self) -> float:
-        budget = min(constraint.maximum for constraint in self.study.constraints
-                     if constraint.metric == "latency_ms" and constraint.maximum is not None)
-        return budget * (1 + self.study.screening.margin)
+            point = self._point_timing.measure(spec, deployed)
+            metrics = replace(metrics, **point.as_metrics())
+        return self._checked(metrics)
 
     def _checked(self, metrics: TrialMetrics) -> TrialMetrics:
         violations = tuple(constraint.violation(metrics.value(constraint.metric))
