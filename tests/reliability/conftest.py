@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from archsearch.latency import point as point_module
 from archsearch.search import trial as trial_module
 from tests.helpers.paths import FIXTURES
 
@@ -44,7 +45,8 @@ def no_training(monkeypatch):
         return replace(metrics, miou=0.5, train_seconds=0.0)
 
     def fake_latency(cache, arch_hash, model_factory, settings):
-        return SimpleNamespace(median_ms=1.0, iqr_ms=0.0), False
+        return SimpleNamespace(median_ms=1.0, iqr_ms=0.0, repeats=1, device_name="fake", backend=settings.backend,
+                               settings=settings), False
 
     monkeypatch.setattr(trial_module.TrialRunner, "train", fake_train)
-    monkeypatch.setattr(trial_module, "cached_latency", fake_latency)
+    monkeypatch.setattr(point_module, "cached_latency", fake_latency)
