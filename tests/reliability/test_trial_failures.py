@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from archsearch.cli.main import main
+from archsearch.latency import point as latency_point
 from archsearch.errors import SpecError
 from archsearch.search import trial as trial_module
 from archsearch.train import TrainingDiverged
@@ -34,9 +35,10 @@ def last_line(err: str) -> str:
     return err[err.rindex("archsearch: error: "):] if "archsearch: error: " in err else err
 
 
-def fail_call(monkeypatch, name: str, error: BaseException, *, on_calls=(1,)):
-    """Make ``archsearch.search.trial.<name>`` raise ``error`` on the given calls (1-based), else work."""
-    original = getattr(trial_module, name)
+def fail_call(monkeypatch, name: str, error: BaseException, *, on_calls=(1,), module=trial_module):
+    """Make ``<module>.<name>`` (by default in archsearch.search.trial) raise ``error`` on the given calls
+    (1-based), else work."""
+    original = getattr(module, name)
     calls = []
 
     def flaky(*args, **kwargs):
@@ -45,7 +47,7 @@ def fail_call(monkeypatch, name: str, error: BaseException, *, on_calls=(1,)):
             raise error
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trial_module, name, flaky)
+    monkeypatch.setattr(module, name, flaky)
 
 
 @pytest.mark.parametrize(("error", "reason"), [
@@ -84,7 +86,8 @@ def test_a_network_that_cannot_be_built_analyzed_or_timed_fails_alone(tiny_study
     if stage == "cached_latency":
         extra = ["--set", "latency={device: cpu, warmup_seconds: 0, min_warmup_iterations: 1, "
                           "time_budget_seconds: 0, min_repeats: 2, max_repeats: 2}"]
-    fail_call(monkeypatch, stage, RuntimeError(f"{stage} broke for this network"))
+    module = latency_point if stage == "cached_latency" else trial_module
+    fail_call(monkeypatch, stage, RuntimeError(f"{stage} broke for this network"), module=module)
     assert run(tiny_study, tmp_path / "run", "--trials", "2", *extra) == 0
     frame = trials(tmp_path / "run")
     assert list(frame["state"]) == ["FAIL", "COMPLETE"]
