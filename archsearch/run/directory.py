@@ -27,7 +27,7 @@ from archsearch.arch.spec import ArchSpec
 
 TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
                  "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason",
-                 "num_classes", "latency_predicted_ms", "duplicate_of")
+                 "num_classes", "latency_predicted_ms", "duplicate_of", "data_wait_fraction")
 
 
 @dataclass(frozen=True)

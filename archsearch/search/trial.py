@@ -23,7 +23,7 @@ from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
 from archsearch.search.config import StudyConfig
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
-from archsearch.train import make_loader, train_and_evaluate
+from archsearch.train import loader_settings, make_loader, train_and_evaluate
 
 
 @dataclass
@@ -46,6 +46,7 @@ class TrialMetrics:
     miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
+    data_wait_fraction: float | None = None
     trial_seconds: float | None = None
     infeasible: bool = False
     constraint_violations: tuple[float, ...] = ()
@@ -162,9 +163,12 @@ class TrialRunner:
         config = replace(self.study.training, seed=metrics.seed)
         torch.manual_seed(metrics.seed)
         model = build(spec, num_classes=self.num_classes)
-        train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
-        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
+        loading = loader_settings(config)
+        train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True,
+                                   **loading)
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
         return replace(metrics, miou=result.miou, train_seconds=result.train_seconds,
-                       eval_seconds=result.eval_seconds, trial_seconds=time.perf_counter() - started)
+                       eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
+                       trial_seconds=time.perf_counter() - started)
