@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from archsearch.data.augmentation import AugmentationConfig
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
@@ -69,12 +70,6 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
-class Augmentation:
-    crop_size: tuple[int, int] | None = None
-    scale_range: tuple[float, float] = (0.5, 2.0)
-
-
-@dataclass(frozen=True)
 class StudyConfig:
     name: str
     source: str
@@ -82,7 +77,7 @@ class StudyConfig:
     space_path: Path
     fix: Mapping[str, Any]
     dataset: DatasetConfig
-    augmentation: Augmentation
+    augmentation: AugmentationConfig
     input_size: tuple[int, int]
     training: TrainConfig
     objectives: tuple[Objective, ...]
@@ -202,18 +197,7 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
             raise _error("no such data directory", "dataset.root", str(root_path))
     dataset = DatasetConfig(name=dataset_name, root=root_path, options=dataset_data)
 
-    augmentation_data = dict(_mapping(data.get("augmentation"), "augmentation"))
-    for key in augmentation_data:
-        if key not in ("crop_size", "scale_range"):
-            raise _error("unknown key", f"augmentation.{key}", key, "crop_size, scale_range")
-    crop = augmentation_data.get("crop_size")
-    scale = augmentation_data.get("scale_range", [0.5, 2.0])
-    if not (isinstance(scale, list) and len(scale) == 2 and all(isinstance(v, (int, float)) for v in scale)
-            and 0 < scale[0] <= scale[1]):
-        raise _error("expected [low, high] with 0 < low <= high", "augmentation.scale_range", scale)
-    augmentation = Augmentation(crop_size=_size(crop, "augmentation.crop_size") if crop is not None else None,
-                                scale_range=(float(scale[0]), float(scale[1])))
-
+    augmentation = AugmentationConfig.from_dict(data.get("augmentation"))
     input_size = _size(data.get("input_size", list(DEFAULT_INPUT_SIZE)), "input_size")
     training = TrainConfig.from_dict(data["training"], source)
 

@@ -14,7 +14,7 @@ import torch
 
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
-from archsearch.data import build_dataset, eval_transforms, train_transforms
+from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.io import write_state_dict
 from archsearch.latency import LatencyCache, cached_latency
@@ -73,9 +73,8 @@ class TrialMetrics:
 def study_datasets(study: StudyConfig):
     """The study's train split (with its augmentation) and val split."""
     dataset = study.dataset
-    crop = study.augmentation.crop_size or study.input_size
     train = build_dataset(dataset.name, dataset.root, "train",
-                          train_transforms(crop, study.augmentation.scale_range), **dataset.options)
+                          study.augmentation.train_transforms(study.input_size), **dataset.options)
     val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
     return train, val
 
