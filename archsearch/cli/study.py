@@ -22,10 +22,21 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.search.optuna_driver import check_search
     from archsearch.search.trial import check_data
 
-    config = load_study(arguments.study, arguments.set or ())
+    device = [f"training.device={arguments.device}"] if arguments.device else []
+    config = load_study(arguments.study, [*(arguments.set or ()), *device])
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
+    if arguments.dry_run:
+        from archsearch.cli.dry_run import print_dry_run
+        from archsearch.search.trial import study_datasets
+        return print_dry_run(config, study_datasets(config)[0].num_classes)
+    if config.backend == "optuna":  # Ray places trials on its workers' devices, not this process's
+        from archsearch.train import present_device
+        try:
+            present_device(config.training.device)
+        except SpecError as error:
+            raise error.under("training").with_source("--device" if arguments.device else config.source) from None
     run_dir = RunDirectory(arguments.out or default_run_dir(config.name)).create()
     run_dir.save_study({**config.raw, "trials": config.trials, "backend": config.backend})
     console = Console(stderr=True)
@@ -99,6 +110,10 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
     running.add_argument("--ray-address", metavar="ADDRESS",
                          help="attach to this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    running.add_argument("--device", metavar="DEVICE",
+                         help="train on this device, e.g. cuda:1 (one GPU per process; overrides training.device)")
+    running.add_argument("--dry-run", action="store_true",
+                         help="print the resolved study, its first point's spec and counts; train nothing")
     running.set_defaults(handler=command_run)
 
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")

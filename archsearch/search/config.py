@@ -194,7 +194,9 @@ def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
             raise _error(f"dataset {dataset_name!r} needs a root directory", "dataset.root", None,
                          "the directory holding the dataset")
         if not root_path.is_dir():
-            raise _error("no such data directory", "dataset.root", str(root_path))
+            from archsearch.data.registry import PREPARATION
+            raise _error(f"no such data directory: {dataset_name} was looked for in {root_path}", "dataset.root",
+                         str(root_path), f"a directory holding it: {PREPARATION[dataset_name]}")
     dataset = DatasetConfig(name=dataset_name, root=root_path, options=dataset_data)
 
     augmentation = AugmentationConfig.from_dict(data.get("augmentation"))

@@ -71,11 +71,14 @@ class TrialMetrics:
 
 
 def study_datasets(study: StudyConfig):
-    """The study's train split (with its augmentation) and val split."""
+    """The study's train split (with its augmentation) and val split (``dataset.train_split`` and
+    ``dataset.val_split``, default train and val; ``train+val`` joins two)."""
     dataset = study.dataset
-    train = build_dataset(dataset.name, dataset.root, "train",
-                          study.augmentation.train_transforms(study.input_size), **dataset.options)
-    val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
+    options = dict(dataset.options)
+    train_split, val_split = options.pop("train_split", "train"), options.pop("val_split", "val")
+    train = build_dataset(dataset.name, dataset.root, train_split,
+                          study.augmentation.train_transforms(study.input_size), **options)
+    val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
     return train, val
 
 
