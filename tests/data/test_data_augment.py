@@ -11,7 +11,7 @@ from archsearch.data import AugmentationConfig, train_transforms
 from archsearch.data.augment import (REDUCED_RANDAUGMENT_OPS, ClassUniformCrop, PhotometricDistortion,
                                      ReducedRandAugment)
 from archsearch.errors import SpecError
-from tests.data.test_data_transforms import block_scene, classes_from_image, interior
+from tests.helpers.scenes import block_scene, classes_from_image, interior
 
 
 def lone_pixel(height: int, width: int, row: int, column: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
