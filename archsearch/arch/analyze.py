@@ -15,8 +15,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from archsearch.arch.build import SpecLike, build, resolve_spec
 from archsearch.arch.deploy import deploy
 from archsearch.arch.network import SegmentationNetwork
-from archsearch.arch.receptive_field import ReceptiveField, widest
-from archsearch.arch.spec import ArchSpec
 
 
 @dataclass(frozen=True)
@@ -53,27 +51,6 @@ def count_macs(model: torch.nn.Module, input_size: tuple[int, int], in_channels:
     return counter.get_total_flops() // 2
 
 
-def receptive_field(spec: ArchSpec) -> int:
-    """Theoretical receptive field of the final feature map (RegSeg's field-of-view, in input pixels)."""
-    fields = [_through(spec.stem, ReceptiveField())]
-    for stage in spec.stages:
-        outputs = [_through(blocks, fields[min(index, len(fields) - 1)]) for index, blocks in enumerate(stage.branches)]
-        if stage.fusion is not None:
-            strides = [int(field.jump) for field in outputs]
-            outputs = stage.fusion.receptive_fields(outputs, strides)
-        fields = outputs
-    if spec.context is not None:
-        fields[-1] = spec.context.receptive_field(fields[-1])
-    final = widest(*[field.at_jump(fields[0].jump) for field in fields])
-    return int(final.size)
-
-
-def _through(blocks, field: ReceptiveField) -> ReceptiveField:
-    for block in blocks:
-        field = block.receptive_field(field)
-    return field
-
-
 def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int, int] = (1024, 2048), *,
             num_classes: int = 19) -> Analysis:
     """Count a spec (a preset name, a path, a mapping) or a built network's architecture."""
@@ -87,7 +64,7 @@ def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int
     # Reparameterized with every BatchNorm kept, as the papers count parameters. The FLOP counter
     # counts convs (not BatchNorm, not biases), so folding BatchNorm would not change the MACs.
     deployed = deploy(model, fold_batchnorm=False)
-    shapes = spec.shapes()
+    topology = model.topology
     return Analysis(
         name=spec.name,
         arch_hash=spec.arch_hash,
@@ -97,6 +74,7 @@ def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int
         params_aux=params_aux,
         params_deploy=count_parameters(deployed),
         macs=count_macs(deployed, input_size, spec.in_channels),
-        receptive_field=receptive_field(spec),
-        output_stride=spec.head.output_stride(shapes.final[1]),
+        # The final feature map's field, as RegSeg counts field-of-view (in input pixels).
+        receptive_field=int(topology.receptive_field().size),
+        output_stride=spec.head.output_stride(topology.feature(topology.final).stride),
     )

@@ -21,7 +21,6 @@ def deploy(model: nn.Module, *, fold_batchnorm: bool = True) -> nn.Module:
         _convert(deployed, fold_batchnorm)
     if getattr(deployed, "aux_head", None) is not None:
         deployed.aux_head = None
-        deployed.aux_tap = None
     for parameter in deployed.parameters():
         parameter.requires_grad_(False)
     return deployed

@@ -1,4 +1,4 @@
-"""The one network module every spec builds into: stem, multi-branch stages, context, head."""
+"""The one network module every spec builds into: its topology's nodes, run in order."""
 
 from __future__ import annotations
 
@@ -6,67 +6,67 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from archsearch.arch.blocks.layers import resize_to
+from archsearch.arch.topology import IMAGE, NODE_KINDS, Topology
 
 if TYPE_CHECKING:
     from archsearch.arch.spec import ArchSpec
 
 
-class Stage(nn.Module):
-    """Runs each branch's blocks, then the fusion; a new branch forks from the coarsest input."""
-
-    def __init__(self, branches: list[nn.Sequential], fusion: nn.Module | None, input_activation: bool) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-        self.fusion = fusion
-        self.input_activation = input_activation
-        self.input_act = nn.ReLU() if input_activation else nn.Identity()
-
-    def forward(self, inputs: list[Tensor]) -> list[Tensor]:
-        inputs = [self.input_act(x) for x in inputs]
-        outputs = [branch(inputs[min(index, len(inputs) - 1)]) for index, branch in enumerate(self.branches)]
-        return self.fusion(outputs) if self.fusion is not None else outputs
-
-
 class SegmentationNetwork(nn.Module):
-    """Logits at the input's resolution; ``return_aux`` also gives the auxiliary head's (or None)."""
+    """Logits at the input's resolution; ``return_aux`` also gives the auxiliary head's (or None).
 
-    def __init__(self, *, stem: nn.Sequential, stages: list[Stage], context: nn.Module | None, head: nn.Module,
-                 aux_head: nn.Module | None, aux_tap: tuple[int, int] | None, feature_strides: list[list[int]],
-                 stem_stride: int, final_stride: int, spec: "ArchSpec", num_classes: int) -> None:
+    Each node's module sits at the node's ``module_path`` (``stem``, ``stages.1.branches.0``,
+    ``stages.1.fusion``, ``context``, ``head``, ``aux_head``), which fixes the state-dict names.
+    The forward looks modules up by path on every call, so ``deploy`` may replace any of them,
+    and a module set to None (the auxiliary head in deploy form) skips its node.
+    """
+
+    def __init__(self, *, topology: Topology, modules: dict[str, nn.Module], spec: "ArchSpec",
+                 num_classes: int) -> None:
         super().__init__()
         self.spec = spec
         self.num_classes = num_classes
-        self.stem = stem
-        self.stages = nn.ModuleList(stages)
-        self.context = context
-        self.head = head
-        self.aux_head = aux_head
-        self.aux_tap = aux_tap
-        self.feature_strides = feature_strides
-        self.stem_stride = stem_stride
-        self.final_stride = final_stride
+        self.topology = topology
+        self.context: nn.Module | None = None
+        self.aux_head: nn.Module | None = None
+        for path, module in modules.items():
+            _place(self, path.split("."), module)
+        self._steps = [(node, NODE_KINDS[node.kind], tuple(node.module_path.split("."))) for node in topology.nodes]
 
     def forward(self, images: Tensor, return_aux: bool = False) -> Tensor | tuple[Tensor, Tensor | None]:
-        x = self.stem(images)
-        features = {self.stem_stride: x}
-        branches = [x]
-        aux_input = None
-        for index, (stage, strides) in enumerate(zip(self.stages, self.feature_strides)):
-            branches = stage(branches)
-            features.update(zip(strides, branches))
-            if return_aux and self.aux_tap is not None and self.aux_tap[0] == index:
-                aux_input = branches[self.aux_tap[1]]
-        if self.context is not None:
-            branches = branches[:-1] + [self.context(branches[-1])]
-            features[self.feature_strides[-1][-1]] = branches[-1]
-        final = branches[0]
-        for coarser in branches[1:]:
-            final = final + resize_to(coarser, final.shape[-2:])
-        features[self.final_stride] = final
-        logits = resize_to(self.head(final, features), images.shape[-2:])
+        image_size = tuple(images.shape[-2:])
+        values = {IMAGE: images}
+        for node, kind, parts in self._steps:
+            if node.training_only and not return_aux:
+                continue
+            module = self._module(parts)
+            if module is None:
+                continue
+            outputs = kind.run(node, module, [values[ref] for ref in node.inputs], image_size)
+            values.update({node.output(index): output for index, output in enumerate(outputs)})
+        logits = values[self.topology.logits]
         if not return_aux:
             return logits
-        if self.aux_head is None or aux_input is None:
-            return logits, None
-        return logits, resize_to(self.aux_head(aux_input), images.shape[-2:])
+        return logits, values.get(self.topology.aux_logits)
+
+    def _module(self, parts: tuple[str, ...]) -> nn.Module | None:
+        module = self
+        for part in parts:
+            module = module._modules[part]
+            if module is None:
+                return None
+        return module
+
+
+def _place(container: nn.Module, parts: list[str], module: nn.Module) -> None:
+    """Put ``module`` at a dotted path, making containers on the way (a list where the next part is an index)."""
+    name, rest = parts[0], parts[1:]
+    if not rest:
+        if container._modules.get(name) is None:  # nodes may share one stateless module
+            setattr(container, name, module)
+        return
+    child = container._modules.get(name)
+    if child is None:
+        child = nn.ModuleList() if rest[0].isdigit() else nn.Module()
+        setattr(container, name, child)
+    _place(child, rest, module)

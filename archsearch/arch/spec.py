@@ -11,49 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from archsearch.arch import blocks  # noqa: F401  (registers every block)
 from archsearch.arch.blocks.context import ContextConfig
 from archsearch.arch.blocks.fusion import FusionConfig
 from archsearch.arch.blocks.heads import HeadConfig
 from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
-                                        parse_dataclass, require, to_plain)
+                                        parse_dataclass, to_plain)
 from archsearch.errors import SpecError
 from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    """Blocks per branch, then an optional fusion. A branch not in the previous stage forks from its coarsest."""
-
-    branches: tuple[tuple[BlockConfig, ...], ...]
-    fusion: FusionConfig | None = None
-    input_activation: bool = False
-
-
-@dataclass(frozen=True)
-class AuxHeadSpec:
-    """A training-only head on one branch's output after one stage (DDRNet: detail branch after stage 4)."""
-
-    stage: int
-    branch: int
-    head: HeadConfig
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """Channels and strides through a spec, derived once so build and analysis agree."""
-
-    stem: tuple[int, int]
-    stages: tuple[tuple[tuple[int, int], ...], ...]
-    final: tuple[int, int]
-    features: dict[int, int]
+from archsearch.arch.topology import AuxHeadSpec, Shapes, StageSpec, Topology, compile_topology
 
 
 @dataclass(frozen=True)
@@ -73,8 +44,13 @@ class ArchSpec:
     def num_branches(self) -> int:
         return max((len(stage.branches) for stage in self.stages), default=1)
 
+    def topology(self) -> Topology:
+        """The compiled plan that shapes, builds, runs, counts and times this network."""
+        return compile_topology(in_channels=self.in_channels, stem=self.stem, stages=self.stages,
+                                context=self.context, head=self.head, aux_head=self.aux_head)
+
     def shapes(self) -> Shapes:
-        return trace_shapes(self)
+        return self.topology().shapes()
 
     def architecture_dict(self) -> dict[str, Any]:
         """Everything that decides the network, every block expanded; the basis of the hash."""
@@ -224,7 +200,7 @@ def parse_spec(data: Any, *, source: str = "") -> ArchSpec:
     """Parse and check a spec mapping; every error names ``source``, the key path and the bad value."""
     try:
         spec = _parse_spec(data)
-        trace_shapes(spec)
+        spec.topology()
         return spec
     except SpecError as error:
         raise error.with_source(source) from None
@@ -264,71 +240,6 @@ def _parse_spec(data: Any) -> ArchSpec:
         head=coerce(data["head"], HeadConfig, "head"),
         aux_head=aux,
     )
-
-
-# ---------------------------------------------------------------- shapes
-
-
-def _through_blocks(blocks: tuple[BlockConfig, ...], channels: int, stride: int, path: str) -> tuple[int, int]:
-    for index, block in enumerate(blocks):
-        try:
-            block.check(channels)
-        except SpecError as error:
-            raise error.under(f"{path}[{index}]")
-        channels, stride = block.output_channels(channels), stride * block.stride
-    return channels, stride
-
-
-def trace_shapes(spec: ArchSpec) -> Shapes:
-    """Channels and strides of every branch; raises SpecError where blocks do not fit together."""
-    require(spec.in_channels > 0, "must be positive", path="in_channels", value=spec.in_channels)
-    stem_shape = _through_blocks(spec.stem, spec.in_channels, 1, "stem")
-    current = [stem_shape]
-    features = {stem_shape[1]: stem_shape[0]}
-    stage_shapes = []
-    for stage_index, stage in enumerate(spec.stages):
-        path = f"stages[{stage_index}]"
-        require(len(stage.branches) >= len(current), "a stage cannot drop branches", path=f"{path}.branches",
-                value=len(stage.branches), allowed=f"at least {len(current)}")
-        outputs = []
-        for branch_index, branch in enumerate(stage.branches):
-            start = current[branch_index] if branch_index < len(current) else current[-1]
-            outputs.append(_through_blocks(branch, *start, f"{path}.branches[{branch_index}]"))
-        strides = [stride for _, stride in outputs]
-        if stage.fusion is not None:
-            for finer, coarser in zip(strides, strides[1:]):
-                ratio = coarser / finer
-                require(ratio >= 1 and math.log2(ratio).is_integer(),
-                        "fused branches must go from fine to coarse by powers of two", path=f"{path}.branches",
-                        value=strides)
-        for channels, stride in outputs:
-            features[stride] = channels
-        stage_shapes.append(tuple(outputs))
-        current = outputs
-    final_channels = current[0][0]
-    if spec.context is not None:
-        context_channels = spec.context.output_channels(current[-1][0])
-        current = current[:-1] + [(context_channels, current[-1][1])]
-        features[current[-1][1]] = context_channels
-    if len(current) > 1:
-        for index, (channels, _) in enumerate(current[1:], start=1):
-            require(channels == final_channels, "branches are summed at the end and need equal widths",
-                    path="context.out_channels" if index == len(current) - 1 and spec.context else "stages",
-                    value=channels, allowed=str(final_channels))
-    final_channels, final_stride = current[0]
-    features[final_stride] = final_channels
-    try:
-        spec.head.check(final_channels, features)
-    except SpecError as error:
-        raise error.under("head")
-    if spec.aux_head is not None:
-        aux = spec.aux_head
-        require(0 <= aux.stage < len(spec.stages), "no such stage", path="aux_head.stage", value=aux.stage,
-                allowed=f"0..{len(spec.stages) - 1}")
-        require(0 <= aux.branch < len(stage_shapes[aux.stage]), "no such branch", path="aux_head.branch",
-                value=aux.branch, allowed=f"0..{len(stage_shapes[aux.stage]) - 1}")
-    return Shapes(stem=stem_shape, stages=tuple(stage_shapes), final=(final_channels, final_stride),
-                  features=features)
 
 
 # ---------------------------------------------------------------- files

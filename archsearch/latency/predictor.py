@@ -3,8 +3,7 @@
 Each unit (a block, a stage's input activation, a fusion, the context module, the tail with
 the head) is timed once per device and settings at the shapes it has inside the network and
 kept in a SQLite table with its output shapes, so a later prediction of a network made of
-known units is a walk over the spec and a few lookups. The walk mirrors ``trace_shapes`` and
-``SegmentationNetwork.forward``.
+known units is a walk over the spec's topology (the plan the built network runs) and a few lookups.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from archsearch.arch.blocks.registry import BlockConfig, ComponentConfig, NormSettings
 from archsearch.errors import SpecError
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
@@ -23,6 +21,7 @@ from archsearch.latency.settings import LatencySettings
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable, UnitTiming
 from archsearch.latency.units import Measure, Shape, Unit, time_unit
 from archsearch.arch.spec import ArchSpec
+from archsearch.arch.topology import IMAGE, NODE_KINDS, Ref
 
 PREDICTOR_BACKENDS = ("eager",)
 MIN_CALIBRATION_NETWORKS = 3
@@ -121,50 +120,14 @@ class LatencyPredictor:
 
 def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, shapes_of: ShapesOf) -> None:
     """Call ``shapes_of`` on every unit of ``spec``'s deploy form, in the order the network runs them."""
-    walker = _Walker(spec.norm, shapes_of)
-    stem = walker.blocks(spec.stem, ((spec.in_channels, *image_size), 1), "stem")
-    features: dict[int, Shape] = {stem[1]: stem[0]}
-    current = [stem]
-    for stage_index, stage in enumerate(spec.stages):
-        path = f"stages[{stage_index}]"
-        if stage.input_activation:
-            for branch_index, (shape, _) in enumerate(current):
-                walker.unit("activation", f"{path}.input_activation[{branch_index}]", None, (shape,))
-        outputs = [walker.blocks(blocks, current[min(index, len(current) - 1)], f"{path}.branches[{index}]")
-                   for index, blocks in enumerate(stage.branches)]
-        if stage.fusion is not None:
-            walker.unit("fusion", f"{path}.fusion", stage.fusion, tuple(shape for shape, _ in outputs),
-                        strides=[stride for _, stride in outputs])
-        features.update({stride: shape for shape, stride in outputs})
-        current = outputs
-    if spec.context is not None:
-        shape, stride = current[-1]
-        (context_shape,) = walker.unit("context", "context", spec.context, (shape,))
-        current[-1] = (context_shape, stride)
-        features[stride] = context_shape
-    final_stride = current[0][1]
-    feature_strides = sorted(stride for stride in features if stride != final_stride)
-    walker.unit("tail", "tail (branch sum, head, resize)", spec.head,
-                tuple(shape for shape, _ in current) + tuple(features[stride] for stride in feature_strides),
-                branches=len(current), feature_strides=feature_strides, final_stride=final_stride,
-                num_classes=num_classes, image_size=list(image_size))
-
-
-class _Walker:
-    """Makes the units of one spec and passes each to ``shapes_of`` for its output shapes."""
-
-    def __init__(self, norm: NormSettings, shapes_of: ShapesOf) -> None:
-        self.norm = norm
-        self.shapes_of = shapes_of
-
-    def unit(self, kind: str, label: str, component: ComponentConfig | None, input_shapes: tuple[Shape, ...],
-             **details) -> tuple[Shape, ...]:
-        return self.shapes_of(Unit(kind, label, component, input_shapes, self.norm, details))
-
-    def blocks(self, blocks: tuple[BlockConfig, ...], start: tuple[Shape, int], path: str) -> tuple[Shape, int]:
-        """Run a block list from (shape, stride); return the (shape, stride) it ends at."""
-        shape, stride = start
-        for index, block in enumerate(blocks):
-            (shape,) = self.unit("block", f"{path}[{index}] {block.name}", block, (shape,))
-            stride *= block.stride
-        return shape, stride
+    shapes: dict[Ref, Shape] = {IMAGE: (spec.in_channels, *image_size)}
+    for node in spec.topology().nodes:
+        kind = NODE_KINDS[node.kind]
+        if node.training_only:  # deploy drops it
+            continue
+        for piece in kind.units(node):
+            unit = Unit(kind.unit_kind, kind.label(piece), piece.component,
+                        tuple(shapes[ref] for ref in piece.inputs), piece, spec.norm,
+                        kind.unit_details(piece, num_classes, image_size), num_classes, tuple(image_size))
+            shapes.update({piece.output(index): shape for index, shape in enumerate(shapes_of(unit))})
+        shapes.update({node.output(index): shapes[piece.output(index)] for index in range(len(node.outputs))})

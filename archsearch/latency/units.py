@@ -1,8 +1,9 @@
 """The pieces a network's latency is predicted from, and how each is built and timed on its own.
 
-A unit is one block of the stem or a stage, a stage's input activation, a fusion, the
-context module, or the tail (branches summed, the head, logits resized to the image), each
-at the input shapes it gets inside the network. Its key is its canonical config plus those
+A unit is one piece of a network's topology (see ``NodeKind.units``): one block of the stem
+or a stage, a stage's input activation, a fusion, the context module, or the tail (branches
+summed, the head, logits resized to the image), each at the input shapes it gets inside the
+network, built and run by its node kind exactly as the network does. Its key is its canonical config plus those
 shapes, so every network that contains the same unit at the same shapes shares one timing.
 """
 
@@ -16,9 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from archsearch.arch.blocks.layers import resize_to
 from archsearch.arch.blocks.registry import ComponentConfig, NormSettings
 from archsearch.arch.deploy import deploy
+from archsearch.arch.topology import NODE_KINDS, Node
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
 
@@ -35,15 +36,20 @@ class Unit:
     ``details`` holds what else the piece depends on: the branch strides of a fusion; for the
     tail, the number of branches, the strides of the feature maps the head may read, the final
     stride, the number of classes and the image size. ``norm`` (BatchNorm settings) is needed
-    to build the module but is no part of the key: folded or not, it costs the same.
+    to build the module but is no part of the key: folded or not, it costs the same. ``node``
+    (the topology's piece), ``num_classes`` and ``image_size`` build and run it; the key holds
+    what of them decides its cost.
     """
 
     kind: str
     label: str
     component: ComponentConfig | None
     input_shapes: tuple[Shape, ...]
+    node: Node = field(compare=False)
     norm: NormSettings = field(default=NormSettings(), compare=False)
     details: Mapping[str, Any] = field(default_factory=dict)
+    num_classes: int = field(default=19, compare=False)
+    image_size: tuple[int, int] = field(default=(1, 1), compare=False)
 
     def key(self) -> str:
         """Canonical JSON of everything that decides this unit's latency."""
@@ -53,7 +59,8 @@ class Unit:
 
     def build(self) -> nn.Module:
         """The unit's train-form module; its forward takes the input tensors as positional arguments."""
-        return _BUILDERS[self.kind](self)
+        kind = NODE_KINDS[self.node.kind]
+        return _NodeModule(self.node, kind.build(self.node, self.norm, self.num_classes), self.image_size)
 
 
 Measure = Callable[[nn.Module, LatencySettings], LatencyResult]
@@ -90,55 +97,14 @@ class _WithInputs(nn.Module):
         return self.unit(*[getattr(self, f"input_{index}") for index in range(self.count)])
 
 
-class _ListInput(nn.Module):
-    """A fusion takes its branches as one list."""
+class _NodeModule(nn.Module):
+    """Runs one node of a topology on its input tensors, as the whole network runs it."""
 
-    def __init__(self, fusion: nn.Module) -> None:
+    def __init__(self, node: Node, module: nn.Module, image_size: tuple[int, int]) -> None:
         super().__init__()
-        self.fusion = fusion
-
-    def forward(self, *branches: Tensor) -> list[Tensor]:
-        return self.fusion(list(branches))
-
-
-class _Tail(nn.Module):
-    """What SegmentationNetwork does after its stages and context: sum the branches, run the head, resize."""
-
-    def __init__(self, head: nn.Module, branches: int, feature_strides: list[int], final_stride: int,
-                 image_size: tuple[int, int]) -> None:
-        super().__init__()
-        self.head = head
-        self.branches = branches
-        self.feature_strides = feature_strides
-        self.final_stride = final_stride
+        self.node = node
+        self.module = module
         self.image_size = image_size
 
-    def forward(self, *tensors: Tensor) -> Tensor:
-        branches, maps = tensors[:self.branches], tensors[self.branches:]
-        final = branches[0]
-        for coarser in branches[1:]:
-            final = final + resize_to(coarser, final.shape[-2:])
-        features = dict(zip(self.feature_strides, maps))
-        features[self.final_stride] = final
-        return resize_to(self.head(final, features), self.image_size)
-
-
-def _build_tail(unit: Unit) -> nn.Module:
-    details = unit.details
-    branches = details["branches"]
-    channels = {stride: shape[0] for stride, shape in zip(details["feature_strides"], unit.input_shapes[branches:])}
-    final_channels = unit.input_shapes[0][0]
-    channels[details["final_stride"]] = final_channels
-    head = unit.component.build(final_channels, channels, details["num_classes"], unit.norm)
-    return _Tail(head, branches, list(details["feature_strides"]), details["final_stride"],
-                 tuple(details["image_size"]))
-
-
-_BUILDERS: dict[str, Callable[[Unit], nn.Module]] = {
-    "block": lambda unit: unit.component.build(unit.input_shapes[0][0], unit.norm),
-    "activation": lambda unit: nn.ReLU(),
-    "fusion": lambda unit: _ListInput(unit.component.build([shape[0] for shape in unit.input_shapes],
-                                                           list(unit.details["strides"]), unit.norm)),
-    "context": lambda unit: unit.component.build(unit.input_shapes[0][0], unit.norm),
-    "tail": _build_tail,
-}
+    def forward(self, *inputs: Tensor) -> list[Tensor]:
+        return NODE_KINDS[self.node.kind].run(self.node, self.module, list(inputs), self.image_size)
