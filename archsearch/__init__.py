@@ -2,17 +2,32 @@
 
 A network is data (an ArchSpec, usually YAML); ``build`` makes it a module, ``deploy``
 folds it for inference, ``analyze`` counts it without training.
+
+The names below are loaded on first use, so that the command line (``archsearch --help``)
+starts without importing torch.
 """
 
-from archsearch.arch.analyze import Analysis, analyze
-from archsearch.arch.build import build, resolve_spec
-from archsearch.arch.checkpoints import load_weights
-from archsearch.arch.deploy import deploy
-from archsearch.errors import ArchsearchError, SpecError
-from archsearch.arch.presets import preset_names
-from archsearch.arch.spec import ArchSpec, load_spec, parse_spec, save_spec
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Analysis", "ArchSpec", "ArchsearchError", "SpecError", "analyze", "build", "deploy", "load_spec",
-    "load_weights", "parse_spec", "preset_names", "resolve_spec", "save_spec",
-]
+_EXPORTS = {
+    "Analysis": "archsearch.arch.analyze", "analyze": "archsearch.arch.analyze",
+    "build": "archsearch.arch.build", "resolve_spec": "archsearch.arch.build",
+    "load_weights": "archsearch.arch.checkpoints", "deploy": "archsearch.arch.deploy",
+    "ArchsearchError": "archsearch.errors", "SpecError": "archsearch.errors",
+    "preset_names": "archsearch.arch.presets",
+    "ArchSpec": "archsearch.arch.spec", "load_spec": "archsearch.arch.spec", "parse_spec": "archsearch.arch.spec",
+    "save_spec": "archsearch.arch.spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from archsearch.errors import SpecError
-from archsearch.arch.spec import read_yaml
+from archsearch.io import read_yaml
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 

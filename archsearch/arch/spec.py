@@ -23,6 +23,7 @@ from archsearch.arch.blocks.heads import HeadConfig
 from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
                                         parse_dataclass, to_plain)
 from archsearch.errors import SpecError
+from archsearch.io import read_yaml
 from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
 from archsearch.arch.topology import AuxHeadSpec, Shapes, StageSpec, Topology, compile_topology
 
@@ -243,22 +244,6 @@ def _parse_spec(data: Any) -> ArchSpec:
 
 
 # ---------------------------------------------------------------- files
-
-
-def read_yaml(path: Path) -> Any:
-    """Read a YAML file; a missing or malformed file is a SpecError naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", source=str(path)) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise SpecError(f"cannot read file: {error.__class__.__name__}", source=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"not valid YAML{where}: {getattr(error, 'problem', error)}", source=str(path)) from None
 
 
 def load_spec(path: str | Path) -> ArchSpec:

@@ -36,3 +36,32 @@ def non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a trial number, an integer >= 0 (got {text!r})")
     return int(text)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser that may add its arguments only when that command is used or its help shown.
+
+    ``add_arguments`` (a function of the parser) runs on first use, so a command whose help needs
+    a heavy import (torch, for its defaults) does not slow down ``archsearch --help`` or other commands.
+    """
+
+    def __init__(self, *args, add_arguments=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_arguments = add_arguments
+
+    def _complete(self) -> None:
+        if self._add_arguments is not None:
+            add, self._add_arguments = self._add_arguments, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()

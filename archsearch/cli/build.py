@@ -12,7 +12,7 @@ from archsearch.errors import SpecError
 
 def command_list(arguments: argparse.Namespace) -> int:
     from archsearch.arch.presets import preset_names, preset_path
-    from archsearch.arch.spec import read_yaml
+    from archsearch.io import read_yaml
 
     names = preset_names(arguments.pattern)
     if not names:

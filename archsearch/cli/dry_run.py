@@ -13,7 +13,8 @@ import yaml
 
 from archsearch.arch.analyze import analyze
 from archsearch.search.config import StudyConfig
-from archsearch.search.optuna_driver import OptunaSuggester, TrialSeededSampler, enumerate_grid_with_fixed
+from archsearch.search.lifecycle import OptunaSuggester
+from archsearch.search.optuna_driver import TrialSeededSampler, enumerate_grid_with_fixed
 from archsearch.space.sampling import FixedSuggester, SampledPoint, sample
 
 

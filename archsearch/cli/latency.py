@@ -81,10 +81,15 @@ def print_latency(report: dict) -> None:
 
 
 def add_latency_command(commands: argparse._SubParsersAction) -> None:
+    # Its help quotes LatencySettings' defaults, which import torch: added when the command is used.
+    commands.add_parser("latency", help="time a network's deploy form on this machine",
+                        add_arguments=add_latency_arguments)
+
+
+def add_latency_arguments(timing: argparse.ArgumentParser) -> None:
     from archsearch.latency.settings import BACKEND_NAMES, DTYPES, LatencySettings
 
     default = LatencySettings()
-    timing = commands.add_parser("latency", help="time a network's deploy form on this machine")
     timing.add_argument("spec", metavar="NAME|FILE", help="a preset name or a spec YAML file")
     timing.add_argument("--input", dest="input_size", type=parse_size, metavar="HxW",
                         help="input size (default {}x{})".format(*default.input_size))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from archsearch.cli.arguments import EXIT_BAD_INPUT
+from archsearch.cli.arguments import EXIT_BAD_INPUT, CommandParser
 from archsearch.cli.build import add_build_commands
 from archsearch.cli.export import add_export_command
 from archsearch.cli.latency import add_latency_command
@@ -16,7 +16,7 @@ from archsearch.errors import ArchsearchError
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archsearch", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     add_build_commands(commands)
     add_study_commands(commands)
     add_latency_command(commands)

@@ -67,13 +67,14 @@ def command_run(arguments: argparse.Namespace) -> int:
 
 
 def print_trials_table(trials_csv: Path) -> None:
-    import pandas as pd
+    from archsearch.run.trials_table import load_trials
 
-    frame = pd.read_csv(trials_csv)
+    frame = load_trials(trials_csv.parent)
     table = Table(title=f"trials ({trials_csv})")
     columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
                "latency_predicted_ms", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
-    columns = [column for column in columns if column in frame.columns and frame[column].notna().any()]
+    columns = [column for column in columns if column in frame.columns
+               and any(_cell(value) for value in frame[column])]
     for column in columns:
         table.add_column(column.removeprefix("param."), justify="right" if column != "state" else "left")
     for _, row in frame.iterrows():
@@ -82,9 +83,11 @@ def print_trials_table(trials_csv: Path) -> None:
 
 
 def _cell(value) -> str:
+    import pandas as pd
+
+    if pd.isna(value):
+        return ""
     if isinstance(value, float):
-        if value != value:  # NaN
-            return ""
         return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from torchvision.transforms import v2
 
+from archsearch.data.augment import REDUCED_RANDAUGMENT_OPS
 from archsearch.data.transforms import train_transforms
 from archsearch.errors import SpecError
 
@@ -38,10 +38,30 @@ class AugmentationConfig:
     @classmethod
     def from_dict(cls, data: Any, source: str = "", *, path: str = "augmentation") -> AugmentationConfig:
         """Check plain data (a YAML mapping, or null for the defaults) found at ``path`` in ``source``."""
+        from archsearch.arch.blocks.registry import parse_dataclass
+
         try:
-            return _parse(data if data is not None else {}, path)
+            return parse_dataclass(cls, data if data is not None else {}, path)
         except SpecError as error:
             raise error.with_source(source) from None
+
+    def validate(self) -> None:
+        """What the field types do not say (called by ``parse_dataclass``)."""
+        if self.crop_size is not None:
+            _require(len(self.crop_size) == 2 and min(self.crop_size) > 0, "crop_size", self.crop_size,
+                     "[height, width] of integers > 0")
+        for name in ("scale_range", "short_side_range"):
+            pair = getattr(self, name)
+            if pair is not None:
+                _require(len(pair) == 2 and 0 < pair[0] <= pair[1] and math.isfinite(pair[1]), name, pair,
+                         "[low, high] with 0 < low <= high")
+        if self.scale_range is not None and self.short_side_range is not None:
+            raise SpecError("give scale_range or short_side_range, not both", path="short_side_range",
+                            value=list(self.short_side_range), allowed="one way of rescaling")
+        _require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "randaugment_ops", self.randaugment_ops,
+                 f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
+        for name in ("randaugment_magnitude", "class_uniform_pct"):
+            _require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "a number from 0 to 1")
 
     def to_dict(self) -> dict[str, Any]:
         return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value
@@ -56,57 +76,7 @@ class AugmentationConfig:
                                 class_uniform_pct=self.class_uniform_pct)
 
 
-_KEYS = tuple(field.name for field in fields(AugmentationConfig))
-
-
-def _parse(data: Any, path: str) -> AugmentationConfig:
-    if not isinstance(data, Mapping):
-        raise SpecError("expected a mapping", path=path, value=data, allowed=", ".join(_KEYS))
-    for key in data:
-        if key not in _KEYS:
-            raise SpecError("unknown key", path=f"{path}.{key}", value=key, allowed=", ".join(_KEYS))
-    values: dict[str, Any] = {}
-    if data.get("crop_size") is not None:
-        values["crop_size"] = _pair(data["crop_size"], f"{path}.crop_size", int, "[height, width] of integers > 0",
-                                    ordered=False)
-    if data.get("scale_range") is not None:
-        values["scale_range"] = _pair(data["scale_range"], f"{path}.scale_range", float,
-                                      "[low, high] with 0 < low <= high")
-    if data.get("short_side_range") is not None:
-        values["short_side_range"] = _pair(data["short_side_range"], f"{path}.short_side_range", int,
-                                           "[low, high] in pixels with 0 < low <= high")
-        if "scale_range" in values:
-            raise SpecError("give scale_range or short_side_range, not both", path=f"{path}.short_side_range",
-                            value=data["short_side_range"], allowed="one way of rescaling")
-    for key in ("flip", "photometric"):
-        if key in data:
-            if not isinstance(data[key], bool):
-                raise SpecError("must be true or false", path=f"{path}.{key}", value=data[key], allowed="true, false")
-            values[key] = data[key]
-    if "randaugment_ops" in data:
-        ops = data["randaugment_ops"]
-        if isinstance(ops, bool) or not isinstance(ops, int) or not 0 <= ops <= 7:
-            raise SpecError("out of range", path=f"{path}.randaugment_ops", value=ops,
-                            allowed="an integer from 0 (off) to 7 (every op of the reduced list)")
-        values["randaugment_ops"] = ops
-    for key in ("randaugment_magnitude", "class_uniform_pct"):
-        if key in data:
-            values[key] = _fraction(data[key], f"{path}.{key}")
-    return AugmentationConfig(**values)
-
-
-def _pair(value: Any, path: str, kind: type, allowed: str, *, ordered: bool = True) -> tuple[Any, Any]:
-    """Two positive finite numbers (ints for ``kind`` int), ``low <= high`` when ``ordered``."""
-    numbers = (int,) if kind is int else (int, float)
-    valid = (isinstance(value, (list, tuple)) and len(value) == 2
-             and all(isinstance(item, numbers) and not isinstance(item, bool) and math.isfinite(item) and item > 0
-                     for item in value))
-    if not valid or (ordered and value[0] > value[1]):
-        raise SpecError("bad range or size", path=path, value=value, allowed=allowed)
-    return kind(value[0]), kind(value[1])
-
-
-def _fraction(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise SpecError("must be a number from 0 to 1", path=path, value=value, allowed="0 <= value <= 1")
-    return float(value)
+def _require(condition: bool, path: str, value: Any, allowed: str) -> None:
+    if not condition:
+        raise SpecError("out of range", path=path, value=list(value) if isinstance(value, tuple) else value,
+                        allowed=allowed)

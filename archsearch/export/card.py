@@ -46,7 +46,7 @@ def _latency_text(latency: dict[str, Any] | None) -> str:
         return "not measured"
     text = f"{latency['median_ms']:.3f} ms median"
     if latency.get("device_name") is None:
-        return text + " (device and settings not found in the run's latency cache)"
+        return text + " (device and settings not recorded: a run of an older archsearch)"
     settings = latency["settings"]
     height, width = settings["input_size"]
     threads = settings["num_threads"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.report import load_study_heading, load_trials
+from archsearch.run.study_file import load_study_heading
+from archsearch.run.trials_table import load_trials
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class TrialChoice:
     num_classes: int
     miou: float
     latency_ms: float | None
+    latency: dict[str, Any] | None  # the trial's own latency record: median, spread, device, backend, settings
+    input_size: tuple[int, int]
 
 
 def select_trial(run_dir: Path, *, trial_number: int | None = None,
@@ -36,17 +41,38 @@ def select_trial(run_dir: Path, *, trial_number: int | None = None,
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
     source = str(run_dir / "trials.csv")
-    if "num_classes" not in trials.columns:
-        raise SpecError("trials.csv has no num_classes column (it was written by an older archsearch)",
-                        source=source, allowed="a run directory written by this version of `archsearch run`")
     if trial_number is not None:
         row = _named_trial(trials, trial_number, source)
     else:
         row = _best_trial(trials, heading.objectives[0], max_latency_ms, source)
+    if pd.isna(row["num_classes"]):
+        raise SpecError(f"trial {int(row['number'])} has no num_classes (trials.csv was written by an older "
+                        "archsearch)", source=source, allowed="a run directory written by `archsearch run` "
+                        "since it records num_classes")
     latency = row["latency_ms"]
     return TrialChoice(study_name=heading.name, number=int(row["number"]), arch_hash=str(row["arch_hash"]),
                        seed=int(row["seed"]), num_classes=int(row["num_classes"]), miou=float(row["miou"]),
-                       latency_ms=None if pd.isna(latency) else float(latency))
+                       latency_ms=None if pd.isna(latency) else float(latency), latency=latency_record(row),
+                       input_size=heading.input_size)
+
+
+def latency_record(row: pd.Series) -> dict[str, Any] | None:
+    """The latency the trial recorded, with the device and settings it was measured under.
+
+    A trial of an older run recorded only its median; then device and settings are unknown (None).
+    """
+    if pd.isna(row["latency_ms"]):
+        return None
+    record: dict[str, Any] = {"median_ms": float(row["latency_ms"]), "iqr_ms": None, "repeats": None,
+                              "device_name": None, "backend": None, "settings": None}
+    if not pd.isna(row["latency_iqr_ms"]):
+        record["iqr_ms"] = float(row["latency_iqr_ms"])
+    if not pd.isna(row["latency_repeats"]):
+        record["repeats"] = int(row["latency_repeats"])
+    record["device_name"] = row["latency_device"] or None
+    record["backend"] = row["latency_backend"] or None
+    record["settings"] = json.loads(row["latency_settings"]) if row["latency_settings"] else None
+    return record
 
 
 def _named_trial(trials: pd.DataFrame, number: int, source: str) -> pd.Series:

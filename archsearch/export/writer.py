@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,8 @@ from archsearch.export.card import card_markdown
 from archsearch.export.directory import write_directory_atomic
 from archsearch.export.selection import TrialChoice
 from archsearch.io import write_state_dict
-from archsearch.latency import LatencyCache
-from archsearch.search.config import DEFAULT_INPUT_SIZE
 from archsearch.run.directory import RunDirectory
-from archsearch.arch.spec import ArchSpec, load_spec, read_yaml
+from archsearch.arch.spec import ArchSpec, load_spec
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
     if not weights.is_file():
         raise SpecError("the trial's weights file is missing", source=str(weights),
                         allowed=f"the weights `archsearch run` saved for trial {choice.number}")
-    input_size = study_input_size(run.root)
+    input_size = choice.input_size
     deployed = deploy(load_weights(build(spec, num_classes=choice.num_classes), weights))
     analysis = analyze(spec, input_size, num_classes=choice.num_classes)
     card = {
@@ -58,7 +55,7 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
         "in_channels": spec.in_channels, "input_size": list(input_size), "miou": choice.miou,
         "params_train": analysis.params_train, "params_deploy": analysis.params_deploy, "macs": analysis.macs,
         "receptive_field": analysis.receptive_field, "output_stride": analysis.output_stride,
-        "latency": _measured_latency(run, choice),
+        "latency": choice.latency,
         "rebuild_command": f"archsearch build arch.yaml --weights model.safetensors --classes {choice.num_classes}",
     }
 
@@ -84,28 +81,3 @@ def _trial_spec(run: RunDirectory, choice: TrialChoice) -> ArchSpec:
         raise SpecError("the spec file's architecture does not have the hash it is filed under", source=str(path),
                         value=spec.arch_hash, allowed=choice.arch_hash)
     return spec
-
-
-def study_input_size(run_dir: Path) -> tuple[int, int]:
-    """The input size the run's study trained and timed at (``input_size`` in ``study.yaml``)."""
-    path = Path(run_dir) / "study.yaml"
-    data = read_yaml(path)
-    size = data.get("input_size", list(DEFAULT_INPUT_SIZE)) if isinstance(data, dict) else None
-    if not (isinstance(size, list) and len(size) == 2
-            and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)):
-        raise SpecError("expected [height, width]", source=str(path), path="input_size", value=size,
-                        allowed="two positive integers")
-    return size[0], size[1]
-
-
-def _measured_latency(run: RunDirectory, choice: TrialChoice) -> dict[str, Any] | None:
-    """The trial's latency with the device and settings it was measured under, from the run's latency cache."""
-    if choice.latency_ms is None:
-        return None
-    if run.latency_cache.is_file():
-        for result in LatencyCache(run.latency_cache).results(choice.arch_hash):
-            if math.isclose(result.median_ms, choice.latency_ms, rel_tol=1e-9):
-                return {"median_ms": result.median_ms, "iqr_ms": result.iqr_ms, "repeats": result.repeats,
-                        "device_name": result.device_name, "backend": result.backend,
-                        "settings": result.settings.to_dict()}
-    return {"median_ms": choice.latency_ms, "device_name": None}

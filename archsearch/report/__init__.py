@@ -9,7 +9,8 @@ rewritten while a study runs is never seen half-written.
 from archsearch.report.figure import pareto_figure
 from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, summarize
-from archsearch.report.run_files import REQUIRED_COLUMNS, StudyHeading, load_study_heading, load_trials
+from archsearch.run.study_file import StudyHeading, load_study_heading
+from archsearch.run.trials_table import REQUIRED_COLUMNS, load_trials
 from archsearch.report.write import ReportFiles, write_report
 
 __all__ = [

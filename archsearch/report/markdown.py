@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from archsearch.report.run_files import CHOICE_PREFIX, TRIAL_STATES, StudyHeading
+from archsearch.run.study_file import StudyHeading
+from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",
                "RUNNING": "running", "WAITING": "waiting"}

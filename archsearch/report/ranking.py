@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
-from archsearch.report.run_files import CHOICE_PREFIX, DIRECTIONS
+from archsearch.run.trials_table import CHOICE_PREFIX
+from archsearch.search.config import DIRECTIONS
 
 ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
 

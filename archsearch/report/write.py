@@ -11,7 +11,8 @@ from archsearch.io import write_atomic, write_text_atomic
 from archsearch.report.figure import PLOT_X_METRICS, pareto_figure
 from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, summarize
-from archsearch.report.run_files import load_study_heading, load_trials
+from archsearch.run.study_file import load_study_heading
+from archsearch.run.trials_table import load_trials
 
 
 @dataclass(frozen=True)

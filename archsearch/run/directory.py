@@ -15,19 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import yaml
-
 try:
     import fcntl
 except ImportError:  # not POSIX: runs sharing a directory are not serialized
     fcntl = None
 
 from archsearch.io import write_text_atomic
+from archsearch.run.study_file import write_study_file
 from archsearch.arch.spec import ArchSpec
 
-TRIAL_COLUMNS = ("number", "state", "arch_hash", "seed", "params_train", "params_deploy", "macs",
-                 "receptive_field", "output_stride", "latency_ms", "miou", "train_seconds", "fail_reason",
-                 "num_classes", "latency_predicted_ms", "duplicate_of", "data_wait_fraction")
 
 
 @dataclass(frozen=True)
@@ -89,4 +85,5 @@ class RunDirectory:
             os.close(descriptor)  # closing releases the lock
 
     def save_study(self, raw: dict) -> None:
-        write_text_atomic(self.root / "study.yaml", yaml.safe_dump(raw, sort_keys=False))
+        """``study.yaml``: the study as run (see ``run.study_file``)."""
+        write_study_file(self.root, raw)

@@ -1,7 +1,20 @@
-"""Studies: a space, data, a training recipe and a sampler; run with Optuna (or Ray Tune)."""
+"""Studies: a space, data, a training recipe and a sampler; run with Optuna (or Ray Tune).
 
-from archsearch.search.config import StudyConfig, load_study, parse_study
-from archsearch.search.optuna_driver import StudyOutcome, run_optuna
-from archsearch.run.directory import RunDirectory
+The names below are loaded on first use, so that importing one submodule (the study file's
+sections, say) does not import Optuna and every backend with it.
+"""
 
-__all__ = ["RunDirectory", "StudyConfig", "StudyOutcome", "load_study", "parse_study", "run_optuna"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {"RunDirectory": "archsearch.run.directory", "StudyConfig": "archsearch.search.config",
+            "load_study": "archsearch.search.config", "parse_study": "archsearch.search.config",
+            "StudyOutcome": "archsearch.search.optuna_driver", "run_optuna": "archsearch.search.optuna_driver"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -1,41 +1,63 @@
 """Study files: which space, data, training recipe, objectives, sampler, budget, latency and constraints.
 
-Everything is checked when the file is read, before any trial starts; an error names the
-study file, the key path, the bad value and what is allowed.
+Every section is a frozen, typed dataclass parsed the way blocks are (``parse_dataclass``:
+declared fields only, types checked, ``validate`` for the rest), so an error names the study
+file, the key path, the bad value and what is allowed, in the same words as a spec's.
+Everything is checked when the file is read, before any trial starts. The run directory's
+copy of the study (``study.yaml``) is read back through the same sections (``parse_record``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, TypeVar
 
 import yaml
 
+from archsearch.arch.blocks.registry import parse_dataclass, require
 from archsearch.data.augmentation import AugmentationConfig
+from archsearch.io import read_yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.space.sampling import Space, load_space, parse_space
-from archsearch.arch.spec import read_yaml
 from archsearch.train import TrainConfig
 
-STUDY_KEYS = ("name", "description", "space", "parameters", "fix", "dataset", "augmentation", "input_size", "training",
-              "objectives", "sampler", "pruner", "trials", "seeds", "storage", "latency", "constraints", "screening",
-              "backend", "resources")
-METRICS = ("miou", "latency_ms", "macs", "params_deploy", "params_train")
-DIRECTIONS = ("maximize", "minimize")
-SAMPLERS = ("tpe", "nsga2", "random", "grid")
-PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
-BACKENDS = ("optuna", "ray")
-CONSTRAINT_METRICS = ("latency_ms", "macs", "params_deploy", "params_train")
+Metric = Literal["miou", "latency_ms", "macs", "params_deploy", "params_train"]
+ConstraintMetric = Literal["latency_ms", "macs", "params_deploy", "params_train"]
+Direction = Literal["maximize", "minimize"]
+SamplerName = Literal["tpe", "nsga2", "random", "grid"]
+PrunerName = Literal["none", "median", "percentile", "successive_halving", "hyperband"]
+Backend = Literal["optuna", "ray"]
+METRICS: tuple[str, ...] = typing.get_args(Metric)
+CONSTRAINT_METRICS: tuple[str, ...] = typing.get_args(ConstraintMetric)
+DIRECTIONS: tuple[str, ...] = typing.get_args(Direction)
+SAMPLERS: tuple[str, ...] = typing.get_args(SamplerName)
+PRUNERS: tuple[str, ...] = typing.get_args(PrunerName)
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 DEFAULT_INPUT_SIZE = (512, 1024)
+DEFAULT_OBJECTIVES = ({"metric": "miou", "direction": "maximize"},)
 
 
 @dataclass(frozen=True)
 class Objective:
-    metric: str
-    direction: str
+    metric: Metric
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """``{max: X}`` and/or ``{min: Y}`` on one metric."""
+
+    max: float | None = None
+    min: float | None = None
+
+    def validate(self) -> None:
+        require(self.max is not None or self.min is not None, "expected {max: X} and/or {min: Y}", path="",
+                value={}, allowed="max, min")
 
 
 @dataclass(frozen=True)
@@ -61,12 +83,121 @@ class Screening:
 
     margin: float = 0.1
 
+    def validate(self) -> None:
+        require(self.margin >= 0, "expected a number >= 0 (a fraction of the latency budget)", path="margin",
+                value=self.margin)
+
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """``name`` and ``root`` are the section's own fields; every other key goes to the dataset (checked there)."""
+
     name: str = "synthetic"
     root: Path | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetFields:
+    name: str = "synthetic"
+    root: str | None = None
+
+    def validate(self) -> None:
+        from archsearch.data import DATASET_NAMES
+        require(self.name in DATASET_NAMES, "unknown dataset", path="name", value=self.name,
+                allowed=", ".join(DATASET_NAMES))
+
+
+@dataclass(frozen=True)
+class SamplerFields:
+    """``name`` and ``seed``; every other key is an option of Optuna's sampler class (checked by it)."""
+
+    name: SamplerName = "tpe"
+    seed: int = 0
+
+    def validate(self) -> None:
+        require(0 <= self.seed < 2**32, "expected an integer from 0 to 2**32 - 1", path="seed", value=self.seed)
+
+
+@dataclass(frozen=True)
+class PrunerFields:
+    """``name``; every other key is an option of the pruner (checked by Optuna's class or ASHA's settings)."""
+
+    name: PrunerName = "none"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks Ray for."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+    def validate(self) -> None:
+        for name in ("cpu", "gpu"):
+            require(getattr(self, name) >= 0, "expected a non-negative number", path=name, value=getattr(self, name))
+
+
+def _check_size(size: tuple[int, ...], path: str) -> None:
+    require(len(size) == 2 and all(side > 0 for side in size), "expected [height, width] with positive integers",
+            path=path, value=list(size))
+
+
+@dataclass(frozen=True)
+class StudyFile:
+    """A study file as written: its sections typed and checked, its paths not yet resolved.
+
+    ``training`` and ``latency`` are checked by their own configs (TrainConfig, LatencySettings);
+    ``parameters`` by the space; ``dataset``, ``sampler`` and ``pruner`` options by their classes.
+    """
+
+    space: str
+    training: dict[str, Any]
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    fix: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
+    objectives: tuple[Objective, ...] = (Objective("miou", "maximize"),)
+    sampler: str | dict[str, Any] | None = None
+    pruner: str | dict[str, Any] | None = None
+    trials: int = 10
+    seeds: tuple[int, ...] = (0,)
+    storage: str | None = None
+    latency: dict[str, Any] | None = None
+    constraints: dict[ConstraintMetric, Bounds] = field(default_factory=dict)
+    screening: Screening | None = None
+    backend: Backend = "optuna"
+    resources: Resources = field(default_factory=Resources)
+
+    def validate(self) -> None:
+        require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
+        _check_size(self.input_size, "input_size")
+        require(bool(self.objectives), "expected a non-empty list of {metric, direction}", path="objectives",
+                value=[])
+        metrics = [objective.metric for objective in self.objectives]
+        require(len(set(metrics)) == len(metrics), "a metric is named twice", path="objectives", value=metrics)
+        require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
+        require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
+                "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
+        require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
+                value=self.storage,
+                allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
+        if self.latency is None:
+            require("latency_ms" not in self.constraints, "a latency constraint needs latency settings",
+                    path="constraints.latency_ms", value=_plain(self.constraints.get("latency_ms")),
+                    allowed="add a latency: section (device, dtype, ...)")
+            require("latency_ms" not in metrics, "a latency objective needs latency settings", path="objectives",
+                    value="latency_ms", allowed="add a latency: section (device, dtype, ...)")
+
+    def objective_pairs(self) -> list[tuple[str, str]]:
+        return [(objective.metric, objective.direction) for objective in self.objectives]
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
 @dataclass(frozen=True)
@@ -93,7 +224,7 @@ class StudyConfig:
     constraints: tuple[Constraint, ...]
     screening: Screening | None
     backend: str
-    resources: Mapping[str, float]
+    resources: Resources
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -101,208 +232,104 @@ class StudyConfig:
                        backend=backend if backend is not None else self.backend)
 
 
-def _error(message: str, path: str, value: Any = None, allowed: str = "") -> SpecError:
-    return SpecError(message, path=path, value=value, allowed=allowed)
+Fields = TypeVar("Fields")
 
 
-def _positive_int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _error("expected a positive integer", path, value)
-    return value
+def parse_with_options(target: type[Fields], value: Any, path: str) -> tuple[Fields, dict[str, Any]]:
+    """``{name: x, ...}`` (or a bare name): the keys ``target`` declares, typed, and the rest as options."""
+    data = {"name": value} if isinstance(value, str) else dict(value or {})
+    declared = {item.name for item in dataclasses.fields(target)}
+    own = {key: item for key, item in data.items() if key in declared}
+    return parse_dataclass(target, own, path), {key: item for key, item in data.items() if key not in declared}
 
 
-def _size(value: Any, path: str) -> tuple[int, int]:
-    if not (isinstance(value, list) and len(value) == 2):
-        raise _error("expected [height, width]", path, value)
-    return _positive_int(value[0], f"{path}[0]"), _positive_int(value[1], f"{path}[1]")
-
-
-def _mapping(value: Any, path: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _error("expected a mapping", path, value)
-    return value
-
-
-def _named(value: Any, path: str, names: tuple[str, ...], default: str) -> tuple[str, dict[str, Any]]:
-    """``{name: x, ...options}`` or a bare name."""
-    if value is None:
-        return default, {}
-    if isinstance(value, str):
-        value = {"name": value}
-    data = dict(_mapping(value, path))
-    name = data.pop("name", default)
-    if name not in names:
-        raise _error("unknown name", f"{path}.name", name, ", ".join(names))
-    return name, data
-
-
-def _narrowed(space: Space, overrides: Mapping[str, Any]) -> Space:
-    """The space with some parameters' definitions replaced by the study's (e.g. fewer widths)."""
-    for name, definition in overrides.items():
-        if name not in space.parameters:
-            raise _error("not a parameter of the space", f"parameters.{name}", name, ", ".join(space.parameters))
-    merged = parse_space({"name": space.name, "parameters": {**space.parameters, **overrides},
-                          "spec": dict(space.template)})
-    return replace(space, parameters=merged.parameters)
-
-
-def parse_study(data: Any, *, source: str, base_dir: Path) -> StudyConfig:
-    """Check a study mapping; relative paths (space, dataset root, storage) are relative to ``base_dir``."""
+def parse_record(data: Any, *, source: str) -> StudyFile:
+    """A study's sections, checked, without opening its space or data: how a run directory's
+    ``study.yaml`` is read back (report, export), and the first step of ``parse_study``."""
+    if not isinstance(data, Mapping):
+        raise SpecError("a study must be a mapping", value=type(data).__name__,
+                        allowed=", ".join(item.name for item in dataclasses.fields(StudyFile)), source=source)
     try:
-        return _parse(data, source, base_dir)
+        return parse_dataclass(StudyFile, data, "")
     except SpecError as error:
         raise error.with_source(source) from None
 
 
-def _parse(data: Any, source: str, base_dir: Path) -> StudyConfig:
-    if not isinstance(data, Mapping):
-        raise _error("a study must be a mapping", "", type(data).__name__, ", ".join(STUDY_KEYS))
-    for key in data:
-        if key not in STUDY_KEYS:
-            raise _error("unknown key", str(key), key, ", ".join(STUDY_KEYS))
-    for key in ("space", "training"):
-        if key not in data:
-            raise _error("missing required key", key, allowed=", ".join(STUDY_KEYS))
-    name = data.get("name", Path(source).stem)
-    if not isinstance(name, str) or not name:
-        raise _error("expected a non-empty string", "name", name)
+def parse_study(data: Any, *, source: str, base_dir: Path) -> StudyConfig:
+    """Check a study mapping; relative paths (space, dataset root, storage) are relative to ``base_dir``."""
+    study = parse_record(data, source=source)
+    try:
+        return _resolve(study, dict(data), source, base_dir)
+    except SpecError as error:
+        raise error.with_source(source) from None
 
-    if not isinstance(data["space"], str):
-        raise _error("expected the path of a space YAML file", "space", data["space"])
-    space_path = (base_dir / data["space"]).resolve()
-    if not space_path.is_file():
-        raise _error("no such space file", "space", str(space_path))
-    space = _narrowed(load_space(space_path), _mapping(data.get("parameters"), "parameters"))
-    fix = dict(_mapping(data.get("fix"), "fix"))
-    for key in fix:
-        if key not in space.parameters:
-            raise _error("not a parameter of the space", f"fix.{key}", key, ", ".join(space.parameters))
 
-    dataset_data = dict(_mapping(data.get("dataset"), "dataset"))
-    dataset_name = dataset_data.pop("name", "synthetic")
-    root = dataset_data.pop("root", None)
-    if root is not None and not isinstance(root, str):
-        raise _error("expected a directory path", "dataset.root", root)
-    from archsearch.data import DATASET_NAMES
-    if dataset_name not in DATASET_NAMES:
-        raise _error("unknown dataset", "dataset.name", dataset_name, ", ".join(DATASET_NAMES))
-    root_path = (base_dir / root).resolve() if root is not None else None
-    if dataset_name != "synthetic":
-        if root_path is None:
-            raise _error(f"dataset {dataset_name!r} needs a root directory", "dataset.root", None,
-                         "the directory holding the dataset")
-        if not root_path.is_dir():
-            from archsearch.data.registry import PREPARATION
-            raise _error(f"no such data directory: {dataset_name} was looked for in {root_path}", "dataset.root",
-                         str(root_path), f"a directory holding it: {PREPARATION[dataset_name]}")
-    dataset = DatasetConfig(name=dataset_name, root=root_path, options=dataset_data)
-
-    augmentation = AugmentationConfig.from_dict(data.get("augmentation"))
-    input_size = _size(data.get("input_size", list(DEFAULT_INPUT_SIZE)), "input_size")
-    training = TrainConfig.from_dict(data["training"], source)
-
-    objectives_data = data.get("objectives", [{"metric": "miou", "direction": "maximize"}])
-    if not isinstance(objectives_data, list) or not objectives_data:
-        raise _error("expected a non-empty list of {metric, direction}", "objectives", objectives_data)
-    objectives = []
-    for index, item in enumerate(objectives_data):
-        path = f"objectives[{index}]"
-        item = _mapping(item, path)
-        if set(item) - {"metric", "direction"}:
-            raise _error("unknown key", path, sorted(set(item) - {"metric", "direction"}), "metric, direction")
-        if item.get("metric") not in METRICS:
-            raise _error("unknown metric", f"{path}.metric", item.get("metric"), ", ".join(METRICS))
-        if item.get("direction") not in DIRECTIONS:
-            raise _error("unknown direction", f"{path}.direction", item.get("direction"), ", ".join(DIRECTIONS))
-        objectives.append(Objective(item["metric"], item["direction"]))
-    if len({objective.metric for objective in objectives}) != len(objectives):
-        raise _error("a metric is named twice", "objectives", [o.metric for o in objectives])
-
-    sampler, sampler_options = _named(data.get("sampler"), "sampler", SAMPLERS, "tpe")
-    sampler_seed = sampler_options.pop("seed", 0)
-    if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or not 0 <= sampler_seed < 2**32:
-        raise _error("expected an integer from 0 to 2**32 - 1", "sampler.seed", sampler_seed)
-    pruner, pruner_options = _named(data.get("pruner"), "pruner", PRUNERS, "none")
-    if pruner != "none" and len(objectives) > 1:
-        raise _error("pruning needs a single objective", "pruner.name", pruner, "none (with several objectives)")
-
-    seeds_data = data.get("seeds", [0])
-    if not isinstance(seeds_data, list) or not seeds_data or not all(
-            isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds_data) \
-            or len(set(seeds_data)) != len(seeds_data):
-        raise _error("expected a non-empty list of distinct integers", "seeds", seeds_data)
-
-    storage = data.get("storage")
-    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
-        raise _error("expected an SQLAlchemy URL", "storage", storage,
-                     "sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
-
-    latency = None
-    if data.get("latency") is not None:
-        latency_data = dict(_mapping(data["latency"], "latency"))
-        latency_data.setdefault("input_size", list(input_size))
-        try:
-            latency = LatencySettings.from_dict(latency_data, source)
-        except SpecError as error:
-            raise error.under("latency") if not error.path.startswith("latency") else error
-    constraints = []
-    for metric, bounds in _mapping(data.get("constraints"), "constraints").items():
-        path = f"constraints.{metric}"
-        if metric not in CONSTRAINT_METRICS:
-            raise _error("unknown constraint metric", path, metric, ", ".join(CONSTRAINT_METRICS))
-        bounds = _mapping(bounds, path)
-        if not bounds or set(bounds) - {"max", "min"}:
-            raise _error("expected {max: X} and/or {min: Y}", path, dict(bounds), "max, min")
-        for key, value in bounds.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _error("expected a number", f"{path}.{key}", value)
-        if metric == "latency_ms" and latency is None:
-            raise _error("a latency constraint needs latency settings", path, dict(bounds),
-                         "add a latency: section (device, dtype, ...)")
-        constraints.append(Constraint(metric, bounds.get("max"), bounds.get("min")))
-    screening = _screening(data.get("screening"), constraints, latency)
-    if latency is None and any(objective.metric == "latency_ms" for objective in objectives):
-        raise _error("a latency objective needs latency settings", "objectives", "latency_ms",
-                     "add a latency: section (device, dtype, ...)")
-
-    backend = data.get("backend", "optuna")
-    if backend not in BACKENDS:
-        raise _error("unknown backend", "backend", backend, ", ".join(BACKENDS))
-    resources = dict(_mapping(data.get("resources"), "resources"))
-    for key, value in resources.items():
-        if key not in ("cpu", "gpu") or isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise _error("expected cpu/gpu with a non-negative number", f"resources.{key}", value, "cpu, gpu")
-
+def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path) -> StudyConfig:
+    """The checks a study needs beyond its sections' own: files on disk, and sections that depend on each other."""
+    space_path, space = _space(study, base_dir)
+    sampler, sampler_options = parse_with_options(SamplerFields, study.sampler, "sampler")
+    pruner, pruner_options = parse_with_options(PrunerFields, study.pruner, "pruner")
+    require(pruner.name == "none" or len(study.objectives) == 1, "pruning needs a single objective",
+            path="pruner.name", value=pruner.name, allowed="none (with several objectives)")
+    latency = _latency(study, source)
+    constraints = tuple(Constraint(metric, bounds.max, bounds.min) for metric, bounds in study.constraints.items())
+    _check_screening(study, constraints, latency)
     return StudyConfig(
-        name=name, source=source, space=space, space_path=space_path, fix=fix, dataset=dataset,
-        augmentation=augmentation, input_size=input_size, training=training, objectives=tuple(objectives),
-        sampler=sampler, sampler_seed=sampler_seed, sampler_options=sampler_options, pruner=pruner,
-        pruner_options=pruner_options, trials=_positive_int(data.get("trials", 10), "trials"),
-        seeds=tuple(seeds_data), storage=storage, latency=latency, constraints=tuple(constraints),
-        screening=screening, backend=backend, resources=resources, raw=dict(data))
+        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
+        dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
+        training=TrainConfig.from_dict(study.training, source), objectives=study.objectives,
+        sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
+        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
+        latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
+        resources=study.resources, raw=raw)
 
 
-def _screening(value: Any, constraints: list[Constraint], latency: LatencySettings | None) -> Screening | None:
-    if value is None:
+def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
+    """The space file, with the study's ``parameters`` replacing some definitions (e.g. fewer widths)."""
+    space_path = (base_dir / study.space).resolve()
+    require(space_path.is_file(), "no such space file", path="space", value=str(space_path))
+    space = load_space(space_path)
+    for group in ("parameters", "fix"):
+        for name in getattr(study, group):
+            require(name in space.parameters, "not a parameter of the space", path=f"{group}.{name}", value=name,
+                    allowed=", ".join(space.parameters))
+    if study.parameters:
+        merged = parse_space({"name": space.name, "parameters": {**space.parameters, **study.parameters},
+                              "spec": dict(space.template)})
+        space = replace(space, parameters=merged.parameters)
+    return space_path, space
+
+
+def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
+    fields, options = parse_with_options(DatasetFields, data, "dataset")
+    root = (base_dir / fields.root).resolve() if fields.root is not None else None
+    if fields.name != "synthetic":
+        require(root is not None, f"dataset {fields.name!r} needs a root directory", path="dataset.root", value=None,
+                allowed="the directory holding the dataset")
+        from archsearch.data.registry import PREPARATION
+        require(root.is_dir(), f"no such data directory: {fields.name} was looked for in {root}", path="dataset.root",
+                value=str(root), allowed=f"a directory holding it: {PREPARATION[fields.name]}")
+    return DatasetConfig(name=fields.name, root=root, options=options)
+
+
+def _latency(study: StudyFile, source: str) -> LatencySettings | None:
+    if study.latency is None:
         return None
-    data = dict(_mapping(value, "screening"))
-    if set(data) - {"margin"}:
-        unknown = sorted(set(data) - {"margin"})[0]
-        raise _error("unknown screening setting", f"screening.{unknown}", unknown, "margin")
-    margin = data.get("margin", Screening.margin)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
-        raise _error("expected a number >= 0 (a fraction of the latency budget)", "screening.margin", margin)
-    if not any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints):
-        raise _error("screening leaves out points predicted over the latency budget, and there is none",
-                     "screening", dict(data), "add constraints: {latency_ms: {max: MS}}")
-    if latency.backend not in PREDICTOR_BACKENDS:
-        raise _error("the latency predictor sums blocks timed one by one, which describes the eager backend only",
-                     "latency.backend", latency.backend, ", ".join(PREDICTOR_BACKENDS))
-    return Screening(margin=float(margin))
+    try:
+        return LatencySettings.from_dict({"input_size": list(study.input_size), **study.latency}, source)
+    except SpecError as error:
+        raise error.under("latency") if not error.path.startswith("latency") else error
 
 
+def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], latency: LatencySettings | None) -> None:
+    if study.screening is None:
+        return
+    require(any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints),
+            "screening leaves out points predicted over the latency budget, and there is none", path="screening",
+            value=_plain(study.screening), allowed="add constraints: {latency_ms: {max: MS}}")
+    require(latency.backend in PREDICTOR_BACKENDS,
+            "the latency predictor sums blocks timed one by one, which describes the eager backend only",
+            path="latency.backend", value=latency.backend, allowed=", ".join(PREDICTOR_BACKENDS))
 def set_value(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``--set key.path=value`` (value parsed as YAML) to raw study data."""
     if "=" not in assignment:

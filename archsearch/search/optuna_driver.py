@@ -8,13 +8,12 @@ stops once the requested number of trials has finished.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -23,47 +22,22 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
-from archsearch.search.results import write_trials_csv
+from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
-from archsearch.search.trial import TrialMetrics, TrialRunner
-from archsearch.space.sampling import Primitive, SampledPoint, enumerate_grid, sample
+from archsearch.run.trials_table import write_trials_csv
+from archsearch.search.config import StudyConfig
+from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
+from archsearch.search.trial import TrialRunner
+from archsearch.space.sampling import Primitive, enumerate_grid
 
 HEARTBEAT_SECONDS = 10
 WAIT_SECONDS = 1.0
 SQLITE_TIMEOUT_SECONDS = 60
 GRACE_SECONDS = 30
-INFEASIBLE_MIOU = 0.0
 
 
 class TrialFailed(Exception):
     """A trial that raised; its reason is in the trial's ``fail_reason`` attribute and the study goes on."""
-
-
-@dataclass
-class OptunaSuggester:
-    """Samples through an Optuna trial, so the sampler learns; ``fixed`` values bypass it."""
-
-    trial: Trial
-    fixed: dict[str, Any]
-
-    def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
-        if name in self.fixed:
-            return self.fixed[name]
-        return self.trial.suggest_categorical(name, list(options))
-
-    def integer(self, name: str, low: int, high: int, step: int, log: bool) -> int:
-        if name in self.fixed:
-            return self.fixed[name]
-        return self.trial.suggest_int(name, low, high, step=step, log=log)
-
-    def real(self, name: str, low: float, high: float, step: float | None, log: bool,
-             grid: Sequence[float] | None) -> float:
-        if name in self.fixed:
-            return self.fixed[name]
-        if grid:
-            return float(self.trial.suggest_categorical(name, list(grid)))
-        return self.trial.suggest_float(name, low, high, step=step, log=log)
 
 
 def make_sampler(config: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -171,22 +145,15 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     # Resuming with other objectives would mix values of different metrics, or (another count) fail every
     # trial without a reason, so that it runs again and again.
     objectives = [f"{objective.metric} ({objective.direction})" for objective in config.objectives]
-    stored = study.user_attrs.get("objectives")
+    stored = study.user_attrs.get(attributes.STUDY_OBJECTIVES)
     if stored is None and [direction.name.lower() for direction in study.directions] == directions:
-        study.set_user_attr("objectives", objectives)
+        study.set_user_attr(attributes.STUDY_OBJECTIVES, objectives)
     elif stored != objectives:
         started = ", ".join(stored) if stored else "directions " + ", ".join(d.name.lower() for d in study.directions)
         raise SpecError("the storage holds this study with other objectives", path="objectives", value=objectives,
                         allowed=f"the objectives it was started with ({started}), or another --out or study name",
                         source=config.source)
     return study
-
-
-def finished(trial: FrozenTrial) -> bool:
-    """Trials that count towards the budget: everything that ended, except a dead process's (it is retried)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and "fail_reason" in trial.user_attrs
 
 
 def _process_alive(pid: int) -> bool:
@@ -205,14 +172,13 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("host") != socket.gethostname() or _process_alive(attrs.get("pid", -1)):
+        if attrs.get(attributes.HOST) != socket.gethostname() or _process_alive(attrs.get(attributes.PID, -1)):
             continue
         try:
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process got there first
-        study.enqueue_trial(trial.params, user_attrs={"seed": attrs.get("seed"), "retry_of": trial.number},
-                            skip_if_exists=False)
+        queue_again(study, trial)
         requeued.append(trial.number)
     return requeued
 
@@ -221,13 +187,13 @@ def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
     """For a grid study, queue every point with every seed, once per study; returns the grid's trial count."""
     if config.sampler != "grid":
         return None
-    if "grid_trials" not in study.user_attrs:
+    if attributes.STUDY_GRID_TRIALS not in study.user_attrs:
         points = enumerate_grid_with_fixed(config)
         for params in points:
             for seed in config.seeds:
-                study.enqueue_trial(params, user_attrs={"seed": seed})
-        study.set_user_attr("grid_trials", len(points) * len(config.seeds))
-    return study.user_attrs["grid_trials"]
+                study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
+        study.set_user_attr(attributes.STUDY_GRID_TRIALS, len(points) * len(config.seeds))
+    return study.user_attrs[attributes.STUDY_GRID_TRIALS]
 
 
 def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]:
@@ -236,80 +202,37 @@ def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]
             for params in enumerate_grid(config.space, config.fix)]
 
 
-def record_constraints(trial: Trial, config: StudyConfig, violations: Sequence[float]) -> None:
-    """Give Optuna the constraint values (<= 0 feasible) through ``Trial.set_constraint``, which its
-    samplers (TPE, NSGA-II) read to learn where the feasible region is."""
-    for constraint, violation in zip(config.constraints, violations):
-        trial.set_constraint(constraint.metric, violation)
-
-
 class Objective:
-    """The function Optuna calls per trial: sample, analyze, time, check constraints, train."""
+    """The function Optuna calls per trial: start, live and finish it (see search.lifecycle)."""
 
-    def __init__(self, config: StudyConfig, run_dir: RunDirectory, runner: TrialRunner) -> None:
+    def __init__(self, config: StudyConfig, runner: TrialRunner) -> None:
         self.config = config
-        self.run_dir = run_dir
         self.runner = runner
         self.single_objective = len(config.objectives) == 1
 
     def __call__(self, trial: Trial) -> float | list[float]:
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
-        seed = trial.user_attrs.get("seed")
-        fresh = seed is None
-        seed = self.config.seeds[0] if fresh else seed
-        trial.set_user_attr("seed", seed)
+        trial.set_user_attr(attributes.HOST, socket.gethostname())
+        trial.set_user_attr(attributes.PID, os.getpid())
+        start = start_trial(trial, self.config)
+
+        def record(facts: Mapping[str, Any]) -> None:
+            for key, value in facts.items():
+                trial.set_user_attr(key, value)
         try:
-            point = sample(self.config.space, OptunaSuggester(trial, dict(self.config.fix)))
-            return self._evaluate(trial, point, seed, fresh)
-        except optuna.TrialPruned:
-            raise
+            outcome = live_trial(self.runner, start.sampled, number=trial.number, seed=start.seed, twin=start.twin,
+                                 record=record, on_evaluation=self._reporter(trial))
         except KeyboardInterrupt:  # stopped by the user, not failed: the next run retries this point
-            trial.set_user_attr("interrupted", True)
-            trial.study.enqueue_trial(trial.params, user_attrs={"seed": seed, "retry_of": trial.number},
-                                      skip_if_exists=False)
+            trial.set_user_attr(attributes.INTERRUPTED, True)
+            queue_again(trial.study, trial)
             raise
-        except SpecError as error:  # bad input (data, settings, the space itself), not this point: stop the study
-            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:2000])
-            raise
-        except Exception as error:  # recorded with its reason; the study goes on
-            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:2000])
-            raise TrialFailed(str(error)) from error
-
-    def _evaluate(self, trial: Trial, point: SampledPoint, seed: int, fresh: bool) -> float | list[float]:
-        if not point.valid:
-            raise InvalidPoint(point.invalid_reason)
-        spec = point.spec
-        self.run_dir.save_spec(spec)
-        trial.set_user_attr("arch_hash", spec.arch_hash)
-        twin = trained_twin(trial, seed)
-        if twin is not None:  # the sampler drew a point already trained with this seed: its result stands
-            return self._repeat(trial, twin)
-        if fresh:
-            for other_seed in self.config.seeds[1:]:
-                trial.study.enqueue_trial(trial.params, user_attrs={"seed": other_seed})
-        metrics = self.runner.measure(spec, self.runner.analyze_point(spec, seed))
-        self._record(trial, metrics)
-        record_constraints(trial, self.config, metrics.constraint_violations)
-        if metrics.infeasible:
-            trial.set_user_attr("infeasible", True)
-            return self._values(metrics, infeasible=True)
-        metrics = self.runner.train(spec, metrics, trial.number, self._reporter(trial))
-        self._record(trial, metrics)
-        return self._values(metrics, infeasible=False)
-
-    def _repeat(self, trial: Trial, twin: FrozenTrial) -> float | list[float]:
-        """Record ``twin``'s result (and share its weights) instead of training the same run again."""
-        metrics = TrialMetrics.from_attrs(twin.user_attrs)
-        self._record(trial, metrics)
-        record_constraints(trial, self.config, metrics.constraint_violations)
-        trial.set_user_attr("duplicate_of", twin.number)
-        self.run_dir.share_weights(twin.number, trial.number)
-        return self._values(metrics, infeasible=False)
-
-    def _record(self, trial: Trial, metrics: TrialMetrics) -> None:
-        for key, value in metrics.to_attrs().items():
-            trial.set_user_attr(key, value)
+        ending = finish_trial(trial, self.config, outcome, record=False)
+        if ending.state == TrialState.PRUNED:
+            raise optuna.TrialPruned(str(outcome.error))
+        if ending.state == TrialState.FAIL:
+            if outcome.bad_input:  # bad input (data, settings, the space itself), not this point: stop the study
+                raise outcome.error
+            raise TrialFailed(trial.user_attrs.get(attributes.FAIL_REASON))
+        return ending.values[0] if self.single_objective else ending.values
 
     def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
         if not self.single_objective or self.config.pruner == "none":
@@ -318,35 +241,8 @@ class Objective:
         def report(step: int, miou: float) -> None:
             trial.report(miou, step)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at step {step} with mIoU {miou:.4f}")
+                raise Pruned(f"pruned at step {step} with mIoU {miou:.4f}")
         return report
-
-    def _values(self, metrics: TrialMetrics, *, infeasible: bool) -> float | list[float]:
-        values = objective_values(self.config, metrics, infeasible=infeasible)
-        return values[0] if self.single_objective else values
-
-
-def trained_twin(trial: Trial, seed: int) -> FrozenTrial | None:
-    """The earliest COMPLETE, trained trial of the study with ``trial``'s parameters and ``seed``, if any."""
-    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        attrs = other.user_attrs
-        if other.params == trial.params and attrs.get("seed") == seed and not attrs.get("infeasible"):
-            return other
-    return None
-
-
-def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
-    """The values Optuna is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric == "miou" and infeasible else float(metrics.value(objective.metric))
-              for objective in config.objectives]
-    for objective, value in zip(config.objectives, values):
-        if not math.isfinite(value):  # Optuna would fail the trial without a reason, and it would run again
-            raise ValueError(f"objective {objective.metric} is {value}")
-    return values
-
-
-class InvalidPoint(Exception):
-    """The sampled point is not a valid network; the reason names the key path."""
 
 
 @dataclass(frozen=True)
@@ -378,8 +274,7 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
     """Run (or resume) the study until ``config.trials`` trials have finished."""
     study, grid_trials = prepare_study(config, run_dir)
     requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
-    runner = TrialRunner(config, run_dir)
-    objective = Objective(config, run_dir, runner)
+    objective = Objective(config, TrialRunner(config, run_dir))
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         write_trials_csv(study, run_dir)
@@ -406,7 +301,7 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
         write_trials_csv(study, run_dir)
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
-                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get("infeasible")
+                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
                                       for trial in trials))
 
 

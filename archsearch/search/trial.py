@@ -40,6 +40,10 @@ class TrialMetrics:
     output_stride: int
     latency_ms: float | None = None
     latency_iqr_ms: float | None = None
+    latency_repeats: int | None = None          # with the spread: the trial's own latency record
+    latency_device: str | None = None
+    latency_backend: str | None = None
+    latency_settings: str | None = None         # LatencySettings as canonical JSON
     latency_predicted_ms: float | None = None
     latency_cached: bool | None = None
     latency_seconds: float | None = None
@@ -144,6 +148,8 @@ class TrialRunner:
             if prediction is not None:  # every confirmed point sharpens the next predictions
                 self._latency_predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
             metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
+                              latency_repeats=result.repeats, latency_device=result.device_name,
+                              latency_backend=result.backend, latency_settings=result.settings.key(),
                               latency_cached=cached, latency_seconds=time.perf_counter() - started)
         return self._checked(metrics)
 

@@ -29,7 +29,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from archsearch.errors import SpecError
 from archsearch.space.expressions import ExpressionSyntaxError, condition, substitute
-from archsearch.arch.spec import ArchSpec, parse_spec, read_yaml
+from archsearch.arch.spec import ArchSpec, parse_spec
+from archsearch.io import read_yaml
 
 Primitive = str | int | float | bool | None
 NODE_KEYS = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log", "grid"},

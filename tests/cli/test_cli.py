@@ -98,3 +98,21 @@ def test_console_script_bad_argument_has_no_traceback():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "expected HxW" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["list"], ["run", "--help"], ["report", "--help"]])
+def test_help_and_list_import_no_heavy_library(arguments):
+    """Start-up stays fast because torch, Ray and matplotlib are imported only by the commands that run them
+    (benchmarks/cli_startup.py prints the time)."""
+    probe = ("import sys\nfrom archsearch.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+             "    pass\nprint(sorted(name for name in ('torch', 'ray', 'matplotlib') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_latency_help_still_quotes_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["latency", "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "input size (default 512x1024)" in help_text and "--threads N" in help_text

@@ -17,7 +17,7 @@ from archsearch.arch.checkpoints import load_weights, load_weights_any_form
 from archsearch.cli.main import main
 from archsearch.export import export_trial, select_trial
 from archsearch.io import write_state_dict
-from archsearch.latency import LatencyCache, LatencyResult, LatencySettings
+from archsearch.latency import LatencySettings
 from archsearch.report import REQUIRED_COLUMNS
 from archsearch.search import RunDirectory
 from archsearch.space.sampling import FixedSuggester, load_space, sample
@@ -40,7 +40,8 @@ def tiny_spec(width: int):
 def make_run(root: Path, trials=TRIALS, *, latency: bool = True) -> Path:
     """A run directory as `archsearch run` leaves it, written by hand so each trial's figures are known."""
     run = RunDirectory(root).create()
-    run.save_study({"name": "handmade", "objectives": [{"metric": "miou", "direction": "maximize"}],
+    run.save_study({"name": "handmade", "space": "space.yaml", "training": {},
+                    "objectives": [{"metric": "miou", "direction": "maximize"}],
                     "input_size": list(INPUT_SIZE)})
     rows = []
     for number, state, width, miou, latency_ms in trials:
@@ -54,10 +55,9 @@ def make_run(root: Path, trials=TRIALS, *, latency: bool = True) -> Path:
             if state == "COMPLETE":
                 torch.manual_seed(number)
                 write_state_dict(run.weights_path(number), build(spec, num_classes=NUM_CLASSES).state_dict())
-            if latency:
-                LatencyCache(run.latency_cache).put(spec.arch_hash, LatencyResult(
-                    median_ms=latency_ms, iqr_ms=0.25, q1_ms=latency_ms, q3_ms=latency_ms + 0.25,
-                    min_ms=latency_ms, repeats=12, device_name="Test CPU", settings=MEASURED, backend="eager"))
+            if latency:  # the trial's own latency record, as the trial runner writes it
+                row.update(latency_iqr_ms=0.25, latency_repeats=12, latency_device="Test CPU",
+                           latency_backend="eager", latency_settings=MEASURED.key())
         else:
             row["fail_reason"] = "InvalidPoint: group_width"
         rows.append(row)
@@ -191,7 +191,7 @@ def test_runs_that_cannot_be_exported_exit_2(tmp_path, capsys):
     study = yaml.safe_load((unmeasured / "study.yaml").read_text())
     (unmeasured / "study.yaml").write_text(yaml.safe_dump({**study, "input_size": [32]}))
     status, _, err = cli(capsys, "export", unmeasured)
-    assert status == 2 and "study.yaml: input_size: expected [height, width] (got [32])" in err
+    assert status == 2 and "study.yaml: input_size: expected [height, width] with positive integers (got [32])" in err
 
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(unmeasured), "--trial", "-1"])

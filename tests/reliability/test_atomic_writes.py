@@ -128,7 +128,7 @@ def test_a_failed_trials_table_write_keeps_the_previous_table(tmp_path, monkeypa
     import optuna
 
     from archsearch.search import RunDirectory
-    from archsearch.search.results import write_trials_csv
+    from archsearch.run.trials_table import write_trials_csv
 
     run_dir = RunDirectory(tmp_path / "run").create()
     study = optuna.create_study()
@@ -159,7 +159,7 @@ REPORT_RUN = {
                   "latency_ms,miou,train_seconds,fail_reason\n"
                   "0,COMPLETE,aaaaaaaaaaaa,0,100,90,1000,63,4,1.5,0.25,1.0,\n"
                   "1,COMPLETE,bbbbbbbbbbbb,0,200,180,2000,127,4,2.5,0.5,2.0,\n",
-    "study.yaml": "name: atomic\nobjectives: [{metric: miou, direction: maximize}]\n",
+    "study.yaml": "name: atomic\nspace: space.yaml\ntraining: {}\nobjectives: [{metric: miou, direction: maximize}]\n",
 }
 
 

@@ -118,7 +118,7 @@ def test_starting_together_retries_a_dead_trial_once(tiny_study, tmp_path):
 def test_an_older_table_never_replaces_a_newer_one(tiny_study, tmp_path, monkeypatch):
     """Writer A reads the storage, writer B reads it after a trial ended and writes; A must not then
     write its older table over B's (each reads and writes under the run directory's lock)."""
-    from archsearch.search import results
+    from archsearch.run import trials_table as results
 
     config = load_study(tiny_study)
     run_dir = RunDirectory(tmp_path / "run").create()
@@ -128,8 +128,8 @@ def test_an_older_table_never_replaces_a_newer_one(tiny_study, tmp_path, monkeyp
     read_old, release_a = threading.Event(), threading.Event()
     original = results.trials_frame
 
-    def slow_first_read(study_now):
-        frame = original(study_now)
+    def slow_first_read(trials_now):
+        frame = original(trials_now)
         if threading.current_thread().name == "A":
             read_old.set()
             release_a.wait(timeout=5)

@@ -499,8 +499,8 @@ train_seconds,fail_reason,param.width
 2,COMPLETE,bbbbbbbbbbbb,0,200,180,2000,127,4,2.5,0.5,2.0,,48
 3,COMPLETE,aaaaaaaaaaaa,1,100,90,1000,63,4,1.5,0.3,1.0,,16
 """
-GOOD_HEADING = ("name: fuzz\nobjectives:\n- {metric: miou, direction: maximize}\n"
-                "- {metric: latency_ms, direction: minimize}\n")
+GOOD_HEADING = ("name: fuzz\nspace: space.yaml\ntraining: {iterations: 1}\nlatency: {}\n"
+                "objectives:\n- {metric: miou, direction: maximize}\n- {metric: latency_ms, direction: minimize}\n")
 
 
 @st.composite

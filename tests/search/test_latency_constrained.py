@@ -137,7 +137,7 @@ def test_screening_leaves_out_predicted_over_budget_points_without_timing_them(c
 @pytest.mark.parametrize("change, message", [
     ("screening={margin: 0.1}", "screening: screening leaves out points predicted over the latency budget"),
     ("screening={margin: -1}", "screening.margin: expected a number >= 0"),
-    ("screening={tables: x}", "screening.tables: unknown screening setting"),
+    ("screening={tables: x}", "screening.tables: unknown field"),
 ])
 def test_bad_screening_exits_2(constrained_study, tmp_path, capsys, change, message):
     extra = ["--set", "constraints={macs: {max: 1}}"] if "0.1" in change else []
@@ -163,7 +163,7 @@ def test_nsga2_with_real_timings_keeps_to_the_budget(constrained_study, tmp_path
 
 
 @pytest.mark.parametrize("change, message", [
-    ("constraints={flops: {max: 1}}", "constraints.flops: unknown constraint metric (got 'flops')"),
+    ("constraints={flops: {max: 1}}", "constraints.flops: not an allowed value (got 'flops')"),
     ("latency=null", "constraints.latency_ms: a latency constraint needs latency settings"),
     ("latency.dtype=fp8", "latency.dtype: not a known value (got 'fp8')"),
 ])

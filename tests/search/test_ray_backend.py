@@ -22,7 +22,7 @@ from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.report import write_report
 from archsearch.search import RunDirectory, load_study
-from archsearch.run.directory import TRIAL_COLUMNS
+from archsearch.run.trials_table import COLUMN_NAMES as TRIAL_COLUMNS
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")
@@ -48,8 +48,8 @@ def local_ray(tmp_path_factory):
         try:
             ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING)
-        except Exception as error:  # a sandbox without shared memory or sockets
-            pytest.skip(f"Ray cannot start here: {type(error).__name__}: {error}")
+        except Exception as error:  # Ray is installed, so a Ray that cannot start is a failure, with its reason
+            pytest.fail(f"Ray is installed but cannot start here: {type(error).__name__}: {error}", pytrace=False)
         yield
         ray.shutdown()
 
@@ -259,8 +259,8 @@ class LoopbackCluster:
 
 
 def test_trials_spread_over_a_two_node_cluster(tiny_study, tmp_path):
-    if not shutil.which("ray", path=str(Path(sys.executable).parent)):
-        pytest.skip("the ray command is not installed beside this Python")
+    assert shutil.which("ray", path=str(Path(sys.executable).parent)), \
+        "Ray is installed but its ray command is not beside this Python"
     environment = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback cluster; no token needed
     # Ray's socket paths must stay under 108 bytes, which pytest's tmp_path can exceed.
     cluster = LoopbackCluster(Path(tempfile.mkdtemp(prefix="archsearch-ray-", dir="/tmp")), environment)
@@ -268,7 +268,7 @@ def test_trials_spread_over_a_two_node_cluster(tiny_study, tmp_path):
         try:
             cluster.start()
         except RuntimeError as error:
-            pytest.skip(f"a Ray cluster cannot start here: {error}")
+            pytest.fail(f"Ray is installed but a Ray cluster cannot start here: {error}", pytrace=False)
         run_dir = tmp_path / "run"
         driver = subprocess.run(
             [sys.executable, "-m", "archsearch.cli.main", "run", str(tiny_study), "--out", str(run_dir), "--backend", "ray",

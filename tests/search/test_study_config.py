@@ -25,19 +25,19 @@ def test_tiny_study_parses(tiny_study):
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d.update(bogus=1), "bogus: unknown key"),
-    (lambda d: d.update(sampler={"name": "annealing"}), "sampler.name: unknown name (got 'annealing'); allowed: tpe"),
+    (lambda d: d.update(bogus=1), "bogus: unknown field"),
+    (lambda d: d.update(sampler={"name": "annealing"}), "sampler.name: not an allowed value (got 'annealing'); allowed: 'tpe'"),
     (lambda d: d["dataset"].update(name="kitti"), "dataset.name: unknown dataset"),
     (lambda d: d.update(dataset={"name": "cityscapes", "root": "nowhere"}), "dataset.root: no such data directory"),
     (lambda d: d["training"].update(lr="fast"), "training.lr"),
     (lambda d: d.update(fix={"depth": 3}), "fix.depth: not a parameter of the space"),
     (lambda d: d.update(parameters={"width": {"choice": [8], "extra": 1}}), "parameters.width"),
     (lambda d: d.update(constraints={"latency_ms": {"max": 5}}), "constraints.latency_ms: a latency constraint needs"),
-    (lambda d: d.update(constraints={"flops": {"max": 5}}), "constraints.flops: unknown constraint metric"),
+    (lambda d: d.update(constraints={"flops": {"max": 5}}), "constraints.flops: not an allowed value"),
     (lambda d: d.update(objectives=[{"metric": "accuracy", "direction": "maximize"}]), "objectives[0].metric"),
     (lambda d: d.update(seeds=[0, 0]), "seeds: expected a non-empty list of distinct integers"),
     (lambda d: d.update(space="missing.yaml"), "space: no such space file"),
-    (lambda d: d.pop("training"), "training: missing required key"),
+    (lambda d: d.pop("training"), "training: missing required field"),
     (lambda d: d.update(storage="study.db"), "storage: expected an SQLAlchemy URL"),
 ])
 def test_bad_study_values_are_named(tiny_study, change, expected):
@@ -60,7 +60,7 @@ def test_cli_rejects_a_bad_study_before_any_trial(tiny_study, tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["run", str(tiny_study), "--out", str(run_dir)]) == 2
     err = capsys.readouterr().err
-    assert "pruner.name: unknown name" in err and "Traceback" not in err
+    assert "pruner.name: not an allowed value" in err and "Traceback" not in err
     assert not run_dir.exists()
 
 

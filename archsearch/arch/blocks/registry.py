@@ -170,6 +170,8 @@ def describe(annotation: Any) -> str:
 
 def coerce(value: Any, annotation: Any, path: str) -> Any:
     """Check ``value`` against a field's type and convert lists to tuples; raise SpecError if it does not fit."""
+    if annotation is Any:  # free-form data its owner checks (a study's training section, say)
+        return value
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)

@@ -30,11 +30,13 @@ from ray import tune
 
 from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
-from archsearch.search.optuna_driver import StudyOutcome, finished, prepare_study
+from archsearch.run import attributes
+from archsearch.search.lifecycle import finished
+from archsearch.search.optuna_driver import StudyOutcome, prepare_study
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
-from archsearch.search.ray.searcher import EXPERIMENT_ATTR, StudySearcher, requeue
-from archsearch.search.ray.trial import BAD_INPUT, OUTCOME, STEP, ending, run_trial
-from archsearch.search.results import write_trials_csv
+from archsearch.search.ray.searcher import StudySearcher, requeue
+from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
+from archsearch.run.trials_table import write_trials_csv
 from archsearch.run.directory import RunDirectory
 
 RAY_FOLDER = "ray"
@@ -69,7 +71,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     write_trials_csv(study, run_dir)
     trial = stopped_by_bad_input(study, ended_before)
     if trial is not None:
-        raise SpecError(f"trial {trial.number} stopped the study: {trial.user_attrs.get('fail_reason')}",
+        raise SpecError(f"trial {trial.number} stopped the study: {trial.user_attrs.get(attributes.FAIL_REASON)}",
                         source=config.source)
     return study_outcome(study, requested)
 
@@ -77,7 +79,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
 def stopped_by_bad_input(study: optuna.Study, ended_before: set[int]) -> FrozenTrial | None:
     """A trial of this run that failed on bad input (data, the space), as the Optuna backend stops on."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if trial.number not in ended_before and trial.user_attrs.get(BAD_INPUT):
+        if trial.number not in ended_before and trial.user_attrs.get(attributes.BAD_INPUT):
             return trial
     return None
 
@@ -87,7 +89,7 @@ def trials_to_start(study: optuna.Study, requested: int) -> int:
     trials that other processes run on a shared storage count as started."""
     trials = study.get_trials(deepcopy=False)
     running = [trial for trial in trials if trial.state == TrialState.RUNNING]
-    if any(EXPERIMENT_ATTR in trial.user_attrs for trial in running):
+    if any(attributes.RAY_EXPERIMENT in trial.user_attrs for trial in running):
         return 0
     return max(0, requested - sum(finished(trial) for trial in trials) - len(running))
 
@@ -119,7 +121,7 @@ def prepare_resume(study: optuna.Study, experiments: Experiments) -> Path | None
     known = StudySearcher.saved_trials(latest) if restorable else set()
     resumed = False
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        experiment = trial.user_attrs.get(EXPERIMENT_ATTR)
+        experiment = trial.user_attrs.get(attributes.RAY_EXPERIMENT)
         if experiment is None:
             continue  # another process's Optuna trial, on a shared storage
         if restorable and experiment == latest.name and trial._trial_id in known:
@@ -171,7 +173,7 @@ def check_reachable(address: str, flag: str) -> None:
 
 
 def trial_resources(config: StudyConfig) -> dict[str, float]:
-    return {"cpu": config.resources.get("cpu", 1), "gpu": config.resources.get("gpu", 0)}
+    return {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
 
 
 def check_resources_fit(config: StudyConfig) -> None:
@@ -238,5 +240,5 @@ class TrialLines(tune.Callback):
 def study_outcome(study: optuna.Study, requested: int) -> StudyOutcome:
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
-                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get("infeasible")
+                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
                                       for trial in trials))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +20,31 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
-from archsearch.search.optuna_driver import (OptunaSuggester, TrialSeededSampler, objective_values,
-                                             record_constraints, storage_url, trained_twin)
-from archsearch.search.ray.trial import BAD_INPUT, FAIL_REASON, OUTCOME, RECORDED_KEYS, STEP, TWIN, ending
-from archsearch.search.results import write_trials_csv
+from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
-from archsearch.search.trial import TrialMetrics
-from archsearch.space.sampling import sample
-
-EXPERIMENT_ATTR = "ray_experiment"
-RAY_TRIAL_ATTR = "ray_trial_id"
+from archsearch.run.trials_table import write_trials_csv
+from archsearch.search.config import StudyConfig
+from archsearch.search.lifecycle import FAIL, Outcome, Start, finish_trial, queue_again, start_trial
+from archsearch.search.optuna_driver import TrialSeededSampler, storage_url
+from archsearch.search.ray.trial import OUTCOME, STEP, TWIN, outcome_of
 
 
 @dataclass(frozen=True)
 class SpaceSampler:
-    """The define-by-run function: samples the space through the Optuna trial OptunaSearch hands it.
-
-    A fresh valid point queues its other seeds, as in the Optuna backend. A structural error
-    in the space is left to the worker, which replays the same values, meets the same error
-    and records it as the trial's fail reason.
-    """
+    """The define-by-run function: starts the trial OptunaSearch hands it (see ``lifecycle.start_trial``)
+    and keeps what it drew for the searcher's suggestion."""
 
     config: StudyConfig
+    starts: dict[int, Start] = field(default_factory=dict)
 
     def __call__(self, trial: optuna.Trial) -> None:
-        try:
-            point = sample(self.config.space, OptunaSuggester(trial, dict(self.config.fix)))
-        except SpecError:
-            point = None
-        if "seed" in trial.user_attrs:
-            return
-        trial.set_user_attr("seed", self.config.seeds[0])
-        if point is not None and point.valid:
-            for seed in self.config.seeds[1:]:
-                trial.study.enqueue_trial(trial.params, user_attrs={"seed": seed})
+        self.starts[trial.number] = start_trial(trial, self.config)
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Fail a trial whose run was lost (no fail reason, so it does not count) and queue its point again."""
     study.tell(trial.number, state=TrialState.FAIL)
-    study.enqueue_trial(trial.params, user_attrs={"seed": trial.user_attrs.get("seed"), "retry_of": trial.number},
-                        skip_if_exists=False)
+    queue_again(study, trial)
 
 
 class StudySearcher(OptunaSearch):
@@ -74,10 +56,11 @@ class StudySearcher(OptunaSearch):
         self.experiment = experiment
         self.storage_url = storage_url(config, run_dir)
         self.stopped = False  # by bad input: no more trials start, as in the Optuna backend
+        self.space_sampler = SpaceSampler(config)
         metrics = [objective.metric for objective in config.objectives]
         modes = ["max" if objective.direction == "maximize" else "min" for objective in config.objectives]
         single = len(metrics) == 1
-        super().__init__(SpaceSampler(config), metric=metrics[0] if single else metrics,
+        super().__init__(self.space_sampler, metric=metrics[0] if single else metrics,
                          mode=modes[0] if single else modes, sampler=TrialSeededSampler(config),
                          study_name=config.name, storage=RDBStorage(self.storage_url))
 
@@ -91,13 +74,12 @@ class StudySearcher(OptunaSearch):
         if super().suggest(trial_id) is None:
             return None
         trial = self._ot_trials[trial_id]
-        trial.set_user_attr(EXPERIMENT_ATTR, self.experiment)
-        trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
-        suggestion = {"number": trial.number, "seed": trial.user_attrs["seed"],
-                      "params": {**trial.params, **self.config.fix}}
-        twin = trained_twin(trial, trial.user_attrs["seed"])
-        if twin is not None:  # drawn again with a seed it was trained with: the worker reports the twin's result
-            suggestion[TWIN] = {"number": twin.number, "attrs": dict(twin.user_attrs)}
+        trial.set_user_attr(attributes.RAY_EXPERIMENT, self.experiment)
+        trial.set_user_attr(attributes.RAY_TRIAL_ID, trial_id)
+        start = self.space_sampler.starts.pop(trial.number)
+        suggestion = {"number": trial.number, "seed": start.seed, "params": {**trial.params, **self.config.fix}}
+        if start.twin is not None:  # drawn again with a seed it was trained with: the worker reports the twin's result
+            suggestion[TWIN] = {"number": start.twin.number, "attrs": dict(start.twin.attrs)}
         return suggestion
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -115,28 +97,22 @@ class StudySearcher(OptunaSearch):
         if result is None and not error:
             requeue(self.study, self._storage.get_trial(trial._trial_id))
         else:
-            self._tell(trial, result or {}, "FAIL" if error else ending(result))
+            outcome = self._outcome(result, error)
+            if outcome.state == "PRUNED" and STEP in result and len(self.config.objectives) == 1:
+                trial.report(result["miou"], result[STEP])  # the result that made the scheduler stop it
+            ending = finish_trial(trial, self.config, outcome, record=True)
+            self.stopped = self.stopped or outcome.bad_input
+            values = ending.values[0] if ending.values is not None and len(ending.values) == 1 else ending.values
+            self.study.tell(trial, values, state=ending.state)
         write_trials_csv(self.study, self.run_dir)
 
-    def _tell(self, trial: optuna.Trial, result: dict[str, Any], state: str) -> None:
-        for key in RECORDED_KEYS:
-            if result.get(key) is not None and (key != "miou" or state == "COMPLETE"):
-                trial.set_user_attr(key, result[key])  # a stopped trial's mIoU is intermediate, not its score
-        if result.get("constraint_violations"):
-            record_constraints(trial, self.config, result["constraint_violations"])
-        if state == "FAIL":
-            self.stopped = self.stopped or bool(result.get(BAD_INPUT))
-            if not result.get(FAIL_REASON):
-                trial.set_user_attr(FAIL_REASON, "Ray Tune: the trial's worker failed; the Ray logs under "
-                                                 f"{self.run_dir.root / 'ray' / self.experiment} say why")
-            self.study.tell(trial, state=TrialState.FAIL)
-        elif state == "PRUNED":
-            if STEP in result and len(self.config.objectives) == 1:
-                trial.report(result["miou"], result[STEP])  # the result that made the scheduler stop it
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            values = objective_values(self.config, TrialMetrics.from_attrs(result), infeasible=state == "INFEASIBLE")
-            self.study.tell(trial, values[0] if len(values) == 1 else values)
+    def _outcome(self, result: dict[str, Any] | None, error: bool) -> Outcome:
+        outcome = outcome_of(result)
+        if not error:
+            return outcome
+        reason = ("Ray Tune: the trial's worker failed; the Ray logs under "
+                  f"{self.run_dir.root / 'ray' / self.experiment} say why")
+        return Outcome(FAIL, {**outcome.attrs, attributes.FAIL_REASON: reason})
 
     def save(self, checkpoint_path: str) -> None:
         """Only what the storage lacks: which Ray trial is which Optuna trial, and which have ended."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,40 +20,43 @@ import torch
 from ray import tune
 
 from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
-from archsearch.search.optuna_driver import InvalidPoint
+from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
-from archsearch.search.trial import TrialMetrics, TrialRunner
+from archsearch.search.config import Resources, StudyConfig
+from archsearch.search.lifecycle import FAIL, Outcome, Twin, failure, live_trial
+from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import FixedSuggester, sample
 
 STEP = "step"
 OUTCOME = "outcome"
-FAIL_REASON = "fail_reason"
-BAD_INPUT = "bad_input"
-DUPLICATE_OF = "duplicate_of"
 TWIN = "twin"
-PLACEMENT_KEYS = ("node_id", "host", "pid")
-RECORDED_KEYS = (tuple(field.name for field in fields(TrialMetrics)) + PLACEMENT_KEYS
-                 + (FAIL_REASON, BAD_INPUT, DUPLICATE_OF))
+NOT_RECORDED = (STEP, OUTCOME)
 
 
-def trial_threads(resources: Mapping[str, float]) -> int:
+def trial_threads(resources: Resources) -> int:
     """Torch threads for one trial: the CPUs it asked Ray for, at least one."""
-    return max(1, int(resources.get("cpu", 1)))
+    return max(1, int(resources.cpu))
 
 
 def trial_device(study: StudyConfig) -> str:
     """A trial with a GPU share trains on the GPU Ray assigned it (CUDA_VISIBLE_DEVICES shows it as
     ``cuda``), whichever index the study names; ``resources: {gpu: 0.25}`` puts four trials on one GPU."""
     device = study.training.device
-    return "cuda" if study.resources.get("gpu", 0) > 0 and device.startswith("cuda") else device
+    return "cuda" if study.resources.gpu > 0 and device.startswith("cuda") else device
 
 
 def ending(result: Mapping[str, Any] | None) -> str:
     """How a trial ended, from its last result: COMPLETE, INFEASIBLE, FAIL, or PRUNED when a scheduler stopped it."""
     if result is None:
-        return "FAIL"
+        return FAIL
     return result.get(OUTCOME) or "PRUNED"
+
+
+def outcome_of(result: Mapping[str, Any] | None) -> Outcome:
+    """The trial's outcome back from its last result (what the worker recorded, and how it ended)."""
+    result = result or {}
+    return Outcome(ending(result), {key: value for key, value in result.items()
+                                    if key not in NOT_RECORDED and value is not None})
 
 
 def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str, report_until: int | None,
@@ -72,41 +75,23 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
     threads = trial_threads(study.resources)
     torch.set_num_threads(threads)
     study = replace(study, training=replace(study.training, num_threads=threads, device=trial_device(study)))
+    # Every result holds the objectives' keys (Ray Tune insists), and where the trial ran.
     known: dict[str, Any] = {
         **{objective.metric: None for objective in study.objectives},
-        "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
-    try:
-        _run(trial_config, study, RunDirectory(Path(run_root)), known, report_until)
-    except Exception as error:  # recorded with its reason; bad input (data, the space itself) stops the study
-        tune.report({**known, OUTCOME: "FAIL", FAIL_REASON: f"{type(error).__name__}: {error}"[:2000],
-                     BAD_INPUT: isinstance(error, SpecError)})
-
-
-def _run(trial_config: Mapping[str, Any], study: StudyConfig, run_dir: RunDirectory, known: dict[str, Any],
-         report_until: int | None) -> None:
-    """Replay, analyze, time and train; ``known`` gathers what was measured, so that a failure reports it too."""
+        attributes.NODE_ID: ray.get_runtime_context().get_node_id(), attributes.HOST: socket.gethostname(),
+        attributes.PID: os.getpid()}
+    run_dir = RunDirectory(Path(run_root))
     if not (run_dir.root / "specs").is_dir():
-        raise SpecError(f"the run directory is not visible on {socket.gethostname()}", path="--out",
-                        value=str(run_dir.root), allowed="a directory that every Ray node mounts at the same path")
+        error = SpecError(f"the run directory is not visible on {socket.gethostname()}", path="--out",
+                          value=str(run_dir.root), allowed="a directory that every Ray node mounts at the same path")
+        tune.report({**known, **failure(error), OUTCOME: FAIL})
+        return
     twin = trial_config.get(TWIN)
-    if twin is not None:  # the same point and seed trained before: its result and weights stand
-        run_dir.share_weights(twin["number"], trial_config["number"])
-        metrics = TrialMetrics.from_attrs(twin["attrs"])
-        tune.report({**known, **metrics.to_attrs(), DUPLICATE_OF: twin["number"], OUTCOME: "COMPLETE"})
-        return
-    point = sample(study.space, FixedSuggester(trial_config["params"]))
-    if not point.valid:
-        raise InvalidPoint(point.invalid_reason)
-    spec = point.spec
-    run_dir.save_spec(spec)
-    runner = TrialRunner(study, run_dir)
-    metrics = runner.measure(spec, runner.analyze_point(spec, trial_config["seed"]))
-    known.update(metrics.to_attrs())
-    if metrics.infeasible:
-        tune.report({**known, OUTCOME: "INFEASIBLE"})
-        return
-    metrics = runner.train(spec, metrics, trial_config["number"], _reporter(known, report_until))
-    tune.report({**known, **metrics.to_attrs(), OUTCOME: "COMPLETE"})
+    outcome = live_trial(TrialRunner(study, run_dir), lambda: sample(study.space, FixedSuggester(trial_config["params"])),
+                         number=trial_config["number"], seed=trial_config["seed"],
+                         twin=Twin(twin["number"], twin["attrs"]) if twin is not None else None,
+                         record=known.update, on_evaluation=_reporter(known, report_until))
+    tune.report({**known, OUTCOME: outcome.state})
 
 
 def _reporter(known: Mapping[str, Any], report_until: int | None) -> Callable[[int, float], None] | None:

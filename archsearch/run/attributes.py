@@ -1,0 +1,24 @@
+"""The names under which a trial's facts are kept in the study's storage (Optuna user attributes).
+
+Both backends write them and the trials table reads them, so each name is spelled here once.
+A trial's metrics (``TrialMetrics`` fields: ``miou``, ``latency_ms``, ...) are kept under their
+own field names, which are also their trials.csv column names.
+"""
+
+SEED = "seed"                    # the training seed of this trial
+ARCH_HASH = "arch_hash"          # the sampled architecture, filed under RUN/specs/<arch_hash>.yaml
+FAIL_REASON = "fail_reason"      # why it failed; a FAIL trial without one died and is queued again
+BAD_INPUT = "bad_input"          # it failed on the study's input (data, the space), which stops the study
+INFEASIBLE = "infeasible"        # outside a constraint: recorded, never trained
+INTERRUPTED = "interrupted"      # stopped by the user; its point is queued again
+RETRY_OF = "retry_of"            # the number of the trial whose point this one runs again
+DUPLICATE_OF = "duplicate_of"    # the trained trial (same point and seed) whose result and weights it took
+HOST = "host"                    # where it ran, so a dead process's trial is recognised
+PID = "pid"
+NODE_ID = "node_id"              # the Ray node it ran on
+RAY_EXPERIMENT = "ray_experiment"
+RAY_TRIAL_ID = "ray_trial_id"
+
+# Attributes of the study itself.
+STUDY_OBJECTIVES = "objectives"
+STUDY_GRID_TRIALS = "grid_trials"
