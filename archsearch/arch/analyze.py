@@ -60,7 +60,7 @@ def analyze(spec_or_model: SpecLike | SegmentationNetwork, input_size: tuple[int
         spec = resolve_spec(spec_or_model)
     with torch.device("meta"):
         model = build(spec, num_classes=num_classes)
-    params_aux = count_parameters(model.aux_head)
+    params_aux = count_parameters(model.aux_head) + count_parameters(model.aux_heads)
     # Reparameterized with every BatchNorm kept, as the papers count parameters. The FLOP counter
     # counts convs (not BatchNorm, not biases), so folding BatchNorm would not change the MACs.
     deployed = deploy(model, fold_batchnorm=False)

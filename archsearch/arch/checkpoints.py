@@ -1,7 +1,8 @@
 """Load weights into a built network: our own state dicts, or the authors' published checkpoints.
 
 An official checkpoint's keys are renamed by the regex rules of its format
-(``presets/checkpoints/<format>.yaml``; a preset names its format in ``metadata``); then the
+(``presets/checkpoints/<format>.yaml``, which may ``include`` other formats' rules; a preset names
+its format in ``metadata``); then the
 key sets and every shape must agree exactly, or the error says which key does not fit.
 """
 
@@ -39,7 +40,9 @@ def key_rules(checkpoint_format: str) -> tuple[tuple[re.Pattern[str], str], ...]
         raise SpecError("unknown checkpoint format", path="metadata.checkpoint_format", value=checkpoint_format,
                         allowed=", ".join(checkpoint_formats()))
     data = read_yaml(path)
-    return tuple((re.compile(pattern), replacement) for pattern, replacement in data["rules"])
+    own = tuple((re.compile(pattern), replacement) for pattern, replacement in data["rules"])
+    # A format may include others' rules (sizes of one family share most of theirs); its own apply first.
+    return own + tuple(rule for included in data.get("include", []) for rule in key_rules(included))
 
 
 def rename_keys(state_dict: Mapping[str, Tensor], checkpoint_format: str) -> dict[str, Tensor]:

@@ -13,14 +13,15 @@ def deploy(model: nn.Module, *, fold_batchnorm: bool = True) -> nn.Module:
 
     Every reparameterizable block (anything with ``reparameterize()``) becomes a single conv,
     and with ``fold_batchnorm`` every BatchNorm that follows a conv (anything with
-    ``fold_batchnorm()``) is folded into it. The auxiliary head, which only serves training,
-    is dropped. ``fold_batchnorm=False`` gives the form the papers count parameters on.
+    ``fold_batchnorm()``) is folded into it. The auxiliary heads, which only serve training,
+    are dropped. ``fold_batchnorm=False`` gives the form the papers count parameters on.
     """
     deployed = copy.deepcopy(model).eval()
     with torch.no_grad():
         _convert(deployed, fold_batchnorm)
-    if getattr(deployed, "aux_head", None) is not None:
-        deployed.aux_head = None
+    for training_only in ("aux_head", "aux_heads"):
+        if getattr(deployed, training_only, None) is not None:
+            setattr(deployed, training_only, None)
     for parameter in deployed.parameters():
         parameter.requires_grad_(False)
     return deployed

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 class SegmentationNetwork(nn.Module):
-    """Logits at the input's resolution; ``return_aux`` also gives the auxiliary head's (or None).
+    """Logits at the input's resolution; ``return_aux`` also gives the auxiliary head's (or None),
+    or, for a spec with ``aux_heads``, the list of every auxiliary head's class logits.
 
     Each node's module sits at the node's ``module_path`` (``stem``, ``stages.1.branches.0``,
-    ``stages.1.fusion``, ``context``, ``head``, ``aux_head``), which fixes the state-dict names.
+    ``stages.1.fusion``, ``context``, ``merge``, ``head``, ``aux_head``, ``aux_heads.0``), which fixes
+    the state-dict names.
     The forward looks modules up by path on every call, so ``deploy`` may replace any of them,
     and a module set to None (the auxiliary head in deploy form) skips its node.
     """
@@ -29,6 +31,7 @@ class SegmentationNetwork(nn.Module):
         self.topology = topology
         self.context: nn.Module | None = None
         self.aux_head: nn.Module | None = None
+        self.aux_heads: nn.Module | None = None
         for path, module in modules.items():
             _place(self, path.split("."), module)
         self._steps = [(node, NODE_KINDS[node.kind], tuple(node.module_path.split("."))) for node in topology.nodes]
@@ -47,7 +50,15 @@ class SegmentationNetwork(nn.Module):
         logits = values[self.topology.logits]
         if not return_aux:
             return logits
-        return logits, values.get(self.topology.aux_logits)
+        if not self.topology.more_aux_logits:
+            return logits, values.get(self.topology.aux_logits)
+        return logits, self._class_aux_logits(values)
+
+    def _class_aux_logits(self, values: dict) -> list[Tensor]:
+        """Every auxiliary head's class logits (a boundary head's own map is not one; see PIDNet's D head)."""
+        refs = [self.topology.aux_logits, *self.topology.more_aux_logits]
+        return [values[ref] for ref in refs
+                if ref is not None and ref in values and self.topology.feature(ref).channels is None]
 
     def _module(self, parts: tuple[str, ...]) -> nn.Module | None:
         module = self

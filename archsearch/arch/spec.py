@@ -1,8 +1,10 @@
 """ArchSpec: a segmentation network as plain data, parsed and checked from YAML.
 
-A spec has a stem (one path), stages over one or more resolution branches (fused at
-stage ends), an optional context module on the coarsest branch, a head and an optional
-auxiliary head. Block lists may say ``repeat: N`` and ``each: {field: pattern}``; the
+A spec has a stem (one path; none: the stages' branches read the image), stages over one or
+more resolution branches (fused at stage ends; an empty branch rests for a stage), an optional
+context module on the coarsest branch, an optional merge that joins the final branches (else
+they are summed), a head, and training-only auxiliary heads (``aux_head``, ``aux_heads``) on
+any stage's branch. Block lists may say ``repeat: N`` and ``each: {field: pattern}``; the
 parsed spec holds every block expanded, so two ways of writing one network are equal and
 share one hash.
 """
@@ -20,6 +22,7 @@ import yaml
 from archsearch.arch.blocks.context import ContextConfig
 from archsearch.arch.blocks.fusion import FusionConfig
 from archsearch.arch.blocks.heads import HeadConfig
+from archsearch.arch.blocks.merge import MergeConfig
 from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
                                         parse_dataclass, to_plain)
 from archsearch.errors import SpecError
@@ -36,6 +39,8 @@ class ArchSpec:
     head: HeadConfig
     context: ContextConfig | None = None
     aux_head: AuxHeadSpec | None = None
+    merge: MergeConfig | None = None
+    aux_heads: tuple[AuxHeadSpec, ...] = ()
     in_channels: int = 3
     norm: NormSettings = NormSettings()
     description: str = field(default="", compare=False)
@@ -48,7 +53,8 @@ class ArchSpec:
     def topology(self) -> Topology:
         """The compiled plan that shapes, builds, runs, counts and times this network."""
         return compile_topology(in_channels=self.in_channels, stem=self.stem, stages=self.stages,
-                                context=self.context, head=self.head, aux_head=self.aux_head)
+                                context=self.context, head=self.head, aux_head=self.aux_head, merge=self.merge,
+                                aux_heads=self.aux_heads)
 
     def shapes(self) -> Shapes:
         return self.topology().shapes()
@@ -63,7 +69,17 @@ class ArchSpec:
             "context": to_plain(self.context),
             "head": self.head.to_dict(),
             "aux_head": _aux_dict(self.aux_head),
+            **self._graph_dict(),
         }
+
+    def _graph_dict(self) -> dict[str, Any]:
+        """A merge and several auxiliary heads, only where a spec has them (earlier specs keep their hashes)."""
+        data: dict[str, Any] = {}
+        if self.merge is not None:
+            data["merge"] = self.merge.to_dict()
+        if self.aux_heads:
+            data["aux_heads"] = [_aux_dict(aux) for aux in self.aux_heads]
+        return data
 
     @property
     def arch_hash(self) -> str:
@@ -85,6 +101,7 @@ class ArchSpec:
         data["head"] = self.head.to_dict()
         if self.aux_head is not None:
             data["aux_head"] = _aux_dict(self.aux_head)
+        data.update(self._graph_dict())
         if self.metadata:
             data["metadata"] = dict(self.metadata)
         return data
@@ -106,7 +123,8 @@ def _stage_dict(stage: StageSpec, *, compact: bool) -> dict[str, Any]:
 def _aux_dict(aux: AuxHeadSpec | None) -> dict[str, Any] | None:
     if aux is None:
         return None
-    return {"stage": aux.stage, "branch": aux.branch, "head": aux.head.to_dict()}
+    data = {"stage": aux.stage, "branch": aux.branch, "head": aux.head.to_dict()}
+    return {**data, "output": aux.output} if aux.output else data
 
 
 def _compact_blocks(blocks: tuple[BlockConfig, ...]) -> list[dict[str, Any]]:
@@ -125,7 +143,8 @@ def _compact_blocks(blocks: tuple[BlockConfig, ...]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- parsing
 
 TOP_LEVEL_KEYS = ("name", "description", "metadata", "in_channels", "norm", "stem", "stages", "context",
-                  "head", "aux_head")
+                  "head", "aux_head", "merge", "aux_heads")
+AUX_KEYS = ("stage", "branch", "output", "head")
 STAGE_KEYS = ("branches", "blocks", "fusion", "input_activation")
 
 
@@ -136,9 +155,12 @@ def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) ->
                             allowed=", ".join(allowed))
 
 
-def parse_block_list(data: Any, path: str) -> tuple[BlockConfig, ...]:
-    """A list of blocks; an item may carry ``repeat: N`` and ``each: {field: pattern}``."""
-    if not isinstance(data, list) or not data:
+def parse_block_list(data: Any, path: str, *, allow_empty: bool = False) -> tuple[BlockConfig, ...]:
+    """A list of blocks; an item may carry ``repeat: N`` and ``each: {field: pattern}``.
+
+    ``allow_empty``: an empty list passes its input on (a stem-less network, a branch resting for a stage).
+    """
+    if not isinstance(data, list) or (not data and not allow_empty):
         raise SpecError("expected a non-empty list of blocks", path=path, value=data,
                         allowed="[{block: NAME, ...}, {repeat: N, block: NAME, ...}, ...]")
     expanded: list[BlockConfig] = []
@@ -191,7 +213,8 @@ def _parse_stage(data: Any, path: str) -> StageSpec:
         raw = data["branches"]
         if not isinstance(raw, list) or not raw:
             raise SpecError("expected a non-empty list of block lists", path=f"{path}.branches", value=raw)
-        branches = tuple(parse_block_list(branch, f"{path}.branches[{index}]") for index, branch in enumerate(raw))
+        branches = tuple(parse_block_list(branch, f"{path}.branches[{index}]", allow_empty=True)
+                         for index, branch in enumerate(raw))
     fusion = coerce(data.get("fusion"), FusionConfig | None, f"{path}.fusion")
     input_activation = coerce(data.get("input_activation", False), bool, f"{path}.input_activation")
     return StageSpec(branches=branches, fusion=fusion, input_activation=input_activation)
@@ -211,20 +234,18 @@ def _parse_spec(data: Any) -> ArchSpec:
     if not isinstance(data, Mapping):
         raise SpecError("a spec must be a mapping", value=type(data).__name__, allowed=", ".join(TOP_LEVEL_KEYS))
     _check_keys(data, TOP_LEVEL_KEYS, "")
-    for key in ("name", "stem", "stages", "head"):
+    for key in ("name", "stages", "head"):
         if key not in data:
             raise SpecError("missing required key", path=key, allowed=", ".join(TOP_LEVEL_KEYS))
     stages_data = data["stages"]
     if not isinstance(stages_data, list) or not stages_data:
         raise SpecError("expected a non-empty list of stages", path="stages", value=stages_data)
     aux = data.get("aux_head")
-    if aux is not None:
-        if not isinstance(aux, Mapping):
-            raise SpecError("expected a mapping", path="aux_head", value=aux, allowed="stage, branch, head")
-        _check_keys(aux, ("stage", "branch", "head"), "aux_head")
-        aux = AuxHeadSpec(stage=coerce(aux.get("stage"), int, "aux_head.stage"),
-                          branch=coerce(aux.get("branch", 0), int, "aux_head.branch"),
-                          head=coerce(aux.get("head"), HeadConfig, "aux_head.head"))
+    aux = None if aux is None else _parse_aux_head(aux, "aux_head")
+    aux_heads = data.get("aux_heads") or []
+    if not isinstance(aux_heads, list):
+        raise SpecError("expected a list of auxiliary heads", path="aux_heads", value=aux_heads,
+                        allowed="[{stage, branch, output, head}, ...]")
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise SpecError("expected a mapping", path="metadata", value=metadata)
@@ -235,12 +256,25 @@ def _parse_spec(data: Any) -> ArchSpec:
         metadata=dict(metadata),
         in_channels=coerce(data.get("in_channels", 3), int, "in_channels"),
         norm=NormSettings() if norm_data is None else parse_dataclass(NormSettings, norm_data, "norm"),
-        stem=parse_block_list(data["stem"], "stem"),
+        stem=parse_block_list(data.get("stem", []), "stem", allow_empty=True),
         stages=tuple(_parse_stage(stage, f"stages[{index}]") for index, stage in enumerate(stages_data)),
         context=coerce(data.get("context"), ContextConfig | None, "context"),
         head=coerce(data["head"], HeadConfig, "head"),
         aux_head=aux,
+        merge=coerce(data.get("merge"), MergeConfig | None, "merge"),
+        aux_heads=tuple(_parse_aux_head(item, f"aux_heads[{index}]") for index, item in enumerate(aux_heads)),
     )
+
+
+def _parse_aux_head(data: Any, path: str) -> AuxHeadSpec:
+    """A training-only head on a stage's branch; ``output`` picks another map of the branch's last block."""
+    if not isinstance(data, Mapping):
+        raise SpecError("expected a mapping", path=path, value=data, allowed=", ".join(AUX_KEYS))
+    _check_keys(data, AUX_KEYS, path)
+    return AuxHeadSpec(stage=coerce(data.get("stage"), int, f"{path}.stage"),
+                       branch=coerce(data.get("branch", 0), int, f"{path}.branch"),
+                       output=coerce(data.get("output", 0), int, f"{path}.output"),
+                       head=coerce(data.get("head"), HeadConfig, f"{path}.head"))
 
 
 # ---------------------------------------------------------------- files

@@ -3,7 +3,8 @@
 A spec is compiled once into a small graph of nodes in the order the network runs them. Each
 node reads named tensors (``Ref``: a node's name and output index; ``IMAGE`` is the input
 image), so a branch may fork from the image or from any earlier branch, a fusion may read any
-number of branches, and an auxiliary head may read any stage's branch. Shape checks, the
+number of branches, a merge joins the final branches into one map, and an auxiliary head may
+read any stage's branch (or another map of its last block, an encoder's level). Shape checks, the
 built module and its forward, the receptive field and the latency predictor's units all walk
 this plan; what a node does is said once, by its ``NodeKind`` in ``NODE_KINDS``.
 
@@ -24,6 +25,7 @@ from archsearch.arch.blocks.context import ContextConfig
 from archsearch.arch.blocks.fusion import FusionConfig
 from archsearch.arch.blocks.heads import HeadConfig
 from archsearch.arch.blocks.layers import resize_to
+from archsearch.arch.blocks.merge import MergeConfig
 from archsearch.arch.blocks.registry import BlockConfig, ComponentConfig, NormSettings, require
 from archsearch.arch.receptive_field import ReceptiveField, widest
 from archsearch.errors import SpecError
@@ -45,6 +47,7 @@ class AuxHeadSpec:
     stage: int
     branch: int
     head: HeadConfig
+    output: int = 0
 
 
 class Ref(NamedTuple):
@@ -113,6 +116,7 @@ class Topology:
     final: Ref
     logits: Ref
     aux_logits: Ref | None
+    more_aux_logits: tuple[Ref, ...] = ()
 
     def feature(self, ref: Ref) -> Feature:
         if ref == IMAGE:
@@ -171,20 +175,24 @@ class PlanBuilder:
         self.features.update({node.output(index): output for index, output in enumerate(node.outputs)})
         return node
 
+    def features_of(self, node_name: str) -> tuple[Feature, ...]:
+        return next(node.outputs for node in self.nodes if node.name == node_name)
+
     def chain(self, name: str, module_path: str, source: Ref, blocks: tuple[BlockConfig, ...]) -> Ref:
         """A chain of blocks from ``source`` (the image or any branch); its output's reference."""
         return self.add("blocks", name, module_path, (source,), blocks=blocks).output()
 
 
 def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages: tuple[StageSpec, ...],
-                     context: ContextConfig | None, head: HeadConfig, aux_head: AuxHeadSpec | None) -> Topology:
+                     context: ContextConfig | None, head: HeadConfig, aux_head: AuxHeadSpec | None,
+                     merge: MergeConfig | None = None, aux_heads: tuple[AuxHeadSpec, ...] = ()) -> Topology:
     """Compile a spec's parts into its plan; raises SpecError where they do not fit together."""
     require(in_channels > 0, "must be positive", path="in_channels", value=in_channels)
     plan = PlanBuilder(in_channels)
     stem_ref = plan.chain("stem", "stem", IMAGE, stem)
     current = [stem_ref]
     by_stride = {plan.features[stem_ref].stride: stem_ref}
-    stage_outputs = []
+    stage_outputs, stage_chains = [], []
     for stage_index, stage in enumerate(stages):
         path, module = f"stages[{stage_index}]", f"stages.{stage_index}"
         require(len(stage.branches) >= len(current), "a stage cannot drop branches", path=f"{path}.branches",
@@ -194,6 +202,7 @@ def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages:
                                 (ref,)).output() for index, ref in enumerate(current)]
         outputs = [plan.chain(f"{path}.branches[{index}]", f"{module}.branches.{index}", branch_source(index, current),
                               blocks) for index, blocks in enumerate(stage.branches)]
+        stage_chains.append(tuple(outputs))
         if stage.fusion is not None:
             fusion = plan.add("fusion", f"{path}.fusion", f"{module}.fusion", tuple(outputs), component=stage.fusion)
             outputs = [fusion.output(index) for index in range(len(outputs))]
@@ -203,6 +212,9 @@ def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages:
     if context is not None:
         current[-1] = plan.add("context", "context", "context", (current[-1],), component=context).output()
         by_stride[plan.features[current[-1]].stride] = current[-1]
+    if merge is not None:  # one module joins the final branches (PIDNet's Bag, BiSeNet's FFM and BGA)
+        current = [plan.add("merge", "merge", "merge", tuple(current), component=merge).output()]
+        by_stride[plan.features[current[0]].stride] = current[0]
     final = plan.features[current[0]]
     for index, ref in enumerate(current[1:], start=1):
         require(plan.features[ref].channels == final.channels, "branches are summed at the end and need equal widths",
@@ -213,15 +225,29 @@ def compile_topology(*, in_channels: int, stem: tuple[BlockConfig, ...], stages:
                          branches=len(current), feature_refs=feature_refs, final_stride=final.stride)
     aux_ref = None
     if aux_head is not None:
-        require(0 <= aux_head.stage < len(stages), "no such stage", path="aux_head.stage", value=aux_head.stage,
-                allowed=f"0..{len(stages) - 1}")
-        tapped = stage_outputs[aux_head.stage]
-        require(0 <= aux_head.branch < len(tapped), "no such branch", path="aux_head.branch", value=aux_head.branch,
-                allowed=f"0..{len(tapped) - 1}")
-        aux_ref = plan.add("aux_head", "aux_head", "aux_head", (tapped[aux_head.branch],), component=aux_head.head,
-                           training_only=True).output()
+        aux_ref = _add_aux_head(plan, aux_head, "aux_head", "aux_head", stage_outputs, stage_chains)
+    more_aux = tuple(_add_aux_head(plan, aux, f"aux_heads[{index}]", f"aux_heads.{index}", stage_outputs, stage_chains)
+                     for index, aux in enumerate(aux_heads))
     return Topology(nodes=tuple(plan.nodes), in_channels=in_channels, stem=stem_ref, stage_outputs=tuple(stage_outputs),
-                    final=current[0], logits=head_node.output(), aux_logits=aux_ref)
+                    final=current[0], logits=head_node.output(), aux_logits=aux_ref, more_aux_logits=more_aux)
+
+
+def _add_aux_head(plan: PlanBuilder, aux: AuxHeadSpec, name: str, module_path: str,
+                  stage_outputs: list[tuple[Ref, ...]], stage_chains: list[tuple[Ref, ...]]) -> Ref:
+    """A training-only head on a stage's branch: its (fused) output, or another output of its chain's last block."""
+    require(0 <= aux.stage < len(stage_outputs), "no such stage", path=f"{name}.stage", value=aux.stage,
+            allowed=f"0..{len(stage_outputs) - 1}")
+    tapped = stage_outputs[aux.stage]
+    require(0 <= aux.branch < len(tapped), "no such branch", path=f"{name}.branch", value=aux.branch,
+            allowed=f"0..{len(tapped) - 1}")
+    source = tapped[aux.branch]
+    if aux.output != 0:
+        chain = stage_chains[aux.stage][aux.branch]
+        outputs = len(plan.features_of(chain.node))
+        require(0 <= aux.output < outputs, "the branch's last block has no such output", path=f"{name}.output",
+                value=aux.output, allowed=f"0..{outputs - 1}")
+        source = Ref(chain.node, aux.output)
+    return plan.add("aux_head", name, module_path, (source,), component=aux.head, training_only=True).output()
 
 
 # ---------------------------------------------------------------- what each kind of node does
@@ -267,14 +293,18 @@ class _Blocks(NodeKind):
     unit_kind = "block"
 
     def trace(self, node: Node) -> tuple[Feature, ...]:
-        channels, stride = node.input_features[0].channels, node.input_features[0].stride
+        """The chain's outputs: its last block's (an encoder may give several; only a last block may)."""
+        outputs = node.input_features[:1]
         for index, block in enumerate(node.blocks):
             try:
-                block.check(channels)
+                require(len(outputs) == 1, "a block giving several maps must end its chain",
+                        path="block", value=node.blocks[index - 1].name)
+                block.check(outputs[0].channels)
             except SpecError as error:
                 raise error.under(f"{node.name}[{index}]")
-            channels, stride = block.output_channels(channels), stride * block.stride
-        return (Feature(channels, stride),)
+            outputs = tuple(Feature(channels, outputs[0].stride * stride)
+                            for channels, stride in block.output_features(outputs[0].channels))
+        return outputs
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         layers, channels = [], node.input_features[0].channels
@@ -283,11 +313,15 @@ class _Blocks(NodeKind):
             channels = block.output_channels(channels)
         return nn.Sequential(*layers)
 
+    def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
+        outputs = module(*inputs)
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
     def receptive_fields(self, node: Node, fields: list[ReceptiveField]) -> list[ReceptiveField]:
-        (current,) = fields
+        current = fields
         for block in node.blocks:
-            current = block.receptive_field(current)
-        return [current]
+            current = block.receptive_fields(current[0])
+        return list(current)
 
     def units(self, node: Node) -> list[Node]:
         pieces, source, feature = [], node.inputs[0], node.input_features[0]
@@ -327,6 +361,10 @@ class _Fusion(NodeKind):
             require(ratio >= 1 and math.log2(ratio).is_integer(),
                     "fused branches must go from fine to coarse by powers of two",
                     path=f"{node.name.removesuffix('.fusion')}.branches", value=strides)
+        try:
+            node.component.check_branches([feature.channels for feature in node.input_features], strides)
+        except SpecError as error:
+            raise error.under(node.name)
         return node.input_features
 
     def strides(self, node: Node) -> list[int]:
@@ -362,6 +400,36 @@ class _Context(NodeKind):
         return [node.component.receptive_field(fields[0])]
 
 
+class _Merge(NodeKind):
+    """Joins several branches into one map, or a few (PIDNet's Bag, BiSeNet's FFM and BGA)."""
+
+    unit_kind = "merge"
+
+    def trace(self, node: Node) -> tuple[Feature, ...]:
+        channels, strides = self._shapes(node)
+        try:
+            node.component.check(channels, strides)
+        except SpecError as error:
+            raise error.under(node.name)
+        return tuple(Feature(width, stride) for width, stride in node.component.outputs(channels, strides))
+
+    def _shapes(self, node: Node) -> tuple[list[int], list[int]]:
+        return [feature.channels for feature in node.input_features], [feature.stride for feature in node.input_features]
+
+    def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
+        return node.component.build(*self._shapes(node), norm)
+
+    def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
+        outputs = module(list(inputs))
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    def receptive_fields(self, node: Node, fields: list[ReceptiveField]) -> list[ReceptiveField]:
+        return node.component.receptive_fields(fields)
+
+    def unit_details(self, node: Node, num_classes: int, image_size: tuple[int, int]) -> dict[str, Any]:
+        return {"strides": self._shapes(node)[1]}
+
+
 class _Head(NodeKind):
     """Sums the final branches at the finest one's size, runs the head on it and the maps by stride, resizes."""
 
@@ -392,7 +460,7 @@ class _Head(NodeKind):
             final = final + resize_to(coarser, final.shape[-2:])
         features = dict(zip(node.details["feature_refs"], maps))
         features[node.details["final_stride"]] = final
-        return [resize_to(module(final, features), image_size)]
+        return [resize_to(module(final, features), image_size, align_corners=node.component.align_corners)]
 
     def receptive_fields(self, node: Node, fields: list[ReceptiveField]) -> list[ReceptiveField]:
         branches = fields[:node.details["branches"]]
@@ -411,13 +479,13 @@ class _AuxHead(NodeKind):
     """A training-only head on one tensor, resized to the image."""
 
     def trace(self, node: Node) -> tuple[Feature, ...]:
-        return (Feature(None, 1),)
+        return (Feature(node.component.fixed_output_channels, 1),)  # None: class logits
 
     def build(self, node: Node, norm: NormSettings, num_classes: int) -> nn.Module:
         return node.component.build(node.input_features[0].channels, {}, num_classes, norm)
 
     def run(self, node: Node, module: nn.Module, inputs: list[Tensor], image_size: tuple[int, int]) -> list[Tensor]:
-        return [resize_to(module(inputs[0]), image_size)]
+        return [resize_to(module(inputs[0]), image_size, align_corners=node.component.align_corners)]
 
 
 NODE_KINDS: dict[str, NodeKind] = {
@@ -427,4 +495,5 @@ NODE_KINDS: dict[str, NodeKind] = {
     "context": _Context(),
     "head": _Head(),
     "aux_head": _AuxHead(),
+    "merge": _Merge(),
 }

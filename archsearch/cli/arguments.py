@@ -6,6 +6,7 @@ import argparse
 
 EXIT_UNFINISHED = 1
 EXIT_BAD_INPUT = 2
+EXIT_NOTHING_FITS = 3
 
 
 def parse_size(text: str) -> tuple[int, int]:

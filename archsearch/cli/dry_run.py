@@ -31,7 +31,8 @@ def first_point(config: StudyConfig) -> SampledPoint:
 def resolved_study(config: StudyConfig) -> dict:
     """The study as it will run: the file's values, with training and augmentation complete."""
     return {**config.raw, "trials": config.trials, "backend": config.backend,
-            "augmentation": config.augmentation.to_dict(), "training": config.training.to_dict()}
+            "augmentation": config.augmentation.to_dict(),
+            "training": config.training.to_dict() if config.training is not None else None}
 
 
 def print_dry_run(config: StudyConfig, num_classes: int) -> int:

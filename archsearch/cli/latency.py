@@ -40,6 +40,7 @@ def command_latency(arguments: argparse.Namespace) -> int:
     from archsearch.arch.build import build, resolve_spec
     from archsearch.arch.deploy import deploy
     from archsearch.latency import device_name, measure_latency
+    from archsearch.latency.relative import measure_relative
 
     settings = latency_settings_from_flags(arguments)
     try:
@@ -48,11 +49,26 @@ def command_latency(arguments: argparse.Namespace) -> int:
         raise _under_flag(error) from None
     spec = resolve_spec(arguments.spec)
     model = deploy(build(spec, num_classes=arguments.classes))
+    reference = None
+    if arguments.reference is not None:
+        try:
+            reference = resolve_spec(arguments.reference)
+        except SpecError as error:
+            raise SpecError(error.message, value=error.value, allowed=error.allowed, source="--reference") from None
     try:
-        result = measure_latency(model, settings)
+        if reference is None:
+            result = measure_latency(model, settings)
+        else:
+            relative = measure_relative(model, deploy(build(reference, num_classes=arguments.classes)), settings,
+                                        reference_name=arguments.reference)
+            result = relative.candidate
     except SpecError as error:
         raise _under_flag(error) from None
     report = {"name": spec.name, "hash": spec.arch_hash, "num_classes": arguments.classes, **result.to_dict()}
+    if reference is not None:
+        report.update(reference=arguments.reference, reference_hash=reference.arch_hash,
+                      reference_median_ms=relative.reference.median_ms, ratio=relative.ratio,
+                      ratio_noise=relative.noise, rounds=len(relative.round_ratios))
     if arguments.json:
         print(json.dumps(report))
     else:
@@ -76,6 +92,12 @@ def print_latency(report: dict) -> None:
         ("IQR", f"{report['iqr_ms']:.3f} ms ({report['iqr_ms'] / report['median_ms']:.1%} of the median)"),
         ("repeats", str(report["repeats"])),
     ]
+    if "ratio" in report:
+        rows += [
+            ("reference", f"{report['reference']}: {report['reference_median_ms']:.3f} ms median, timed in the same "
+                          f"{report['rounds']} interleaved rounds"),
+            ("ratio", f"{report['ratio']:.3f} (noise band +-{report['ratio_noise']:.1%}; median of per-round ratios)"),
+        ]
     for label, value in rows:
         print(f"{label:10s} {value}")
 
@@ -106,5 +128,7 @@ def add_latency_arguments(timing: argparse.ArgumentParser) -> None:
                         help=f"seconds of timing after warm-up (default {default.time_budget_seconds:g})")
     timing.add_argument("--warmup", dest="warmup_seconds", type=non_negative_float, metavar="SECONDS",
                         help=f"seconds of warm-up (default {default.warmup_seconds:g})")
+    timing.add_argument("--reference", metavar="NAME|FILE",
+                        help="also time this network in interleaved rounds and print the latency ratio to it")
     timing.add_argument("--json", action="store_true", help="print one JSON object")
     timing.set_defaults(handler=command_latency)

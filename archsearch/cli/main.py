@@ -8,7 +8,9 @@ from typing import Callable, Sequence
 
 from archsearch.cli.arguments import EXIT_BAD_INPUT, CommandParser
 from archsearch.cli.build import add_build_commands
+from archsearch.cli.dashboard import add_dashboard_command
 from archsearch.cli.export import add_export_command
+from archsearch.cli.fidelity import add_fidelity_command
 from archsearch.cli.latency import add_latency_command
 from archsearch.cli.study import add_study_commands
 from archsearch.errors import ArchsearchError
@@ -21,6 +23,8 @@ def make_parser() -> argparse.ArgumentParser:
     add_study_commands(commands)
     add_latency_command(commands)
     add_export_command(commands)
+    add_fidelity_command(commands)
+    add_dashboard_command(commands)
     return parser
 
 

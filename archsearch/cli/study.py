@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archsearch.cli.arguments import EXIT_UNFINISHED, positive_int
+from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, positive_int
 from archsearch.errors import SpecError
 
 def default_run_dir(study_name: str) -> Path:
@@ -31,7 +31,7 @@ def command_run(arguments: argparse.Namespace) -> int:
         from archsearch.cli.dry_run import print_dry_run
         from archsearch.search.trial import study_datasets
         return print_dry_run(config, study_datasets(config)[0].num_classes)
-    if config.backend == "optuna":  # Ray places trials on its workers' devices, not this process's
+    if config.backend == "optuna" and config.training is not None:  # Ray places trials on its workers' devices
         from archsearch.train import present_device
         try:
             present_device(config.training.device)
@@ -57,6 +57,9 @@ def command_run(arguments: argparse.Namespace) -> int:
 
             outcome = run_optuna(config, run_dir, on_trial_end)
     print_trials_table(run_dir.trials_csv)
+    if outcome.completed == 0 and (message := nothing_fits(config, run_dir.trials_csv)):
+        console.print(f"[yellow]{message}[/]")
+        return EXIT_NOTHING_FITS
     if not outcome.done:
         console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials, "
                       f"{outcome.completed} completed[/]")
@@ -66,13 +69,24 @@ def command_run(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def nothing_fits(config, trials_csv: Path) -> str | None:
+    """The message for a run in which no measured point met the latency budget, or None."""
+    from archsearch.latency.advice import nothing_fits_message
+    from archsearch.run.trials_table import load_trials
+    from archsearch.search.config import latency_budget
+
+    rows = load_trials(trials_csv.parent).to_dict("records")
+    return nothing_fits_message(latency_budget(config), rows)
+
+
 def print_trials_table(trials_csv: Path) -> None:
     from archsearch.run.trials_table import load_trials
 
     frame = load_trials(trials_csv.parent)
     table = Table(title=f"trials ({trials_csv})")
     columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
-               "latency_predicted_ms", "miou", "train_seconds"] + [c for c in frame.columns if c.startswith("param.")]
+               "latency_predicted_ms", "latency_ratio", "latency_margin", "miou", "train_seconds"]
+    columns += [c for c in frame.columns if c.startswith("param.")]
     columns = [column for column in columns if column in frame.columns
                and any(_cell(value) for value in frame[column])]
     for column in columns:
@@ -122,6 +136,6 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")
     reporting.add_argument("run", type=Path, metavar="RUN", help="a run directory")
     reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
-    reporting.add_argument("--x", choices=("latency_ms", "macs", "params_deploy"),
-                           help="the plot's x axis (default: latency if measured, else MACs)")
+    reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
+                           help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
     reporting.set_defaults(handler=command_report)

@@ -50,6 +50,9 @@ def _latency_text(latency: dict[str, Any] | None) -> str:
     settings = latency["settings"]
     height, width = settings["input_size"]
     threads = settings["num_threads"]
+    if "ratio" in latency:
+        text += (f" ({latency['ratio']:.3f}x {latency['reference']}, timed alongside it at "
+                 f"{latency['reference_median_ms']:.3f} ms)")
     return (f"{text}, IQR {latency['iqr_ms']:.3f} ms over {latency['repeats']} runs; {latency['device_name']} "
             f"({settings['device']}, {threads} thread{'s' * (threads > 1)}), {latency['backend']}, "
             f"{settings['dtype']}, batch {settings['batch_size']}, {height}x{width}")

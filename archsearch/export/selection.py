@@ -72,6 +72,9 @@ def latency_record(row: pd.Series) -> dict[str, Any] | None:
     record["device_name"] = row["latency_device"] or None
     record["backend"] = row["latency_backend"] or None
     record["settings"] = json.loads(row["latency_settings"]) if row["latency_settings"] else None
+    if not pd.isna(row["latency_ratio"]):
+        record.update(ratio=float(row["latency_ratio"]), reference=row["latency_reference"] or None,
+                      reference_median_ms=float(row["latency_reference_ms"]))
     return record
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
+from archsearch.latency.relative import RelativeLatency
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
 from archsearch.latency.sqlite_table import SqliteTable
@@ -34,11 +35,24 @@ CREATE TABLE IF NOT EXISTS latency (
 """
 
 
+_CREATE_RELATIVE_TABLE = """
+CREATE TABLE IF NOT EXISTS relative_latency (
+    arch_hash TEXT NOT NULL,
+    reference_hash TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    relative_json TEXT NOT NULL,
+    measured_at REAL NOT NULL,
+    PRIMARY KEY (arch_hash, reference_hash, device_name, settings_key)
+)
+"""
+
+
 class LatencyCache(SqliteTable):
     """Latency results stored in one SQLite file, safe for concurrent processes (see SqliteTable)."""
 
     def __init__(self, path: str | Path, *, timeout_seconds: float = 60.0) -> None:
-        super().__init__(path, _CREATE_TABLE, timeout_seconds=timeout_seconds)
+        super().__init__(path, _CREATE_TABLE, _CREATE_RELATIVE_TABLE, timeout_seconds=timeout_seconds)
 
     def get(self, arch_hash: str, device_name: str, settings: LatencySettings) -> LatencyResult | None:
         """The stored result for this architecture, device and settings, or None."""
@@ -65,6 +79,28 @@ class LatencyCache(SqliteTable):
                 "(arch_hash, device_name, settings_key, result_json, measured_at) VALUES (?, ?, ?, ?, ?)",
                 (arch_hash, result.device_name, result.settings.key(),
                  json.dumps(result.to_dict(), sort_keys=True), time.time()))
+
+
+    def get_relative(self, arch_hash: str, reference_hash: str, device_name: str,
+                     settings: LatencySettings) -> RelativeLatency | None:
+        """The stored timing of this architecture against this reference, device and settings, or None."""
+        with closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT relative_json FROM relative_latency WHERE arch_hash = ? AND reference_hash = ? "
+                "AND device_name = ? AND settings_key = ?",
+                (arch_hash, reference_hash, device_name, settings.key())).fetchone()
+        if row is None:
+            return None
+        return RelativeLatency.from_dict(json.loads(row[0]), source=f"latency cache {self.path}")
+
+    def put_relative(self, arch_hash: str, reference_hash: str, measurement: RelativeLatency) -> None:
+        """Store a relative timing, replacing an older one of the same pair, device and settings."""
+        with self._write_transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO relative_latency (arch_hash, reference_hash, device_name, settings_key, "
+                "relative_json, measured_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (arch_hash, reference_hash, measurement.device_name, measurement.settings.key(),
+                 json.dumps(measurement.to_dict(), sort_keys=True), time.time()))
 
 
 def cached_latency(cache: LatencyCache, arch_hash: str, model_factory: Callable[[], nn.Module],

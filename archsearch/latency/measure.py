@@ -7,8 +7,9 @@ summarized by median and IQR. The caller's model is copied, never modified.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,7 +20,8 @@ from archsearch.latency.devices import device_name, require_device
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
 from archsearch.latency.statistics import summarize_timings
-from archsearch.latency.timing import IterationTimer, collect_samples, cuda_event_timer, wall_clock_timer
+from archsearch.latency.timing import (IterationTimer, collect_rounds, collect_samples, cuda_event_timer,
+                                       wall_clock_timer)
 
 _INPUT_SEED = 0
 
@@ -32,18 +34,54 @@ def measure_latency(model: nn.Module, settings: LatencySettings) -> LatencyResul
     """
     device = require_device(settings)
     name = device_name(settings)
-    model, images = _place(model, settings, device)
+    with _timing_context(settings, device):
+        timer, label = _prepared_timer(model, settings, device)
+        samples = collect_samples(timer, settings)
+    return LatencyResult.from_summary(summarize_timings(samples), device_name=name, settings=settings,
+                                      backend=label)
+
+
+@dataclass(frozen=True)
+class RoundsMeasurement:
+    """Per-iteration times of several models timed in interleaved rounds: ``samples[model][round]`` (ms)."""
+
+    samples: list[list[list[float]]]
+    device_name: str
+    backends: tuple[str, ...]
+
+
+def measure_in_rounds(models: Sequence[nn.Module], settings: LatencySettings, rounds: int) -> RoundsMeasurement:
+    """Time ``models`` (deploy form) in ``rounds`` interleaved rounds under one ``settings`` (see collect_rounds).
+
+    All models are placed and readied first, so that every round runs them back to back in
+    the same state of the machine. Errors as in ``measure_latency``.
+    """
+    device = require_device(settings)
+    name = device_name(settings)
+    with _timing_context(settings, device):
+        prepared = [_prepared_timer(model, settings, device) for model in models]
+        samples = collect_rounds([timer for timer, _ in prepared], settings, rounds)
+    return RoundsMeasurement(samples=samples, device_name=name, backends=tuple(label for _, label in prepared))
+
+
+@contextmanager
+def _timing_context(settings: LatencySettings, device: torch.device) -> Iterator[None]:
+    """Threads, device, cuDNN autotuning and inference mode, as a deployment runs them."""
     with ExitStack() as stack:
         stack.enter_context(_torch_threads(settings.num_threads))
         if device.type == "cuda":
             stack.enter_context(torch.cuda.device(device))
             stack.enter_context(_cudnn_benchmark())
         stack.enter_context(torch.inference_mode())
-        _run_once_eagerly(model, images, settings, device)
-        runner = prepare_runner(model, images, settings, device)
-        samples = collect_samples(_iteration_timer(runner.step, runner.on_torch_stream, device), settings)
-    return LatencyResult.from_summary(summarize_timings(samples), device_name=name, settings=settings,
-                                      backend=runner.label)
+        yield
+
+
+def _prepared_timer(model: nn.Module, settings: LatencySettings, device: torch.device) -> tuple[IterationTimer, str]:
+    """Place ``model``, run it once eagerly, ready the backend; return its iteration timer and backend label."""
+    model, images = _place(model, settings, device)
+    _run_once_eagerly(model, images, settings, device)
+    runner = prepare_runner(model, images, settings, device)
+    return _iteration_timer(runner.step, runner.on_torch_stream, device), runner.label
 
 
 def _place(model: nn.Module, settings: LatencySettings,

@@ -53,6 +53,16 @@ class LatencyPrediction:
     settings: LatencySettings
 
 
+@dataclass(frozen=True)
+class RatioPrediction:
+    """A predicted latency ratio to a reference: the ratio of the two sums of units times ``calibration``."""
+
+    ratio: float
+    sum_ratio: float
+    calibration: float
+    candidate: LatencyPrediction
+
+
 class LatencyPredictor:
     """Predicts latency under ``settings`` (device, dtype, threads, batch, image size) from a unit table.
 
@@ -104,18 +114,43 @@ class LatencyPredictor:
         return LatencyPrediction(median_ms=total * factor, sum_ms=total, calibration=factor, units=tuple(breakdown),
                                  timed_units=timed, device_name=self.device_name, settings=self.settings)
 
+    def predict_ratio(self, spec: ArchSpec, reference: ArchSpec, *, num_classes: int = 19) -> RatioPrediction:
+        """The predicted latency of ``spec`` over that of ``reference``, both at ``settings.input_size``.
+
+        Calibrated on its own (``calibrate_ratio``): the sums of units of the reference and of a
+        space's networks are off by different factors, and a measured ratio is what it is checked on.
+        """
+        candidate = self.predict(spec, num_classes=num_classes)
+        sum_ratio = candidate.sum_ms / self.predict(reference, num_classes=num_classes).sum_ms
+        factor = self.calibration_factor(_ratio_key(self.settings, reference))
+        return RatioPrediction(ratio=sum_ratio * factor, sum_ratio=sum_ratio, calibration=factor, candidate=candidate)
+
     def calibrate(self, arch_hash: str, prediction: LatencyPrediction, measured_ms: float) -> None:
         """Record a network's measured latency against its sum of units, for later predictions."""
+        self._record(arch_hash, self.settings.key(), prediction.sum_ms, measured_ms)
+
+    def calibrate_ratio(self, arch_hash: str, prediction: RatioPrediction, reference: ArchSpec,
+                        measured_ratio: float) -> None:
+        """Record a network's measured ratio to ``reference`` against its ratio of sums of units."""
+        self._record(arch_hash, _ratio_key(self.settings, reference), prediction.sum_ratio, measured_ratio)
+
+    def _record(self, arch_hash: str, key: str, predicted: float, measured: float) -> None:
         if self.calibration is None:
             raise ValueError("this predictor has no calibration table to record into")
-        self.calibration.add(arch_hash, self.device_name, self.settings.key(), prediction.sum_ms, measured_ms)
+        self.calibration.add(arch_hash, self.device_name, key, predicted, measured)
 
-    def calibration_factor(self) -> float:
-        """The median of measured / sum of units over the calibrated networks, or 1 with too few of them."""
+    def calibration_factor(self, key: str | None = None) -> float:
+        """The median of measured / predicted over the calibrated networks (of absolute latencies, or of
+        ratios to one reference under ``key``), or 1 with too few of them."""
         if self.calibration is None:
             return 1.0
-        ratios = self.calibration.ratios(self.device_name, self.settings.key())
+        ratios = self.calibration.ratios(self.device_name, key or self.settings.key())
         return statistics.median(ratios) if len(ratios) >= MIN_CALIBRATION_NETWORKS else 1.0
+
+
+def _ratio_key(settings: LatencySettings, reference: ArchSpec) -> str:
+    """The calibration table's key for ratios to ``reference``: apart from absolute latencies' and other references'."""
+    return f"{settings.key()}|ratio to {reference.arch_hash}"
 
 
 def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, shapes_of: ShapesOf) -> None:
@@ -125,9 +160,13 @@ def walk_units(spec: ArchSpec, image_size: tuple[int, int], num_classes: int, sh
         kind = NODE_KINDS[node.kind]
         if node.training_only:  # deploy drops it
             continue
+        last = None
         for piece in kind.units(node):
             unit = Unit(kind.unit_kind, kind.label(piece), piece.component,
                         tuple(shapes[ref] for ref in piece.inputs), piece, spec.norm,
                         kind.unit_details(piece, num_classes, image_size), num_classes, tuple(image_size))
             shapes.update({piece.output(index): shape for index, shape in enumerate(shapes_of(unit))})
-        shapes.update({node.output(index): shapes[piece.output(index)] for index in range(len(node.outputs))})
+            last = piece
+        # A node without units (an empty chain: no stem, a resting branch) passes its input on.
+        outputs = [last.output(index) for index in range(len(node.outputs))] if last else list(node.inputs)
+        shapes.update({node.output(index): shapes[ref] for index, ref in enumerate(outputs)})

@@ -6,8 +6,9 @@ drive it with a fake clock instead of thresholds on real time.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -25,6 +26,18 @@ def collect_samples(run_once: IterationTimer, settings: LatencySettings, *,
     have passed. Timing stops at ``max_repeats``, or once ``min_repeats`` are taken
     and ``time_budget_seconds`` of wall clock (by ``clock``, in seconds) are spent.
     """
+    warm_up(run_once, settings, clock=clock)
+    samples: list[float] = []
+    timing_start = clock()
+    while len(samples) < settings.max_repeats and (
+            len(samples) < settings.min_repeats or clock() - timing_start < settings.time_budget_seconds):
+        samples.append(run_once())
+    return samples
+
+
+def warm_up(run_once: IterationTimer, settings: LatencySettings, *,
+            clock: Callable[[], float] = time.perf_counter) -> None:
+    """Run until both ``min_warmup_iterations`` calls and ``warmup_seconds`` have passed."""
     warmup_start = clock()
     warmup_iterations = 0
     while (warmup_iterations < settings.min_warmup_iterations
@@ -32,11 +45,33 @@ def collect_samples(run_once: IterationTimer, settings: LatencySettings, *,
         run_once()
         warmup_iterations += 1
 
-    samples: list[float] = []
-    timing_start = clock()
-    while len(samples) < settings.max_repeats and (
-            len(samples) < settings.min_repeats or clock() - timing_start < settings.time_budget_seconds):
-        samples.append(run_once())
+
+def collect_rounds(timers: Sequence[IterationTimer], settings: LatencySettings, rounds: int, *,
+                   clock: Callable[[], float] = time.perf_counter) -> list[list[list[float]]]:
+    """Time several models in interleaved rounds; returns ``samples[model][round]`` (ms).
+
+    Each model is warmed up as in ``collect_samples``. Then, in every round, each model in
+    turn takes ``time_budget_seconds / rounds`` of the clock, and at least
+    ``ceil(min_repeats / rounds)`` and at most ``ceil(max_repeats / rounds)`` iterations. The
+    order reverses every round (A B, B A, A B, ...), so a machine that slows down or speeds up
+    during a measurement slows every model alike: a ratio taken from one set of rounds
+    cancels the drift that separate measurements would each carry.
+    """
+    for run_once in timers:
+        warm_up(run_once, settings, clock=clock)
+    per_round_budget = settings.time_budget_seconds / rounds
+    minimum = math.ceil(settings.min_repeats / rounds)
+    maximum = max(minimum, math.ceil(settings.max_repeats / rounds))
+    samples: list[list[list[float]]] = [[] for _ in timers]
+    for round_index in range(rounds):
+        order = range(len(timers)) if round_index % 2 == 0 else reversed(range(len(timers)))
+        for model_index in order:
+            run_once = timers[model_index]
+            taken: list[float] = []
+            started = clock()
+            while len(taken) < maximum and (len(taken) < minimum or clock() - started < per_round_budget):
+                taken.append(run_once())
+            samples[model_index].append(taken)
     return samples
 
 

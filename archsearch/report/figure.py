@@ -8,16 +8,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from archsearch.report.ranking import objective_column, pareto_front
+from archsearch.report.statistics import CONFIDENCE
 
-AXIS_LABELS = {"latency_ms": "latency (ms)", "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}
-AXIS_SCALES = {"latency_ms": 1.0, "macs": 1e-9, "params_deploy": 1e-6}
+AXIS_LABELS = {"latency_ms": "latency (ms)", "latency_ratio": "latency / the reference's (timed alongside)",
+               "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}
+AXIS_SCALES = {"latency_ms": 1.0, "latency_ratio": 1.0, "macs": 1e-9, "params_deploy": 1e-6}
 PLOT_X_METRICS = tuple(AXIS_LABELS)
 SHORT_HASH_LENGTH = 8
 MOST_LABELS = 15
 
 
 def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> Figure:
-    """mIoU against ``x_metric`` (one of PLOT_X_METRICS), std as error bars when seeds were pooled.
+    """mIoU against ``x_metric`` (one of PLOT_X_METRICS), each point's 95% interval over seeds as an
+    error bar; a point from a single seed is drawn hollow, since it has no interval to show.
 
     The marked front is that of the two plotted axes, so the step line is a true staircase
     even when the study optimised something else; report.md marks the study's own front when
@@ -29,19 +32,26 @@ def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> F
     axes.set_title(title)
     y_column = objective_column(summary, "miou")
     axes.set_xlabel(AXIS_LABELS[x_metric])
-    axes.set_ylabel("mIoU (mean ± std over seeds)" if y_column == "miou_mean" else "mIoU")
+    axes.set_ylabel(f"mIoU (mean, {CONFIDENCE:.0%} t-interval over seeds)" if y_column == "miou_mean" else "mIoU")
     axes.grid(True, alpha=0.3)
-    points = summary[summary[x_metric].notna()]
+    points = summary[summary[x_metric].notna() & summary[y_column].notna()]
     if points.empty:
-        axes.text(0.5, 0.5, f"no complete trial with {x_metric}", ha="center", va="center",
+        axes.text(0.5, 0.5, f"no complete trial with {x_metric} and an mIoU", ha="center", va="center",
                   transform=axes.transAxes)
         return figure
     x = points[x_metric].astype("float64").to_numpy() * AXIS_SCALES[x_metric]
     y = points[y_column].astype("float64").to_numpy()
-    if "miou_std" in points.columns:
-        axes.errorbar(x, y, yerr=points["miou_std"].fillna(0.0).to_numpy(), fmt="none", ecolor="0.6",
-                      elinewidth=1, capsize=2, zorder=1)
-    axes.scatter(x, y, s=18, color="0.45", label="architectures", zorder=2)
+    low = points["miou_ci_low"].astype("float64").to_numpy()
+    high = points["miou_ci_high"].astype("float64").to_numpy()
+    several = ~np.isnan(low)
+    if several.any():
+        axes.errorbar(x[several], y[several], yerr=[y[several] - low[several], high[several] - y[several]],
+                      fmt="none", ecolor="0.6", elinewidth=1, capsize=2, zorder=1)
+        axes.scatter(x[several], y[several], s=18, color="0.45", label=f"{CONFIDENCE:.0%} interval over seeds",
+                     zorder=2)
+    if (~several).any():
+        axes.scatter(x[~several], y[~several], s=18, facecolors="none", edgecolors="0.45",
+                     label="1 seed (no interval)", zorder=2)
     front = pareto_front(points, [(y_column, "maximize"), (x_metric, "minimize")]).to_numpy()
     order = np.argsort(x[front], kind="stable")
     axes.step(x[front][order], y[front][order], where="post", color="tab:red", linewidth=1.2, zorder=3)
@@ -51,7 +61,7 @@ def pareto_figure(summary: pd.DataFrame, x_metric: str, *, title: str = "") -> F
         axes.annotate(hashes[position][:SHORT_HASH_LENGTH], (x[position], y[position]), xytext=(4, 4),
                       textcoords="offset points", fontsize=7, zorder=5,
                       bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     return figure
 
 

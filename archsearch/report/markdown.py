@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 
 from archsearch.run.study_file import StudyHeading
+from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
+from archsearch.report.statistics import CONFIDENCE, TIE_LEVEL
 
 STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "INFEASIBLE": "infeasible",
                "RUNNING": "running", "WAITING": "waiting"}
@@ -18,14 +20,16 @@ LISTED_TRIAL_NUMBERS = 10
 
 
 def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.DataFrame, x_metric: str,
-                    plot_name: str, front_of: str) -> str:
+                    plot_name: str, front_of: str, *, rank_by: tuple[str, str] = ("miou", "maximize")) -> str:
     """The whole report.md: counts, objectives, ranking table, plot, failures; ``front_of`` names what
-    summary's ``pareto`` column is the front of."""
+    summary's ``pareto`` column is the front of, ``rank_by`` what the table is ordered by."""
     objectives = ", ".join(f"{metric} ({direction})" for metric, direction in heading.objectives)
     lines = [f"# Study report: {heading.name}", "", state_counts(trials), "", f"Objectives: {objectives}.", ""]
     if summary.empty:
         lines += ["No trial has completed, so there is nothing to rank yet.", ""]
     else:
+        if rank_by[0] != "miou":
+            lines += [f"Nothing was trained (training: none): ranked by {rank_by[0]} ({rank_by[1]}).", ""]
         lines += [_ranking_intro(summary), "", "## Ranking", "", *markdown_table(_ranking_cells(summary)), ""]
         if len(summary) > MARKDOWN_ROWS:
             lines += [f"Top {MARKDOWN_ROWS} of {len(summary)} shown; report.csv holds them all.", ""]
@@ -48,10 +52,15 @@ def state_counts(trials: pd.DataFrame) -> str:
 
 
 def _ranking_intro(summary: pd.DataFrame) -> str:
+    level = f"{CONFIDENCE:.0%}"
     if "runs" in summary.columns:
         return (f"{len(summary)} architectures from {int(summary['runs'].sum())} complete trials; "
-                "mIoU is the mean ± standard deviation over runs (seeds), latency the median.")
-    return f"{len(summary)} complete trials, one architecture each."
+                "mIoU is the mean ± standard deviation over runs (seeds), latency the median. "
+                f"The {level} CI is the Student-t interval of the mean (mean ± t(0.975, n−1)·s/√n); "
+                f"`≈` marks an architecture that a two-sided Welch t-test at {TIE_LEVEL:.0%} cannot tell "
+                "from the best (architectures with a single seed are not tested).")
+    return (f"{len(summary)} complete trials, one architecture each: with one seed there is no interval "
+            "and no test of which ranks are tied, so close mIoUs may differ by seed noise alone.")
 
 
 def _ranking_cells(summary: pd.DataFrame) -> pd.DataFrame:
@@ -61,21 +70,40 @@ def _ranking_cells(summary: pd.DataFrame) -> pd.DataFrame:
     if "runs" in top.columns:
         cells["arch_hash"] = top["arch_hash"]
         cells["mIoU"] = [_mean_and_std(mean, std) for mean, std in zip(top["miou_mean"], top["miou_std"])]
+        cells[f"{CONFIDENCE:.0%} CI"] = [_interval(low, high) for low, high in zip(top["miou_ci_low"],
+                                                                                     top["miou_ci_high"])]
+        cells["tied"] = [_tie_mark(rank, tied) for rank, tied in enumerate(top["tied_with_best"])]
         cells["runs"] = top["runs"].map(str)
     else:
         cells["trial"] = top["number"].map(str)
         cells["arch_hash"] = top["arch_hash"]
         cells["seed"] = top["seed"].map(_cell)
         cells["mIoU"] = top["miou"].map(lambda value: _cell(value, 4))
+        cells[f"{CONFIDENCE:.0%} CI"] = "1 seed"
     cells["latency (ms)"] = top["latency_ms"].map(lambda value: _cell(value, 2))
+    if top["latency_ratio"].notna().any():
+        cells["latency ratio"] = top["latency_ratio"].map(lambda value: _cell(value, 3))
     cells["GMACs"] = top["macs"].map(lambda value: _cell(value, 2, 1e-9))
     cells["params (M)"] = top["params_deploy"].map(lambda value: _cell(value, 2, 1e-6))
     cells["RF"] = top["receptive_field"].map(_cell)
     cells["OS"] = top["output_stride"].map(_cell)
+    for column in (column for column in top.columns if column.startswith(PROXY_PREFIX)):
+        cells[column] = top[column].map(lambda value: "" if pd.isna(value) else f"{value:.4g}")
     cells["pareto"] = top["pareto"].map(lambda marked: "*" if marked else "")
     for column in (column for column in top.columns if column.startswith(CHOICE_PREFIX)):
         cells[column.removeprefix(CHOICE_PREFIX)] = top[column].map(_cell)
     return cells
+
+
+def _interval(low: float, high: float) -> str:
+    """A zero-width interval from one seed would claim certainty; it says how many seeds instead."""
+    return "1 seed" if pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
+
+
+def _tie_mark(rank: int, tied: Any) -> str:
+    if pd.isna(tied) or not bool(tied):
+        return ""
+    return "best" if rank == 0 else "≈"
 
 
 def _mean_and_std(mean: float, std: float) -> str:

@@ -6,38 +6,78 @@ import numpy as np
 import pandas as pd
 
 from archsearch.errors import SpecError
+from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX
 from archsearch.search.config import DIRECTIONS
+from archsearch.report.statistics import t_interval, tied_with
 
-ARCHITECTURE_COLUMNS = ("latency_ms", "macs", "params_deploy", "params_train", "receptive_field", "output_stride")
+ARCHITECTURE_COLUMNS = ("latency_ms", "latency_ratio", "macs", "params_deploy", "params_train", "receptive_field",
+                        "output_stride")
+MEDIAN_COLUMNS = ("latency_ms", "latency_ratio")
+"""Measured again with every seed of an architecture: the median of its runs stands for it."""
 
 
-def summarize(trials: pd.DataFrame, *, group_seeds: bool = True) -> pd.DataFrame:
-    """COMPLETE trials ranked by mIoU, best first.
+def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
+              rank_by: tuple[str, str] = ("miou", "maximize")) -> pd.DataFrame:
+    """COMPLETE trials ranked by mIoU (or the ``rank_by`` (metric, direction) of a study that trains
+    nothing, such as a proxy), best first.
 
     When some architecture ran more than once (several seeds) and ``group_seeds`` is set,
     rows are architectures: ``miou_mean``, ``miou_std`` (ddof=1, NaN for one run), ``runs``,
-    the median ``latency_ms`` and the architecture's own columns. Runs are grouped by
+    the median ``latency_ms`` and ``latency_ratio`` and the architecture's own columns. Runs are grouped by
     ``arch_hash`` together with every ``param.*`` choice, so a sampled choice that does not
     change the architecture (a learning rate) keeps its runs apart. Otherwise rows are
     trials and keep ``number``, ``seed`` and ``miou``. A trial that repeats an earlier one
     (same architecture, choices and seed) is left out.
+
+    Both kinds carry ``miou_ci_low``/``miou_ci_high`` (the 95% Student-t interval over seeds,
+    empty for one seed) and ``tied_with_best`` (True for the best row and for rows a Welch
+    t-test cannot tell from it; empty where either has one seed), see archsearch.report.statistics.
     """
     choices = [column for column in trials.columns if column.startswith(CHOICE_PREFIX)]
+    # A run without a relative latency budget (or from before them) has no ratios.
+    trials = trials.reindex(columns=[*trials.columns, *(c for c in ARCHITECTURE_COLUMNS if c not in trials.columns)])
+    proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
     keys = ["arch_hash", *choices]
     # The same architecture and choices with the same seed is the same run, counted once.
     complete = complete.drop_duplicates([*keys, "seed"], keep="first")
     if not group_seeds or not complete.duplicated(keys).any():
-        columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *choices]
-        table = complete[columns].sort_values("miou", ascending=False, kind="stable", na_position="last")
-        return table.reset_index(drop=True)
-    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size"),
-                    "latency_ms": ("latency_ms", "median")}
-    aggregations.update({column: (column, "first") for column in ARCHITECTURE_COLUMNS if column != "latency_ms"})
+        columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *proxies, *choices]
+        table = _ranked(complete[columns], rank_by, "miou")
+        return _with_intervals(table, table["miou"], np.full(len(table), np.nan), np.ones(len(table)))
+    aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size")}
+    aggregations.update({column: (column, "median" if column in MEDIAN_COLUMNS else "first")
+                         for column in ARCHITECTURE_COLUMNS})
+    aggregations.update({column: (column, "mean") for column in proxies})  # a proxy depends on the seed's init
     table = complete.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
-    table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *choices]]
-    return table.sort_values("miou_mean", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *proxies, *choices]]
+    table = _ranked(table, rank_by, "miou_mean")
+    return _with_intervals(table, table["miou_mean"], table["miou_std"], table["runs"])
+
+
+def _ranked(table: pd.DataFrame, rank_by: tuple[str, str], miou_column: str) -> pd.DataFrame:
+    metric, direction = rank_by
+    column = miou_column if metric == "miou" else metric
+    return table.sort_values(column, ascending=direction == "minimize", kind="stable",
+                             na_position="last").reset_index(drop=True)
+
+
+def _with_intervals(table: pd.DataFrame, mean: pd.Series, std: pd.Series, runs: pd.Series) -> pd.DataFrame:
+    """Add the interval and tie columns after the mIoU ones; ties are with the best mIoU (none without one)."""
+    mean, std, runs = (np.asarray(values, dtype="float64") for values in (mean, std, runs))
+    low, high = t_interval(mean, std, runs)
+    tied = np.full(len(table), np.nan)
+    if not np.isnan(mean).all():
+        best = int(np.nanargmax(mean))
+        tied = tied_with(mean[best], std[best], int(runs[best]), mean, std, runs)
+        tied[best] = True  # the best is tied with itself, however many seeds it has
+    position = table.columns.get_loc("runs" if "runs" in table.columns else "miou") + 1
+    table.insert(position, "miou_ci_low", low)
+    table.insert(position + 1, "miou_ci_high", high)
+    flags = pd.array([None if np.isnan(flag) else bool(flag) for flag in tied], dtype="boolean")
+    table.insert(position + 2, "tied_with_best", flags)
+    return table
 
 
 def pareto_front(frame: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.Series:

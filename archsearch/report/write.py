@@ -27,8 +27,9 @@ class ReportFiles:
 def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
     """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
 
-    The plot puts mIoU against ``x_metric``: by default latency when any architecture has
-    one, else MACs. A run with no COMPLETE trial still gets a report that says so.
+    The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
+    has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
+    trial still gets a report that says so.
     """
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
@@ -36,16 +37,21 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
-    summary = summarize(trials)
+    # A study that trains nothing (``training: none``) is ranked by its first objective, a proxy or a cost.
+    complete = trials["state"] == "COMPLETE"
+    trained_nothing = bool(complete.any() and trials.loc[complete, "miou"].isna().all())
+    rank_by = heading.objectives[0] if trained_nothing else ("miou", "maximize")
+    summary = summarize(trials, rank_by=rank_by)
     if x_metric is None:
-        x_metric = "latency_ms" if summary["latency_ms"].notna().any() else "macs"
+        x_metric = next((metric for metric in ("latency_ratio", "latency_ms") if summary[metric].notna().any()), "macs")
     # One objective has no trade-off to show, so its table marks the plotted front (mIoU against cost).
     if len(heading.objectives) > 1:
         objectives = [(objective_column(summary, metric), direction) for metric, direction in heading.objectives]
         front_of = "the study's objectives"
     else:
-        objectives = [(objective_column(summary, "miou"), "maximize"), (x_metric, "minimize")]
-        front_of = f"mIoU against {x_metric}, as plotted"
+        objectives = [(objective_column(summary, rank_by[0]), rank_by[1]), (x_metric, "minimize")]
+        front_of = f"{'mIoU' if rank_by[0] == 'miou' else rank_by[0]} against {x_metric}" + (
+            ", as plotted" if rank_by[0] == "miou" else "")
     summary["pareto"] = pareto_front(summary, objectives)
     out_dir = Path(run_dir if out_dir is None else out_dir)
     files = ReportFiles(markdown=out_dir / "report.md", table=out_dir / "report.csv", plot=out_dir / "pareto.png")
@@ -53,7 +59,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     table = summary.to_csv(index=False)
     png = io.BytesIO()
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
-    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of)
+    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of, rank_by=rank_by)
     write_text_atomic(files.table, table)
     write_atomic(files.plot, lambda temporary: temporary.write_bytes(png.getvalue()))
     write_text_atomic(files.markdown, markdown)

@@ -18,6 +18,8 @@ PID = "pid"
 NODE_ID = "node_id"              # the Ray node it ran on
 RAY_EXPERIMENT = "ray_experiment"
 RAY_TRIAL_ID = "ray_trial_id"
+PROXY_PREFIX = "proxy."          # proxy.<name>: a zero-cost proxy of the untrained network (also a metric)
+INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation before the last
 
 # Attributes of the study itself.
 STUDY_OBJECTIVES = "objectives"

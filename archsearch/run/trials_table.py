@@ -3,7 +3,9 @@
 ``COLUMNS`` is the one declaration of the table: a column's name (the trial attribute it
 comes from) and its kind. Integer columns are written and read as integers (nullable), so a
 trial without a value leaves its cell empty instead of turning the column into floats. Adding
-a column is one line here; ``param.<name>`` columns follow, one per sampled choice.
+a column is one line here. Float columns named by a prefix follow, one per name a trial
+recorded: ``proxy.<name>`` (a zero-cost proxy at initialization) and ``miou_at.<step>`` (an
+evaluation before the last); then ``param.<name>`` columns, one per sampled choice.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,9 @@ import pandas as pd
 from archsearch.errors import SpecError
 from archsearch.io import write_atomic
 from archsearch.run import attributes
-from archsearch.run.directory import RunDirectory
+
+if TYPE_CHECKING:  # reading the table (report, fidelity) needs neither the study file nor torch
+    from archsearch.run.directory import RunDirectory
 
 Kind = Literal["integer", "float", "text"]
 DTYPES: dict[str, str] = {"integer": "Int64", "float": "float64", "text": "object"}
@@ -55,10 +59,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_device", "text"),
     Column("latency_backend", "text"),
     Column("latency_settings", "text"),       # LatencySettings as canonical JSON
+    Column("latency_ratio", "float"),         # with a relative budget: latency / the reference's, same rounds
+    Column("latency_predicted_ratio", "float"),
+    Column("latency_reference", "text"),      # the reference network: a preset name or a spec file
+    Column("latency_reference_ms", "float"),
+    Column("latency_margin", "float"),        # (budget - value) / budget of the tightest latency budget
+    Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)
 CHOICE_PREFIX = "param."
+FLOAT_PREFIXES = (attributes.PROXY_PREFIX, attributes.INTERMEDIATE_PREFIX)
 TRIAL_STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING", "INFEASIBLE")
 
 
@@ -85,6 +96,7 @@ def trial_row(trial: Any) -> dict[str, Any]:
         if intermediate:
             step = max(intermediate)
             row[attributes.FAIL_REASON] = f"pruned at step {step} (mIoU {intermediate[step]:.4f})"
+    row.update({name: value for name, value in attrs.items() if name.startswith(FLOAT_PREFIXES)})
     for name, value in trial.params.items():
         row[f"{CHOICE_PREFIX}{name}"] = value
     return row
@@ -93,9 +105,11 @@ def trial_row(trial: Any) -> dict[str, Any]:
 def trials_frame(trials: list[Any]) -> pd.DataFrame:
     """The table of ``trials`` (Optuna FrozenTrials), typed by ``COLUMNS``."""
     rows = [trial_row(trial) for trial in trials]
+    measured = sorted({name for row in rows for name in row if name.startswith(FLOAT_PREFIXES)})
     choices = sorted({name for row in rows for name in row if name.startswith(CHOICE_PREFIX)})
-    frame = pd.DataFrame(rows, columns=[*COLUMN_NAMES, *choices])
-    return frame.astype({column.name: DTYPES[column.kind] for column in COLUMNS})
+    frame = pd.DataFrame(rows, columns=[*COLUMN_NAMES, *measured, *choices])
+    return frame.astype({**{column.name: DTYPES[column.kind] for column in COLUMNS},
+                         **{name: DTYPES["float"] for name in measured}})
 
 
 def write_trials_csv(study: Any, run_dir: RunDirectory) -> None:
@@ -111,7 +125,8 @@ def write_trials_csv(study: Any, run_dir: RunDirectory) -> None:
 def load_trials(run_dir: Path) -> pd.DataFrame:
     """Read ``run_dir/trials.csv`` typed by ``COLUMNS``; a column the file lacks (an older table) reads as empty.
 
-    ``param.*`` columns become integers, floats or strings, whichever all their values fit.
+    ``param.*`` columns become integers, floats or strings, whichever all their values fit; ``proxy.*``
+    and ``miou_at.*`` columns are floats.
     A missing file, a missing required column or a value of the wrong kind is a SpecError naming it.
     """
     run_dir = Path(run_dir)
@@ -143,7 +158,9 @@ def load_trials(run_dir: Path) -> pd.DataFrame:
         text = raw[column.name] if column.name in raw.columns else pd.Series("", index=raw.index)
         trials[column.name] = _READERS[column.kind](text, column.name, source)
     for name in raw.columns:
-        if name.startswith(CHOICE_PREFIX):
+        if name.startswith(FLOAT_PREFIXES):
+            trials[name] = _floats(raw[name], name, source)
+        elif name.startswith(CHOICE_PREFIX):
             trials[name] = _choice_values(raw[name])
     _check_rows(trials, source)
     return trials
@@ -213,7 +230,9 @@ def _check_rows(trials: pd.DataFrame, source: str) -> None:
         raise SpecError("trial number appears twice", source=source, path=f"line {_line(index)}, column number",
                         value=int(trials.at[index, "number"]), allowed="one row per trial")
     complete = trials["state"] == "COMPLETE"
-    for column in ("arch_hash", "miou"):
+    # A study that trains nothing (``training: none``, ranked by a proxy) has no mIoU at all.
+    trained = trials.loc[complete, "miou"].notna().any()
+    for column in ("arch_hash", "miou") if trained else ("arch_hash",):
         empty = complete & (trials[column].isna() | (trials[column].astype(str) == ""))
         if empty.any():
             raise SpecError("a COMPLETE trial needs a value here", source=source,

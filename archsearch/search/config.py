@@ -22,12 +22,16 @@ from archsearch.data.augmentation import AugmentationConfig
 from archsearch.io import read_yaml
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
+from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
+from archsearch.train.proxies import PROXY_NAMES
+from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.train import TrainConfig
 
-Metric = Literal["miou", "latency_ms", "macs", "params_deploy", "params_train"]
-ConstraintMetric = Literal["latency_ms", "macs", "params_deploy", "params_train"]
+Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
+ProxyName = Literal[PROXY_NAMES]
+ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "nsga2", "random", "grid"]
 PrunerName = Literal["none", "median", "percentile", "successive_halving", "hyperband"]
@@ -38,22 +42,31 @@ DIRECTIONS: tuple[str, ...] = typing.get_args(Direction)
 SAMPLERS: tuple[str, ...] = typing.get_args(SamplerName)
 PRUNERS: tuple[str, ...] = typing.get_args(PrunerName)
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
+LATENCY_METRICS = ("latency_ms", "latency_ratio")
 DEFAULT_INPUT_SIZE = (512, 1024)
 DEFAULT_OBJECTIVES = ({"metric": "miou", "direction": "maximize"},)
 
 
 @dataclass(frozen=True)
 class Objective:
-    metric: Metric
+    """``metric`` is one of METRICS, or ``proxy.<name>`` for a zero-cost proxy the study computes."""
+
+    metric: str
     direction: Direction
+
+    def validate(self) -> None:
+        require(self.metric in METRICS or self.metric.startswith(PROXY_PREFIX), "unknown metric", path="metric",
+                value=self.metric, allowed=", ".join(METRICS) + f", {PROXY_PREFIX}<name> (with proxies: [...])")
 
 
 @dataclass(frozen=True)
 class Bounds:
-    """``{max: X}`` and/or ``{min: Y}`` on one metric."""
+    """``{max: X}`` and/or ``{min: Y}`` on one metric; ``reference`` (latency_ratio only): the network
+    the ratio is to, a preset name or a spec file relative to the study file."""
 
     max: float | None = None
     min: float | None = None
+    reference: str | None = None
 
     def validate(self) -> None:
         require(self.max is not None or self.min is not None, "expected {max: X} and/or {min: Y}", path="",
@@ -62,11 +75,16 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Constraint:
-    """A bound on a metric; a point outside it is infeasible and never trains."""
+    """A bound on a metric; a point outside it is infeasible and never trains.
+
+    ``reference`` (latency_ratio only): the network the ratio is to, a preset name or the
+    absolute path of a spec file.
+    """
 
     metric: str
     maximum: float | None = None
     minimum: float | None = None
+    reference: str | None = None
 
     def violation(self, value: float) -> float:
         """Optuna's convention: <= 0 is feasible, the size of a violation otherwise."""
@@ -152,7 +170,7 @@ class StudyFile:
     """
 
     space: str
-    training: dict[str, Any]
+    training: dict[str, Any] | Literal["none"]  # none: nothing is trained (a search on proxies and costs)
     name: str | None = None
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -171,6 +189,7 @@ class StudyFile:
     screening: Screening | None = None
     backend: Backend = "optuna"
     resources: Resources = field(default_factory=Resources)
+    proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
 
     def validate(self) -> None:
         require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
@@ -179,18 +198,38 @@ class StudyFile:
                 value=[])
         metrics = [objective.metric for objective in self.objectives]
         require(len(set(metrics)) == len(metrics), "a metric is named twice", path="objectives", value=metrics)
+        require(len(set(self.proxies)) == len(self.proxies), "a proxy is named twice", path="proxies",
+                value=list(self.proxies))
+        for index, metric in enumerate(metrics):
+            if metric.startswith(PROXY_PREFIX):
+                require(metric.removeprefix(PROXY_PREFIX) in self.proxies, "a proxy objective needs that proxy",
+                        path=f"objectives[{index}].metric", value=metric,
+                        allowed=f"a proxy named under proxies: ({', '.join(self.proxies) or 'none named'})")
+            if self.training == "none":
+                require(metric != "miou", "nothing is trained, so there is no mIoU", path=f"objectives[{index}].metric",
+                        value=metric, allowed="a proxy.<name>, a cost, or a training recipe under training:")
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=self.storage,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
-        if self.latency is None:
-            require("latency_ms" not in self.constraints, "a latency constraint needs latency settings",
-                    path="constraints.latency_ms", value=_plain(self.constraints.get("latency_ms")),
-                    allowed="add a latency: section (device, dtype, ...)")
-            require("latency_ms" not in metrics, "a latency objective needs latency settings", path="objectives",
-                    value="latency_ms", allowed="add a latency: section (device, dtype, ...)")
+        for metric in LATENCY_METRICS:
+            if self.latency is None:
+                require(metric not in self.constraints, "a latency constraint needs latency settings",
+                        path=f"constraints.{metric}", value=_plain(self.constraints.get(metric)),
+                        allowed="add a latency: section (device, dtype, ...)")
+                require(metric not in metrics, "a latency objective needs latency settings", path="objectives",
+                        value=metric, allowed="add a latency: section (device, dtype, ...)")
+        require("latency_ratio" not in metrics or "latency_ratio" in self.constraints,
+                "a latency_ratio objective needs a reference network", path="objectives", value="latency_ratio",
+                allowed="add constraints: {latency_ratio: {reference: NAME}} (a max is optional)")
+        for metric, bounds in self.constraints.items():
+            require((bounds.reference is not None) == (metric == "latency_ratio"),
+                    "a latency ratio needs the network it is relative to" if metric == "latency_ratio"
+                    else "only a latency_ratio has a reference network", path=f"constraints.{metric}.reference",
+                    value=bounds.reference, allowed="a preset name or a spec file" if metric == "latency_ratio"
+                    else "no reference")
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         return [(objective.metric, objective.direction) for objective in self.objectives]
@@ -210,7 +249,7 @@ class StudyConfig:
     dataset: DatasetConfig
     augmentation: AugmentationConfig
     input_size: tuple[int, int]
-    training: TrainConfig
+    training: TrainConfig | None  # None: ``training: none``, a search on zero-cost proxies and costs alone
     objectives: tuple[Objective, ...]
     sampler: str
     sampler_seed: int
@@ -225,6 +264,7 @@ class StudyConfig:
     screening: Screening | None
     backend: str
     resources: Resources
+    proxies: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -271,17 +311,22 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     pruner, pruner_options = parse_with_options(PrunerFields, study.pruner, "pruner")
     require(pruner.name == "none" or len(study.objectives) == 1, "pruning needs a single objective",
             path="pruner.name", value=pruner.name, allowed="none (with several objectives)")
+    require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
+            path="pruner.name", value=pruner.name, allowed="none")
     latency = _latency(study, source)
-    constraints = tuple(Constraint(metric, bounds.max, bounds.min) for metric, bounds in study.constraints.items())
+    constraints = tuple(Constraint(metric, bounds.max, bounds.min,
+                                   _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
+                        for metric, bounds in study.constraints.items())
     _check_screening(study, constraints, latency)
     return StudyConfig(
         name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
-        training=TrainConfig.from_dict(study.training, source), objectives=study.objectives,
+        training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
+        objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
         pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, raw=raw)
+        resources=study.resources, proxies=study.proxies, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
@@ -324,12 +369,44 @@ def _latency(study: StudyFile, source: str) -> LatencySettings | None:
 def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], latency: LatencySettings | None) -> None:
     if study.screening is None:
         return
-    require(any(constraint.metric == "latency_ms" and constraint.maximum is not None for constraint in constraints),
+    require(any(constraint.metric in LATENCY_METRICS and constraint.maximum is not None for constraint in constraints),
             "screening leaves out points predicted over the latency budget, and there is none", path="screening",
-            value=_plain(study.screening), allowed="add constraints: {latency_ms: {max: MS}}")
+            value=_plain(study.screening),
+            allowed="add constraints: {latency_ms: {max: MS}} or {latency_ratio: {max: R, reference: NAME}}")
     require(latency.backend in PREDICTOR_BACKENDS,
             "the latency predictor sums blocks timed one by one, which describes the eager backend only",
             path="latency.backend", value=latency.backend, allowed=", ".join(PREDICTOR_BACKENDS))
+def latency_budget(study: StudyConfig) -> LatencyBudget:
+    """The study's latency bounds as the latency package reads them (the tightest maximum of each kind)."""
+    def tightest(metric: str) -> float | None:
+        maxima = [c.maximum for c in study.constraints if c.metric == metric and c.maximum is not None]
+        return min(maxima) if maxima else None
+
+    ratio = next((constraint for constraint in study.constraints if constraint.metric == "latency_ratio"), None)
+    return LatencyBudget(maximum_ms=tightest("latency_ms"), maximum_ratio=tightest("latency_ratio"),
+                         reference=ratio.reference if ratio is not None else None,
+                         screening_margin=study.screening.margin if study.screening is not None else None)
+
+
+def _latency_reference(value: str, base_dir: Path) -> str:
+    """A preset name as it is, or a spec file's absolute path (relative to the study file); the spec is checked."""
+    from archsearch.arch.build import resolve_spec
+    from archsearch.arch.presets import preset_names
+
+    path = "constraints.latency_ratio.reference"
+    allowed = f"a spec YAML file (relative to the study file) or one of: {', '.join(preset_names())}"
+    if value in preset_names():
+        return value
+    spec_path = (base_dir / value).resolve()
+    require(spec_path.is_file(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
+    try:
+        resolve_spec(str(spec_path))
+    except SpecError as error:
+        raise SpecError(f"the reference spec is not valid: {error}", path=path, value=value,
+                        allowed=allowed) from None
+    return str(spec_path)
+
+
 def set_value(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``--set key.path=value`` (value parsed as YAML) to raw study data."""
     if "=" not in assignment:

@@ -4,7 +4,8 @@
 samples the point through the trial (so the sampler learns), gives the trial its seed, finds
 a trained twin and, for a fresh point, queues its other seeds. ``live_trial`` runs where the
 trial trains (the same process, or a Ray worker): check validity, save the spec, take the
-twin's result or analyse, time, check constraints and train, recording as it goes; any error
+twin's result or analyse, time, check constraints, score the zero-cost proxies and train
+(unless the study trains nothing), recording as it goes; any error
 becomes a FAIL outcome with its reason. ``finish_trial`` turns an outcome into the trial's
 final attributes, constraints, state and objective values: the one place a trial ends, as
 Optuna's ``_tell`` is for Optuna. ``queue_again`` is the one way a lost trial's point runs again.
@@ -162,8 +163,11 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         keep(metrics.to_attrs())
         if metrics.infeasible:
             return Outcome(INFEASIBLE, recorded)
-        metrics = runner.train(spec, metrics, number, on_evaluation)
+        metrics = runner.score_proxies(spec, metrics)  # at initialization, before any training
         keep(metrics.to_attrs())
+        if runner.study.training is not None:
+            metrics = runner.train(spec, metrics, number, on_evaluation)
+            keep(metrics.to_attrs())
         return Outcome(COMPLETE, recorded)
     except Pruned as stop:
         return Outcome(PRUNED, recorded, stop)

@@ -5,8 +5,9 @@ The trial never reads the study file again; it gets the parsed StudyConfig and a
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
@@ -17,18 +18,26 @@ from archsearch.arch.build import build
 from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.io import write_state_dict
-from archsearch.latency import LatencyCache, cached_latency
-from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
-from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
-from archsearch.search.config import StudyConfig
+from archsearch.latency.point import PointTiming
+from archsearch.train.proxies import compute_proxies
+from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
+from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
 from archsearch.train import loader_settings, make_loader, train_and_evaluate
 
+PROXY_BATCHES = 3
+PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
+
 
 @dataclass
 class TrialMetrics:
-    """What one trial measured; ``infeasible`` points carry their cost but no mIoU."""
+    """What one trial measured; ``infeasible`` points carry their cost but no mIoU.
+
+    ``proxies`` (zero-cost proxy scores) and ``miou_history`` (the mIoU of every evaluation
+    before the last, by step) are flattened into ``proxy.<name>`` and ``miou_at.<step>``
+    attributes, so that each is a column of trials.csv and a metric of its own.
+    """
 
     arch_hash: str
     seed: int
@@ -45,6 +54,13 @@ class TrialMetrics:
     latency_backend: str | None = None
     latency_settings: str | None = None         # LatencySettings as canonical JSON
     latency_predicted_ms: float | None = None
+    latency_ratio: float | None = None
+    latency_predicted_ratio: float | None = None
+    latency_reference: str | None = None
+    latency_reference_ms: float | None = None
+    latency_margin: float | None = None
+    latency_noise: float | None = None
+    latency_retimes: int | None = None
     latency_cached: bool | None = None
     latency_seconds: float | None = None
     miou: float | None = None
@@ -52,25 +68,37 @@ class TrialMetrics:
     eval_seconds: float | None = None
     data_wait_fraction: float | None = None
     trial_seconds: float | None = None
+    proxy_seconds: float | None = None
     infeasible: bool = False
     constraint_violations: tuple[float, ...] = ()
+    proxies: dict[str, float] = field(default_factory=dict)
+    miou_history: dict[int, float] = field(default_factory=dict)
 
     def value(self, metric: str) -> float | None:
-        if metric == "latency_ms" and self.latency_ms is None:
-            return self.latency_predicted_ms  # a point screened out by the predictor is never measured
+        if metric in ("latency_ms", "latency_ratio") and getattr(self, metric) is None:
+            # a point screened out by the predictor is never measured
+            return getattr(self, metric.replace("latency_", "latency_predicted_"))
+        if metric.startswith(PROXY_PREFIX):
+            return self.proxies.get(metric.removeprefix(PROXY_PREFIX))
         return getattr(self, metric)
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> "TrialMetrics":
         """Metrics back from ``to_attrs`` data (a Ray result, say); other keys are left out."""
-        known = {field.name for field in fields(cls)}
+        known = {field.name for field in fields(cls)} - {"proxies", "miou_history"}
         data = {key: value for key, value in attrs.items() if key in known}
         data["constraint_violations"] = tuple(data.get("constraint_violations") or ())
+        data["proxies"] = {key.removeprefix(PROXY_PREFIX): value for key, value in attrs.items()
+                           if key.startswith(PROXY_PREFIX) and value is not None}
+        data["miou_history"] = {int(key.removeprefix(INTERMEDIATE_PREFIX)): value for key, value in attrs.items()
+                                if key.startswith(INTERMEDIATE_PREFIX) and value is not None}
         return cls(**data)
 
     def to_attrs(self) -> dict:
         data = asdict(self)
         data["constraint_violations"] = list(self.constraint_violations)
+        data.update({f"{PROXY_PREFIX}{name}": value for name, value in data.pop("proxies").items()})
+        data.update({f"{INTERMEDIATE_PREFIX}{step}": value for step, value in data.pop("miou_history").items()})
         return data
 
 
@@ -108,10 +136,6 @@ class TrialRunner:
     def num_classes(self) -> int:
         return self._datasets[0].num_classes
 
-    @cached_property
-    def _latency_cache(self) -> LatencyCache:
-        return LatencyCache(self.run_dir.latency_cache)
-
     def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
         """Params, MACs and receptive field, counted once per architecture (its other seeds reuse them)."""
         analysis = self._analyses.get(spec.arch_hash)
@@ -124,45 +148,42 @@ class TrialRunner:
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
 
     @cached_property
-    def _latency_predictor(self) -> LatencyPredictor:
-        return LatencyPredictor(UnitLatencyTable(default_unit_table_path()), self.study.latency,
-                                calibration=CalibrationTable(self.run_dir.latency_cache))
+    def _point_timing(self) -> PointTiming:
+        return PointTiming(self.study.latency, latency_budget(self.study), self.run_dir.latency_cache,
+                           num_classes=self.num_classes)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after.
 
-        With screening, the predicted latency comes first: a point predicted over the budget by
-        more than the margin is infeasible at the cost of a table lookup, and is never built whole.
+        ``PointTiming`` does the timing: screening, the reference timed alongside, re-timing near a
+        relative budget.
         """
         if self.study.latency is not None:
-            started = time.perf_counter()
-            prediction = None
-            if self.study.screening is not None:
-                prediction = self._latency_predictor.predict(spec, num_classes=self.num_classes)
-                metrics = replace(metrics, latency_predicted_ms=prediction.median_ms)
-                if prediction.median_ms > self._screening_limit_ms:
-                    return self._checked(replace(metrics, latency_seconds=time.perf_counter() - started))
-            result, cached = cached_latency(self._latency_cache, spec.arch_hash,
-                                            lambda: deploy(build(spec, num_classes=self.num_classes)),
-                                            self.study.latency)
-            if prediction is not None:  # every confirmed point sharpens the next predictions
-                self._latency_predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
-            metrics = replace(metrics, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
-                              latency_repeats=result.repeats, latency_device=result.device_name,
-                              latency_backend=result.backend, latency_settings=result.settings.key(),
-                              latency_cached=cached, latency_seconds=time.perf_counter() - started)
+            point = self._point_timing.measure(spec, lambda: deploy(build(spec, num_classes=self.num_classes)))
+            metrics = replace(metrics, **point.as_metrics())
         return self._checked(metrics)
-
-    @property
-    def _screening_limit_ms(self) -> float:
-        budget = min(constraint.maximum for constraint in self.study.constraints
-                     if constraint.metric == "latency_ms" and constraint.maximum is not None)
-        return budget * (1 + self.study.screening.margin)
 
     def _checked(self, metrics: TrialMetrics) -> TrialMetrics:
         violations = tuple(constraint.violation(metrics.value(constraint.metric))
                            for constraint in self.study.constraints)
         return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
+
+    def score_proxies(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
+        """The study's zero-cost proxies of the untrained network (built as training would build it, from
+        the trial's seed), on the first PROXY_BATCHES batches of the seeded training order."""
+        if not self.study.proxies:
+            return metrics
+        started = time.perf_counter()
+        batch_size = self.study.training.batch_size if self.study.training is not None else PROXY_BATCH_SIZE
+        loader = make_loader(self._datasets[0], batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
+        batches = list(itertools.islice(loader, PROXY_BATCHES))
+
+        def untrained_model() -> torch.nn.Module:
+            torch.manual_seed(metrics.seed)
+            return build(spec, num_classes=self.num_classes)
+
+        scores = compute_proxies(untrained_model, batches, self.study.proxies)
+        return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
 
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
               on_evaluation: Callable[[int, float], None] | None) -> TrialMetrics:
@@ -177,6 +198,7 @@ class TrialRunner:
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
-        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds,
+        earlier = {step: miou for step, miou in result.history[:-1]}
+        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
                        trial_seconds=time.perf_counter() - started)

@@ -71,7 +71,8 @@ class SegmentationLoss(nn.Module):
     """The pixel loss on the main logits plus ``aux_weight`` times it on the aux logits.
 
     DDRNet and RDRNet supervise an auxiliary head on a middle stage with weight 0.4;
-    models without such a head pass ``aux_logits=None`` and get the main loss alone.
+    models without such a head pass ``aux_logits=None`` and get the main loss alone. A model
+    with several auxiliary heads (BiSeNet's, PIDNet's P head) passes a list: each is weighted.
     """
 
     def __init__(self, pixel_loss: nn.Module, aux_weight: float = 0.4) -> None:
@@ -79,11 +80,13 @@ class SegmentationLoss(nn.Module):
         self.pixel_loss = pixel_loss
         self.aux_weight = aux_weight
 
-    def forward(self, logits: Tensor, aux_logits: Tensor | None, target: Tensor) -> Tensor:
+    def forward(self, logits: Tensor, aux_logits: Tensor | list[Tensor] | None, target: Tensor) -> Tensor:
         loss = self.pixel_loss(logits, target)
         if aux_logits is None or self.aux_weight == 0.0:
             return loss
-        return loss + self.aux_weight * self.pixel_loss(aux_logits, target)
+        for aux in aux_logits if isinstance(aux_logits, list) else [aux_logits]:
+            loss = loss + self.aux_weight * self.pixel_loss(aux, target)
+        return loss
 
 
 def build_loss(config: TrainConfig) -> SegmentationLoss:

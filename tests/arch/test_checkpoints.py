@@ -9,7 +9,8 @@ from archsearch import build, deploy
 from archsearch.arch.checkpoints import load_weights, load_weights_any_form, rename_keys
 from archsearch.errors import SpecError
 from archsearch.io import write_state_dict
-from tests.helpers.official_layouts import ddrnet_layout, rdrnet_layout, regseg_layout
+from tests.helpers.official_layouts import (bisenetv1_layout, bisenetv2_layout, ddrnet_layout, pidnet_layout,
+                                            rdrnet_layout, regseg_layout)
 
 EXP48 = [[1], [1, 2]] + 4 * [[1, 4]] + 7 * [[1, 14]]
 SMALL = [4, 3, [5, 4], [5, 4], [1, 1]]
@@ -24,6 +25,11 @@ OFFICIAL = {
     "ddrnet-23": (lambda: ddrnet_layout(64, 128), "ddrnet-mmseg"),
     "regseg": (lambda: regseg_layout(EXP48), "regseg"),
     "regseg-large": (lambda: regseg_layout(EXP48, large=True), "regseg"),
+    "pidnet-s": (lambda: pidnet_layout(32, 96, 2, 3, 128), "pidnet-mmseg"),
+    "pidnet-m": (lambda: pidnet_layout(64, 96, 2, 3, 128), "pidnet-mmseg"),
+    "pidnet-l": (lambda: pidnet_layout(64, 112, 3, 4, 256), "pidnet-l-mmseg"),
+    "bisenetv1": (bisenetv1_layout, "bisenetv1-mmseg"),
+    "bisenetv2": (bisenetv2_layout, "bisenetv2-mmseg"),
 }
 
 
@@ -60,6 +66,32 @@ def test_specific_official_tensors_land_where_they_belong():
     }
     for key, tensor in pairs.items():
         assert torch.equal(tensor, official[key]), key
+
+
+def test_pidnet_and_bisenet_official_tensors_land_where_they_belong():
+    official = official_state_dict(pidnet_layout(64, 112, 3, 4, 256))
+    model = load_weights(build("pidnet-l"), official)
+    pairs = {
+        "backbone.stem.4.2.conv2.bn.weight": model.stem[7].body[1].bn.weight,
+        "backbone.d_branch_layers.1.conv1.conv.weight": model.stages[1].branches[1][0].body[0].conv.weight,
+        "backbone.pag_2.f_i.conv.weight": model.stages[1].fusion.pag.f_i.conv.weight,
+        "backbone.diff_1.bn.running_var": model.stages[0].fusion.diff.bn.running_var,
+        "backbone.dfm.conv.bn.bias": model.merge.conv.bn.bias,
+        "decode_head.d_cls_seg.weight": model.aux_heads[1].classifier.weight,
+        "decode_head.p_head.norm.weight": model.aux_heads[0].bn.weight,
+    }
+    official_v1 = official_state_dict(bisenetv1_layout())
+    v1 = load_weights(build("bisenetv1"), official_v1)
+    pairs_v1 = {
+        "backbone.context_path.backbone.layer3.0.downsample.0.weight":
+            v1.stages[0].branches[1][0].encoder.body.layer3[0].downsample[0].weight,
+        "backbone.spatial_path.layer4.conv.weight": v1.stages[0].branches[0][3].conv.weight,
+        "auxiliary_head.1.conv_seg.bias": v1.aux_heads[1].classifier.bias,
+    }
+    for key, tensor in pairs.items():
+        assert torch.equal(tensor, official[key]), key
+    for key, tensor in pairs_v1.items():
+        assert torch.equal(tensor, official_v1[key]), key
 
 
 def test_regseg_single_and_split_dilation_convs_map():

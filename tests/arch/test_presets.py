@@ -21,7 +21,17 @@ FIGURES = {
     "regseg-large": (6_131_579, 0, 6_131_579, 86_455_894_048),
     "ddrnet-23-slim": (5_695_923, 38_355, 5_695_923, 36_281_319_424),
     "ddrnet-23": (20_148_819, 150_419, 20_148_819, 143_060_500_480),
+    # "Seed-table rivals": inference (backbone + main head), aux = every training-only head.
+    "pidnet-s": (7_625_651, 95_220, 7_625_651, 47_194_226_688),
+    "pidnet-m": (28_538_387, 224_596, 28_538_387, 177_328_717_824),
+    "pidnet-l": (36_939_443, 374_740, 36_939_443, 274_933_465_088),
+    "bisenetv1": (13_275_539, 150_182, 13_275_539, 118_338_256_896),
+    "bisenetv2": (3_358_883, 11_445_372, 3_358_883, 98_413_199_360),
 }
+
+# BatchNorms that precede their conv with a ReLU between (BN -> ReLU -> conv) stay in the deploy
+# form: PAPPM's eight and the I head's input BN in PIDNet-S/M; DAPPM's eleven, Bag's and the head's in L.
+PREACTIVATED_BATCHNORMS = {"pidnet-s": 9, "pidnet-m": 9, "pidnet-l": 13, "bisenetv1": 0, "bisenetv2": 0}
 
 # The RegSeg paper's backbone ablation (AblationStudies.md): field-of-view of each body.
 FIELD_OF_VIEW = {"exp48": 3807, "exp43": 3743, "exp50": 3743, "exp46": 3295, "exp49": 3807, "exp52": 2207,
@@ -75,4 +85,11 @@ def test_deploy_form_matches_the_train_form(name):
     assert relative_error <= 1e-5
     kinds = {type(module).__name__ for module in deployed.modules()}
     assert not kinds & {"RepConv", "ConvNorm", "RepParallelConv"}
-    assert deployed.aux_head is None
+    assert deployed.aux_head is None and deployed.aux_heads is None
+
+
+@pytest.mark.parametrize("name", sorted(PREACTIVATED_BATCHNORMS))
+def test_deploy_keeps_only_the_batchnorms_a_relu_separates_from_their_conv(name):
+    deployed = deploy(build(name))
+    remaining = sum(isinstance(module, torch.nn.BatchNorm2d) for module in deployed.modules())
+    assert remaining == PREACTIVATED_BATCHNORMS[name]

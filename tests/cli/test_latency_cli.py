@@ -102,3 +102,19 @@ def test_unknown_network_and_bad_flags_exit_2(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main(["latency", "regseg", *arguments])
         assert exit_info.value.code == 2
+
+
+def test_reference_prints_the_ratio_timed_in_interleaved_rounds(capsys, spec_file):
+    from archsearch.latency.protocol import ROUNDS
+
+    status, out, _ = cli(capsys, "latency", spec_file, *QUICK, "--reference", spec_file, "--json")
+    report = json.loads(out)
+    assert status == 0 and report["rounds"] == ROUNDS and report["reference"] == str(spec_file)
+    assert report["ratio"] > 0 and report["reference_median_ms"] > 0 and report["ratio_noise"] >= 0
+    status, out, _ = cli(capsys, "latency", spec_file, *QUICK, "--reference", spec_file)
+    assert status == 0 and "ratio" in out and f"timed in the same {ROUNDS} interleaved rounds" in out
+
+
+def test_an_unknown_reference_exits_2_naming_the_flag(capsys, spec_file):
+    status, _, err = cli(capsys, "latency", spec_file, *QUICK, "--reference", "no-such-network")
+    assert status == 2 and "--reference" in err and "unknown preset" in err

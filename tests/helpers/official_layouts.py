@@ -182,3 +182,175 @@ def regseg_layout(dilations: list[list[int]], *, large: bool = False, classes: i
     layout["decoder.classifier.weight"] = (classes, 64 * scale, 1, 1)
     layout["decoder.classifier.bias"] = (classes,)
     return layout
+
+
+def mmseg_resnet18_layout(prefix: str) -> Layout:
+    """mmsegmentation's ``ResNet(depth=18)`` (plain stem: conv1 7x7, bn1; layers of basic blocks)."""
+    layout: Layout = {f"{prefix}.conv1.weight": (64, 3, 7, 7)}
+    _bn(layout, f"{prefix}.bn1", 64)
+    cin = 64
+    for stage, width in enumerate((64, 128, 256, 512), start=1):
+        for index in range(2):
+            block = f"{prefix}.layer{stage}.{index}"
+            first_in = cin if index == 0 else width
+            layout[f"{block}.conv1.weight"] = (width, first_in, 3, 3)
+            _bn(layout, f"{block}.bn1", width)
+            layout[f"{block}.conv2.weight"] = (width, width, 3, 3)
+            _bn(layout, f"{block}.bn2", width)
+            if index == 0 and first_in != width:
+                layout[f"{block}.downsample.0.weight"] = (width, first_in, 1, 1)
+                _bn(layout, f"{block}.downsample.1", width)
+        cin = width
+    return layout
+
+
+def _mm_basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    """mmsegmentation's utils BasicBlock (PIDNet): ConvModules conv1, conv2; the downsample is a ConvModule."""
+    _conv_module(layout, f"{prefix}.conv1", cin, cout, 3)
+    _conv_module(layout, f"{prefix}.conv2", cout, cout, 3)
+    if stride != 1 or cin != cout:
+        _conv_module(layout, f"{prefix}.downsample", cin, cout, 1)
+
+
+def _mm_bottleneck(layout: Layout, prefix: str, cin: int, planes: int, stride: int) -> None:
+    _conv_module(layout, f"{prefix}.conv1", cin, planes, 1)
+    _conv_module(layout, f"{prefix}.conv2", planes, planes, 3)
+    _conv_module(layout, f"{prefix}.conv3", planes, 2 * planes, 1)
+    if stride != 1 or cin != 2 * planes:
+        _conv_module(layout, f"{prefix}.downsample", cin, 2 * planes, 1)
+
+
+def _mm_layer(layout: Layout, prefix: str, block, cin: int, planes: int, count: int, stride: int = 1) -> None:
+    expansion = 2 if block is _mm_bottleneck else 1
+    for index in range(count):
+        block(layout, f"{prefix}.{index}", cin if index == 0 else planes * expansion, planes,
+              stride if index == 0 else 1)
+
+
+def pidnet_layout(c: int, ppm: int, stem_blocks: int, branch_blocks: int, head: int, classes: int = 19) -> Layout:
+    """mmsegmentation's PIDNet backbone + PIDHead (i_head, p_head, d_head and their classifiers)."""
+    large = stem_blocks == 3
+    layout: Layout = {}
+    _conv_module(layout, "backbone.stem.0", 3, c, 3)
+    _conv_module(layout, "backbone.stem.1", c, c, 3)
+    _mm_layer(layout, "backbone.stem.2", _mm_basic, c, c, stem_blocks)
+    _mm_layer(layout, "backbone.stem.4", _mm_basic, c, 2 * c, stem_blocks, stride=2)
+    _mm_layer(layout, "backbone.i_branch_layers.0", _mm_basic, 2 * c, 4 * c, branch_blocks, stride=2)
+    _mm_layer(layout, "backbone.i_branch_layers.1", _mm_basic, 4 * c, 8 * c, branch_blocks, stride=2)
+    _mm_layer(layout, "backbone.i_branch_layers.2", _mm_bottleneck, 8 * c, 8 * c, 2, stride=2)
+    for index in range(2):
+        _mm_layer(layout, f"backbone.p_branch_layers.{index}", _mm_basic, 2 * c, 2 * c, stem_blocks)
+    _mm_layer(layout, "backbone.p_branch_layers.2", _mm_bottleneck, 2 * c, 2 * c, 1)
+    for index in (1, 2):
+        _conv_module(layout, f"backbone.compression_{index}", 2 ** (index + 1) * c, 2 * c, 1)
+        _conv_module(layout, f"backbone.pag_{index}.f_i", 2 * c, c, 1)
+        _conv_module(layout, f"backbone.pag_{index}.f_p", 2 * c, c, 1)
+    if large:
+        _mm_basic(layout, "backbone.d_branch_layers.0", 2 * c, 2 * c, 1)
+        _mm_basic(layout, "backbone.d_branch_layers.1", 2 * c, 2 * c, 1)
+    else:
+        _mm_basic(layout, "backbone.d_branch_layers.0", 2 * c, c, 1)
+        _mm_layer(layout, "backbone.d_branch_layers.1", _mm_bottleneck, c, c, 1)
+    _mm_layer(layout, "backbone.d_branch_layers.2", _mm_bottleneck, 2 * c, 2 * c, 1)
+    _conv_module(layout, "backbone.diff_1", 4 * c, 2 * c if large else c, 3)
+    _conv_module(layout, "backbone.diff_2", 8 * c, 2 * c, 3)
+    _conv_module(layout, "backbone.spp.scales.0", 16 * c, ppm, 1, norm_first=True)
+    for index in range(1, 5):
+        _conv_module(layout, f"backbone.spp.scales.{index}.1", 16 * c, ppm, 1, norm_first=True)
+    if large:
+        for index in range(4):
+            _conv_module(layout, f"backbone.spp.processes.{index}", ppm, ppm, 3, norm_first=True)
+        _conv_module(layout, "backbone.dfm.conv", 4 * c, 4 * c, 3, norm_first=True)
+    else:
+        _conv_module(layout, "backbone.spp.processes", 4 * ppm, 4 * ppm, 3, groups=4, norm_first=True)
+        _conv_module(layout, "backbone.dfm.f_p", 4 * c, 4 * c, 1)
+        _conv_module(layout, "backbone.dfm.f_i", 4 * c, 4 * c, 1)
+    _conv_module(layout, "backbone.spp.compression", 5 * ppm, 4 * c, 1, norm_first=True)
+    _conv_module(layout, "backbone.spp.shortcut", 16 * c, 4 * c, 1, norm_first=True)
+    for name, width, channels, outputs, classifier in (("i_head", 4 * c, head, classes, "cls_seg"),
+                                                       ("p_head", 2 * c, head, classes, "p_cls_seg"),
+                                                       ("d_head", 2 * c, c, 1, "d_cls_seg")):
+        _conv_module(layout, f"decode_head.{name}.conv", width, channels, 3, norm_first=True)
+        _bn(layout, f"decode_head.{name}.norm", channels)
+        layout[f"decode_head.{classifier}.weight"] = (outputs, channels, 1, 1)
+        layout[f"decode_head.{classifier}.bias"] = (outputs,)
+    return layout
+
+
+def _fcn_head(layout: Layout, prefix: str, cin: int, channels: int, num_convs: int, classes: int) -> None:
+    for index in range(num_convs):
+        _conv_module(layout, f"{prefix}.convs.{index}", cin if index == 0 else channels, channels, 3)
+    layout[f"{prefix}.conv_seg.weight"] = (classes, channels, 1, 1)
+    layout[f"{prefix}.conv_seg.bias"] = (classes,)
+
+
+def bisenetv1_layout(classes: int = 19) -> Layout:
+    """mmsegmentation's BiSeNetV1 on ResNet-18 + FCN head + two FCN auxiliary heads."""
+    layout = mmseg_resnet18_layout("backbone.context_path.backbone")
+    for name, cin in (("arm16", 256), ("arm32", 512)):
+        _conv_module(layout, f"backbone.context_path.{name}.conv_layer", cin, 128, 3)
+        _conv_module(layout, f"backbone.context_path.{name}.atten_conv_layer.1", 128, 128, 1)
+    _conv_module(layout, "backbone.context_path.conv_head32", 128, 128, 3)
+    _conv_module(layout, "backbone.context_path.conv_head16", 128, 128, 3)
+    _conv_module(layout, "backbone.context_path.gap_conv.1", 512, 128, 1)
+    for index, (cin, cout, k) in enumerate(((3, 64, 7), (64, 64, 3), (64, 64, 3), (64, 128, 1)), start=1):
+        _conv_module(layout, f"backbone.spatial_path.layer{index}", cin, cout, k)
+    _conv_module(layout, "backbone.ffm.conv1", 256, 256, 1)
+    _conv_module(layout, "backbone.ffm.conv_atten.0", 256, 256, 1)
+    _fcn_head(layout, "decode_head", 256, 256, 1, classes)
+    for index in range(2):
+        _fcn_head(layout, f"auxiliary_head.{index}", 128, 64, 1, classes)
+    return layout
+
+
+def _dw_separable(layout: Layout, prefix: str, cin: int, cout: int, *, pointwise_norm: bool) -> None:
+    _conv_module(layout, f"{prefix}.depthwise_conv", cin, cin, 3, groups=cin)
+    if pointwise_norm:
+        _conv_module(layout, f"{prefix}.pointwise_conv", cin, cout, 1)
+    else:
+        layout[f"{prefix}.pointwise_conv.conv.weight"] = (cout, cin, 1, 1)
+        layout[f"{prefix}.pointwise_conv.conv.bias"] = (cout,)
+
+
+def _ge_layer(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    middle = 6 * cin
+    _conv_module(layout, f"{prefix}.conv1", cin, cin, 3)
+    _conv_module(layout, f"{prefix}.dwconv.0", cin, middle, 3, groups=cin)
+    if stride == 2:
+        _conv_module(layout, f"{prefix}.dwconv.1", middle, middle, 3, groups=middle)
+        _dw_separable(layout, f"{prefix}.shortcut.0", cin, cout, pointwise_norm=True)
+    _conv_module(layout, f"{prefix}.conv2.0", middle, cout, 1)
+
+
+def bisenetv2_layout(classes: int = 19) -> Layout:
+    """mmsegmentation's BiSeNetV2 + FCN head + four FCN auxiliary heads."""
+    layout: Layout = {}
+    cin = 3
+    for stage, width in enumerate((64, 64, 128)):
+        for index in range(2 if stage == 0 else 3):
+            _conv_module(layout, f"backbone.detail.detail_branch.{stage}.{index}", cin, width, 3)
+            cin = width
+    stem = "backbone.semantic.stage1"
+    _conv_module(layout, f"{stem}.conv_first", 3, 16, 3)
+    _conv_module(layout, f"{stem}.convs.0", 16, 8, 1)
+    _conv_module(layout, f"{stem}.convs.1", 8, 16, 3)
+    _conv_module(layout, f"{stem}.fuse_last", 32, 16, 3)
+    cin = 16
+    for stage, (width, layers) in enumerate(((32, 2), (64, 2), (128, 4)), start=2):
+        for index in range(layers):
+            _ge_layer(layout, f"backbone.semantic.stage{stage}.{index}", cin, width, 2 if index == 0 else 1)
+            cin = width
+    ce = "backbone.semantic.stage4_CEBlock"
+    _bn(layout, f"{ce}.gap.1", 128)
+    _conv_module(layout, f"{ce}.conv_gap", 128, 128, 1)
+    _conv_module(layout, f"{ce}.conv_last", 128, 128, 3)
+    bga = "backbone.bga"
+    _dw_separable(layout, f"{bga}.detail_dwconv.0", 128, 128, pointwise_norm=False)
+    _conv_module(layout, f"{bga}.detail_down.0", 128, 128, 3)
+    _conv_module(layout, f"{bga}.semantic_conv.0", 128, 128, 3)
+    _dw_separable(layout, f"{bga}.semantic_dwconv.0", 128, 128, pointwise_norm=False)
+    _conv_module(layout, f"{bga}.conv", 128, 128, 3)
+    _fcn_head(layout, "decode_head", 128, 1024, 1, classes)
+    for index, (cin, channels) in enumerate(((16, 16), (32, 64), (64, 256), (128, 1024))):
+        _fcn_head(layout, f"auxiliary_head.{index}", cin, channels, 2, classes)
+    return layout

@@ -38,7 +38,8 @@ def tiny_spec():
 def three_branch_spec():
     """RDRNet-like, narrow and shallow: three branches, fusions, stage input activations, RPPM, an aux head."""
     values = {"width": 8, "stage2_depth": 1, "stage3_depth": 1, "detail_depth": 1, "semantic_depth": 1,
-              "branches": 3, "rep_branches": "rdrnet", "head_channels": 2, "context_channels": 64}
+              "branches": 3, "rep_branches": "rdrnet", "head_channels": 2, "context_channels": 64,
+              "fusion": "bilateral", "context": "rppm"}
     return sample(load_space(SPACES / "rdrnet.yaml"), FixedSuggester(values)).spec
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from archsearch.latency import LatencySettings
-from archsearch.latency.timing import collect_samples
+from archsearch.latency.timing import collect_rounds, collect_samples
 
 QUICK = LatencySettings(warmup_seconds=0.0, min_warmup_iterations=0, time_budget_seconds=0.0,
                         min_repeats=1, max_repeats=1000)
@@ -59,3 +59,35 @@ def test_warmup_runs_its_minimum_iterations_and_is_not_sampled() -> None:
 def test_warmup_lasts_its_seconds() -> None:
     samples, clock = run(warmup_seconds=1.0, min_warmup_iterations=2, min_repeats=1)
     assert clock.calls - len(samples) == 8
+
+
+def test_rounds_alternate_the_order_and_split_the_budget() -> None:
+    """A B, B A, A B: a machine slowing down part-way slows both; each round has budget / rounds per model."""
+    clock = FakeClock()
+    log: list[str] = []
+
+    def timer(label: str):
+        step = clock.iteration()
+
+        def run_once() -> float:
+            log.append(label)
+            return step()
+        return run_once
+
+    settings = dataclasses.replace(QUICK, time_budget_seconds=1.5, min_repeats=1, min_warmup_iterations=1)
+    samples = collect_rounds([timer("a"), timer("b")], settings, rounds=3, clock=clock)
+    timed = log[2:]  # one warm-up call each first
+    assert log[:2] == ["a", "b"]
+    assert timed == ["a"] * 4 + ["b"] * 4 + ["b"] * 4 + ["a"] * 4 + ["a"] * 4 + ["b"] * 4  # 0.5 s = 4 x 0.125 s
+    assert [len(round_) for round_ in samples[0]] == [4, 4, 4]
+    assert [len(round_) for round_ in samples[1]] == [4, 4, 4]
+
+
+def test_rounds_share_the_repeat_bounds() -> None:
+    clock = FakeClock()
+    settings = dataclasses.replace(QUICK, time_budget_seconds=0.0, min_repeats=7, max_repeats=9)
+    samples = collect_rounds([clock.iteration()], settings, rounds=3, clock=clock)
+    assert [len(round_) for round_ in samples[0]] == [3, 3, 3]  # ceil(7 / 3) each
+    settings = dataclasses.replace(QUICK, time_budget_seconds=100.0, min_repeats=1, max_repeats=6)
+    samples = collect_rounds([clock.iteration()], settings, rounds=3, clock=clock)
+    assert [len(round_) for round_ in samples[0]] == [2, 2, 2]  # ceil(6 / 3) each, budget or not

@@ -108,7 +108,7 @@ def test_empty_and_unparsable_files_are_spec_errors(tmp_path):
 
 def test_bad_objective_in_study_yaml_names_its_path(tmp_path):
     run_dir = write_run(tmp_path / "run", SEEDED_ROWS, objectives=[{"metric": "fps", "direction": "maximize"}])
-    with pytest.raises(SpecError, match=r"study.yaml: objectives\[0\].metric: not an allowed value"):
+    with pytest.raises(SpecError, match=r"study.yaml: objectives\[0\].metric: unknown metric"):
         load_study_heading(run_dir)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import yaml
 
 from archsearch import load_spec
 from archsearch.cli.main import main
@@ -94,6 +95,18 @@ def test_a_study_runs_on_ray_into_the_optuna_backends_run_directory(tiny_study, 
     assert list(optuna_frame.columns) == list(frame.columns)
     same = ["number", "state", "arch_hash", "miou", "param.width", "param.pattern", "param.group_width"]
     assert optuna_frame[same].equals(frame[same])  # trial n samples and trains alike on either backend
+
+
+def test_a_search_on_a_proxy_trains_nothing_on_ray_too(tiny_study, tmp_path, local_ray):
+    data = yaml.safe_load(tiny_study.read_text())
+    data.update(proxies=["synflow"], training="none", trials=2,
+                objectives=[{"metric": "proxy.synflow", "direction": "maximize"}])
+    tiny_study.write_text(yaml.safe_dump(data))
+    run_dir = tmp_path / "ray_run"
+    assert run(tiny_study, run_dir) == 0
+    complete = trials(run_dir).query("state == 'COMPLETE'")
+    assert len(complete) >= 1 and complete["miou"].isna().all() and (complete["proxy.synflow"] > 0).all()
+    assert not list((run_dir / "weights").iterdir())
 
 
 def test_a_point_drawn_again_reuses_its_trained_twin(tiny_study, tmp_path, local_ray):

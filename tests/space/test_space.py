@@ -405,7 +405,8 @@ def test_random_suggester_is_deterministic_by_seed():
 # ---------------------------------------------------------------- the shipped spaces
 
 RDRNET_S = {"width": 32, "stage2_depth": 4, "stage3_depth": 3, "detail_depth": 3, "semantic_depth": 4,
-            "branches": 2, "rep_branches": "rdrnet", "head_channels": 4, "context_channels": 128}
+            "branches": 2, "rep_branches": "rdrnet", "head_channels": 4, "context_channels": 128,
+            "fusion": "bilateral", "context": "rppm"}
 REGSEG = {"dilation_pattern": "exp48", "group_width": 16, "stage4_width": 48, "stage8_width": 128,
           "stage16_width": 256, "last_width": 320, "stage8_depth": 3, "decoder": "decoder26"}
 REGSEG_ABLATIONS = preset_names("regseg-exp*-decoder*")

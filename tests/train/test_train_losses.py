@@ -94,6 +94,9 @@ def test_aux_loss_is_added_with_its_weight() -> None:
     expected = pixel_loss(logits, target) + 0.4 * pixel_loss(aux_logits, target)
     torch.testing.assert_close(combined(logits, aux_logits, target), expected)
     torch.testing.assert_close(combined(logits, None, target), pixel_loss(logits, target))
+    second, _ = random_batch(seed=3)
+    torch.testing.assert_close(combined(logits, [aux_logits, second], target),
+                               expected + 0.4 * pixel_loss(second, target))
 
 
 def test_build_loss_follows_the_config() -> None:

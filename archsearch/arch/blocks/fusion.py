@@ -64,6 +64,9 @@ class FusionConfig(ComponentConfig):
 
     upsample_mode: Literal["bilinear", "nearest"] = "bilinear"
 
+    def check_branches(self, channels: list[int], strides: list[int]) -> None:
+        """Raise SpecError (path relative to the fusion's stage) unless it can join these branches."""
+
     def build(self, channels: list[int], strides: list[int], norm: NormSettings) -> BilateralFusion:
         return BilateralFusion(channels, strides, upsample_mode=self.upsample_mode,
                                norm=self.resolved_norm(norm))

@@ -7,7 +7,7 @@ class logits at its own output stride; the network resizes them to the input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,14 @@ from archsearch.arch.blocks.registry import BlockConfig, ComponentConfig, NormSe
 
 @dataclass(frozen=True, kw_only=True)
 class HeadConfig(ComponentConfig):
-    """A head turns features into logits; ``check`` sees the channels of every stride it may read."""
+    """A head turns features into logits; ``check`` sees the channels of every stride it may read.
+
+    ``fixed_output_channels`` is None for class logits, else the head's own width (a boundary head's 1);
+    ``align_corners`` is how its logits are resized to the image (True for PIDNet's heads).
+    """
+
+    fixed_output_channels: ClassVar[int | None] = None
+    align_corners: ClassVar[bool] = False
 
     def check(self, final_channels: int, feature_channels: dict[int, int]) -> None:
         """Raise SpecError (path relative to the head) if the features cannot feed this head."""

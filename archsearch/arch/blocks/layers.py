@@ -106,10 +106,11 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.conv2(self.act(self.conv1(self.pool(x)))))
 
 
-def resize_to(x: Tensor, size: tuple[int, int] | torch.Size, mode: str = "bilinear") -> Tensor:
+def resize_to(x: Tensor, size: tuple[int, int] | torch.Size, mode: str = "bilinear", *,
+              align_corners: bool = False) -> Tensor:
     """Resize a feature map to ``size``; the identity when it already has it."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     if mode == "nearest":
         return F.interpolate(x, size=tuple(size), mode="nearest")
-    return F.interpolate(x, size=tuple(size), mode=mode, align_corners=False)
+    return F.interpolate(x, size=tuple(size), mode=mode, align_corners=align_corners)

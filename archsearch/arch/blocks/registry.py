@@ -63,6 +63,11 @@ class BlockConfig(ComponentConfig):
     def stride(self) -> int:  # a dataclass field overrides this where a block has a stride
         return 1
 
+    def output_features(self, in_channels: int) -> list[tuple[int, int]]:
+        """(channels, stride) of each map the block gives, relative to its input; several only as a chain's
+        last block (an encoder's levels), the first being what the chain hands on."""
+        return [(self.output_channels(in_channels), self.stride)]
+
     def check(self, in_channels: int) -> None:
         """Raise SpecError (with a path relative to the block) if the block cannot take this input."""
 
@@ -71,6 +76,10 @@ class BlockConfig(ComponentConfig):
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
         raise NotImplementedError
+
+    def receptive_fields(self, field: ReceptiveField) -> list[ReceptiveField]:
+        """The field of each map ``output_features`` lists."""
+        return [self.receptive_field(field)]
 
 
 BLOCKS: dict[str, type[ComponentConfig]] = {}

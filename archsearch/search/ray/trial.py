@@ -74,7 +74,8 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
         return
     threads = trial_threads(study.resources)
     torch.set_num_threads(threads)
-    study = replace(study, training=replace(study.training, num_threads=threads, device=trial_device(study)))
+    if study.training is not None:
+        study = replace(study, training=replace(study.training, num_threads=threads, device=trial_device(study)))
     # Every result holds the objectives' keys (Ray Tune insists), and where the trial ran.
     known: dict[str, Any] = {
         **{objective.metric: None for objective in study.objectives},
