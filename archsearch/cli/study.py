@@ -26,11 +26,22 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.run.preflight import check_before_run
     from archsearch.search.trial import check_data
 
-    config = load_study(arguments.study, arguments.set or ())
+    device = [f"training.device={arguments.device}"] if arguments.device else []
+    config = load_study(arguments.study, [*(arguments.set or ()), *device])
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
     check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
+    if arguments.dry_run:
+        from archsearch.cli.dry_run import print_dry_run
+        from archsearch.search.trial import study_datasets
+        return print_dry_run(config, study_datasets(config)[0].num_classes)
+    if config.backend == "optuna" and config.training is not None:  # Ray places trials on its workers' devices
+        from archsearch.train import present_device
+        try:
+            present_device(config.training.device)
+        except SpecError as error:
+            raise error.under("training").with_source("--device" if arguments.device else config.source) from None
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
     guard = check_run_directory(config, out, config.storage or RunDirectory(out).default_storage,
@@ -148,6 +159,10 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
                               "(each trial records its recipe in trials.csv; reports say when they differ)")
     running.add_argument("--ray-address", metavar="ADDRESS",
                          help="attach to this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    running.add_argument("--device", metavar="DEVICE",
+                         help="train on this device, e.g. cuda:1 (one GPU per process; overrides training.device)")
+    running.add_argument("--dry-run", action="store_true",
+                         help="print the resolved study, its first point's spec and counts; train nothing")
     running.set_defaults(handler=command_run)
 
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")

@@ -4,6 +4,7 @@ Every dataset yields ``(image float [3, H, W], mask int64 [H, W])`` with train i
 and ``ignore_index = 255``, and exposes ``num_classes`` and ``class_names``.
 """
 
+from archsearch.data.augmentation import AugmentationConfig
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset
 from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset
 from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CITYSCAPES_LABEL_IDS, CityscapesDataset
@@ -15,6 +16,7 @@ from archsearch.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transfo
 from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
 
 __all__ = [
+    "AugmentationConfig",
     "CAMVID_CLASS_NAMES",
     "CITYSCAPES_CLASS_NAMES",
     "CITYSCAPES_LABEL_IDS",

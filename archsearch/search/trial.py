@@ -15,7 +15,7 @@ import torch
 
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
-from archsearch.data import build_dataset, eval_transforms, train_transforms
+from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
@@ -25,7 +25,7 @@ from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
-from archsearch.train import make_loader, train_and_evaluate
+from archsearch.train import loader_settings, make_loader, train_and_evaluate
 
 PROXY_BATCHES = 3
 PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
@@ -67,6 +67,7 @@ class TrialMetrics:
     miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
+    data_wait_fraction: float | None = None
     trial_seconds: float | None = None
     proxy_seconds: float | None = None
     infeasible: bool = False
@@ -103,12 +104,14 @@ class TrialMetrics:
 
 
 def study_datasets(study: StudyConfig):
-    """The study's train split (with its augmentation) and val split."""
+    """The study's train split (with its augmentation) and val split (``dataset.train_split`` and
+    ``dataset.val_split``, default train and val; ``train+val`` joins two)."""
     dataset = study.dataset
-    crop = study.augmentation.crop_size or study.input_size
-    train = build_dataset(dataset.name, dataset.root, "train",
-                          train_transforms(crop, study.augmentation.scale_range), **dataset.options)
-    val = build_dataset(dataset.name, dataset.root, "val", eval_transforms(), **dataset.options)
+    options = dict(dataset.options)
+    train_split, val_split = options.pop("train_split", "train"), options.pop("val_split", "val")
+    train = build_dataset(dataset.name, dataset.root, train_split,
+                          study.augmentation.train_transforms(study.input_size), **options)
+    val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
     return train, val
 
 
@@ -199,10 +202,13 @@ class TrialRunner:
         check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
                             num_classes=self.num_classes, batch_size=config.batch_size, device=config.device)
         model = build(spec, num_classes=self.num_classes)
-        train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True)
-        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
+        loading = loader_settings(config)
+        train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True,
+                                   **loading)
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
         earlier = {step: miou for step, miou in result.history[:-1]}
         return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
-                       eval_seconds=result.eval_seconds, trial_seconds=time.perf_counter() - started)
+                       eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
+                       trial_seconds=time.perf_counter() - started)

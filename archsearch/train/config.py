@@ -22,6 +22,7 @@ from archsearch.errors import SpecError
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
 LOSSES = ("cross_entropy", "ohem")
+AMP_DTYPES = ("bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,14 @@ class TrainConfig:
     and ``nesterov`` only to ``optimizer: sgd``. ``eval_every`` adds intermediate
     evaluations (reported for pruning) to the one at the end; None means only that one.
     ``num_threads`` None leaves torch's thread count as it is.
+
+    Speed: ``amp`` runs forward and loss under ``torch.autocast`` in bf16 or fp16 (fp16
+    with a gradient scaler); ``channels_last`` stores images and weights NHWC (faster
+    convolutions on tensor cores); ``compile`` wraps the model in ``torch.compile``.
+    ``num_workers`` data-loading processes (None: :func:`default_workers` decides) feed
+    the trainer. ``warmup_factor`` is the learning rate's share at the first warmup step
+    (None: ``1 / (warmup_iterations + 1)``). ``decay_norm_and_bias`` false leaves
+    BatchNorm weights and every bias without weight decay (RegSeg's ``bn_weight_decay``).
     """
 
     iterations: int | None = None
@@ -45,9 +54,11 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
+    decay_norm_and_bias: bool = True
     schedule: str = "poly"
     poly_power: float = 0.9
     warmup_iterations: int = 0
+    warmup_factor: float | None = None
     loss: str = "cross_entropy"
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
@@ -58,6 +69,10 @@ class TrainConfig:
     seed: int = 0
     num_threads: int | None = None
     device: str = "cpu"
+    amp: str | None = None
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int | None = None
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -113,6 +128,9 @@ class TrainConfig:
                             allowed="false with momentum 0")
         if self.iterations is not None:
             self._check_warmup(self.iterations, "iterations")
+        if self.warmup_factor is not None and self.warmup_iterations == 0:
+            raise SpecError("warmup_factor needs warmup steps", path="warmup_factor", value=self.warmup_factor,
+                            allowed="null, or warmup_iterations > 0")
 
     def _check_warmup(self, total_steps: int, budget: str) -> None:
         if self.warmup_iterations >= total_steps:
@@ -173,6 +191,21 @@ def _choice(name: str, value: Any, *, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _optional_choice(name: str, value: Any, *, choices: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in choices:
+        raise SpecError("unknown choice", path=name, value=value,
+                        allowed="null, " + ", ".join(repr(choice) for choice in choices))
+    return value
+
+
+def _optional_fraction(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    return _real(name, value, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+
+
 def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise SpecError("must be true or false", path=name, value=value, allowed="true, false")
@@ -213,9 +246,11 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "momentum": partial(_real, minimum=0.0, maximum=1.0, exclusive_maximum=True),
     "nesterov": _flag,
     "weight_decay": partial(_real, minimum=0.0),
+    "decay_norm_and_bias": _flag,
     "schedule": partial(_choice, choices=SCHEDULES),
     "poly_power": partial(_real, minimum=0.0),
     "warmup_iterations": partial(_integer, minimum=0),
+    "warmup_factor": _optional_fraction,
     "loss": partial(_choice, choices=LOSSES),
     "ohem_threshold": partial(_real, minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "ohem_min_kept": partial(_integer, minimum=1),
@@ -226,4 +261,8 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "seed": partial(_integer, minimum=0, maximum=2**63 - 1),
     "num_threads": partial(_integer, minimum=1, optional=True),
     "device": _device,
+    "amp": partial(_optional_choice, choices=AMP_DTYPES),
+    "channels_last": _flag,
+    "compile": _flag,
+    "num_workers": partial(_integer, minimum=0, optional=True),
 }

@@ -12,7 +12,8 @@ from archsearch.train.metrics import ConfusionMatrix
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, num_classes: int,
-             ignore_index: int = 255, device: torch.device | str = "cpu") -> ConfusionMatrix:
+             ignore_index: int = 255, device: torch.device | str = "cpu",
+             memory_format: torch.memory_format = torch.contiguous_format) -> ConfusionMatrix:
     """Count the model's predictions over ``loader``'s (images, targets) batches.
 
     The model runs in eval mode (BatchNorm uses running statistics) and is put back in
@@ -23,7 +24,7 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, num_c
     model.eval()
     try:
         for images, targets in loader:
-            logits = model(images.to(device, non_blocking=True))
+            logits = model(images.to(device, non_blocking=True).contiguous(memory_format=memory_format))
             matrix.update(logits.argmax(dim=1), targets.to(device, non_blocking=True))
     finally:
         model.train(was_training)

@@ -22,6 +22,7 @@ from archsearch.train.loaders import cycle_batches
 from archsearch.train.losses import SegmentationLoss, build_loss
 from archsearch.train.metrics import ConfusionMatrix
 from archsearch.train.optim import build_optimizer, build_scheduler
+from archsearch.train.precision import Precision, compiled
 
 DIVERGENCE_CHECK_EVERY = 10
 """Steps between reads of the NaN flag; a diverged run wastes at most this many steps."""
@@ -36,7 +37,9 @@ class TrainResult:
     ``(step, miou)`` of every evaluation, the final one last. ``train_seconds`` is the
     time in training steps (data loading included), ``eval_seconds`` the time in
     evaluations; neither counts ``on_evaluation``. ``final_loss`` is the loss of the
-    last optimizer step.
+    last optimizer step. ``data_wait_fraction`` is the share of ``train_seconds`` spent
+    waiting for the next batch: near 0 when loading keeps up, high when the loader is
+    the bottleneck (more workers, or cheaper augmentation, would speed training up).
     """
 
     miou: float
@@ -47,6 +50,26 @@ class TrainResult:
     eval_seconds: float
     final_loss: float
     history: tuple[tuple[int, float], ...]
+    data_wait_fraction: float = 0.0
+
+
+def present_device(name: str) -> torch.device:
+    """The torch device ``name`` names, or a SpecError if this machine does not have it.
+
+    Training on another device than the one asked for would make a trial's time (and a
+    GPU share) meaningless, so a missing device is an error, never a fallback.
+    """
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = 0 if device.index is None else device.index
+    if index >= count:
+        present = ", ".join(["'cpu'"] + [f"'cuda:{number}'" for number in range(count)])
+        raise SpecError("CUDA is not available on this machine" if count == 0
+                        else f"only {count} CUDA device(s) are present", path="device", value=name,
+                        allowed=present)
+    return torch.device("cuda", index)
 
 
 def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
@@ -61,10 +84,7 @@ def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Te
     :func:`make_loader` and a model built after seeding, two CPU runs give identical
     results. The caller's torch thread count is restored afterwards.
     """
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError("CUDA is not available on this machine", path="device",
-                        value=config.device, allowed="'cpu'")
+    device = present_device(config.device)
     previous_threads = torch.get_num_threads()
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
@@ -81,7 +101,9 @@ class _TrainingRun:
     def __init__(self, model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
                  val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig,
                  device: torch.device) -> None:
-        self.model = model.to(device)
+        self.precision = Precision(config, device)
+        self.model = self.precision.prepare(model, device)
+        self.forward = compiled(self.model, config)
         self.val_loader = val_loader
         self.config = config
         self.device = device
@@ -96,6 +118,7 @@ class _TrainingRun:
         self.history: list[tuple[int, float]] = []
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
+        self.data_wait_seconds = 0.0
         self.training_since = 0.0
 
     def run(self, on_evaluation: Callable[[int, float], None] | None) -> TrainResult:
@@ -113,22 +136,26 @@ class _TrainingRun:
         return TrainResult(miou=matrix.miou(), per_class_iou=matrix.per_class_iou(),
                            pixel_accuracy=matrix.pixel_accuracy(), steps=self.total_steps,
                            train_seconds=self.train_seconds, eval_seconds=self.eval_seconds,
-                           final_loss=float(loss), history=tuple(self.history))
+                           final_loss=float(loss), history=tuple(self.history),
+                           data_wait_fraction=self.data_wait_seconds / self.train_seconds
+                           if self.train_seconds > 0 else 0.0)
 
     def _step(self, step: int) -> Tensor:
+        waiting_since = time.perf_counter()
         images, targets = next(self.batches)
-        images = images.to(self.device, non_blocking=True)
+        self.data_wait_seconds += time.perf_counter() - waiting_since
+        images = self.precision.images(images.to(self.device, non_blocking=True))
         targets = targets.to(self.device, torch.int64, non_blocking=True)
-        if self.config.aux_weight > 0.0:
-            logits, aux_logits = self.model(images, return_aux=True)
-        else:
-            logits, aux_logits = self.model(images), None
-        if step == 1:
-            self._learn_class_count(logits)
-        loss = self.criterion(logits, aux_logits, targets)
+        with self.precision.autocast():
+            if self.config.aux_weight > 0.0:
+                logits, aux_logits = self.forward(images, return_aux=True)
+            else:
+                logits, aux_logits = self.forward(images), None
+            if step == 1:
+                self._learn_class_count(logits)
+            loss = self.criterion(logits, aux_logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.precision.step(loss, self.optimizer)
         self.scheduler.step()
         self.watch.record(step, loss)
         return loss.detach()
@@ -149,8 +176,10 @@ class _TrainingRun:
         self._synchronize()
         started = time.perf_counter()
         self.train_seconds += started - self.training_since
-        matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
-                          ignore_index=self.config.ignore_index, device=self.device)
+        with self.precision.autocast():
+            matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
+                              ignore_index=self.config.ignore_index, device=self.device,
+                              memory_format=self.precision.memory_format)
         self._synchronize()
         self.eval_seconds += time.perf_counter() - started
         self.history.append((step, matrix.miou()))

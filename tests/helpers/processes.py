@@ -71,27 +71,19 @@ class StoredTrial:
         return self.state in FINISHED_STATES or (self.state == "FAIL" and "fail_reason" in self.attrs)
 
 
-def read_storage(run_dir: Path) -> dict[int, StoredTrial]:
-    """Every trial of the run's SQLite storage by number (empty while the file or its tables do not exist).
+def read_storage(run_dir: Path, url: str | None = None) -> dict[int, StoredTrial]:
+    """Every trial of the run's storage by number (empty while the database or its tables do not exist).
 
-    Plain SQL in a read transaction, so a test can watch a study that another process is writing.
+    Plain SQL in a read transaction, so a test can watch a study that another process is writing:
+    the run's SQLite file, or the database at ``url`` (a PostgreSQL server, say).
     """
-    path = run_dir / "study.db"
-    if not path.is_file():
+    queries = ("SELECT trial_id, number, state FROM trials",
+               "SELECT trial_id, key, value_json FROM trial_user_attributes",
+               "SELECT trial_id, param_name, param_value, distribution_json FROM trial_params")
+    results = _query_url(url, queries) if url is not None else _query_sqlite(run_dir / "study.db", queries)
+    if results is None:
         return {}
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.OperationalError:
-        return {}
-    try:
-        rows = connection.execute("SELECT trial_id, number, state FROM trials").fetchall()
-        attrs = connection.execute("SELECT trial_id, key, value_json FROM trial_user_attributes").fetchall()
-        params = connection.execute("SELECT trial_id, param_name, param_value, distribution_json "
-                                    "FROM trial_params").fetchall()
-    except sqlite3.OperationalError:  # tables not created yet
-        return {}
-    finally:
-        connection.close()
+    rows, attrs, params = results
     by_id = {trial_id: StoredTrial(number, state) for trial_id, number, state in rows}
     for trial_id, key, value in attrs:
         if trial_id in by_id:
@@ -100,6 +92,35 @@ def read_storage(run_dir: Path) -> dict[int, StoredTrial]:
         if trial_id in by_id:
             by_id[trial_id].params[name] = _external_value(value, json.loads(distribution))
     return {trial.number: trial for trial in by_id.values()}
+
+
+def _query_sqlite(path: Path, queries: tuple[str, ...]) -> list[list[tuple]] | None:
+    if not path.is_file():
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        return [connection.execute(query).fetchall() for query in queries]
+    except sqlite3.OperationalError:  # tables not created yet
+        return None
+    finally:
+        connection.close()
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def _query_url(url: str, queries: tuple[str, ...]) -> list[list[tuple]] | None:
+    import sqlalchemy
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, sqlalchemy.create_engine(url))
+    try:
+        with engine.connect() as connection:
+            return [[tuple(row) for row in connection.execute(sqlalchemy.text(query))] for query in queries]
+    except sqlalchemy.exc.ProgrammingError:  # tables not created yet
+        return None
 
 
 def _external_value(internal: float, distribution: dict[str, Any]) -> Any:
@@ -132,18 +153,22 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: s
 # ---------------------------------------------------------------- what a consistent run directory is
 
 
-def check_run_directory(run_dir: Path, requested: int, *, unique_points: bool) -> dict[int, StoredTrial]:
-    """The storage, trials.csv, specs and weights agree; returns the storage's trials.
+def check_run_directory(run_dir: Path, requested: int | range, *, unique_points: bool,
+                        url: str | None = None) -> dict[int, StoredTrial]:
+    """The storage (the run's SQLite file, or the database at ``url``), trials.csv, specs and weights agree;
+    returns the storage's trials.
 
-    ``unique_points``: no (architecture, seed) pair completed twice (true of a grid study).
+    ``requested``: how many trials count (or the range that may: processes started together can
+    each start the last one). ``unique_points``: no (architecture, seed) pair completed twice (true of a grid study).
     """
     from safetensors.torch import load_file
 
     from archsearch import load_spec
 
-    stored = read_storage(run_dir)
+    stored = read_storage(run_dir, url)
     assert not [t.number for t in stored.values() if t.state in ("RUNNING", "WAITING")], "a trial was left behind"
-    assert sum(t.counted for t in stored.values()) == requested
+    counted = sum(t.counted for t in stored.values())
+    assert counted in requested if isinstance(requested, range) else counted == requested
 
     died = [t for t in stored.values() if t.state == "FAIL" and "fail_reason" not in t.attrs]
     retries = [t for t in stored.values() if "retry_of" in t.attrs]

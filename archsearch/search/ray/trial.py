@@ -38,6 +38,13 @@ def trial_threads(resources: Resources) -> int:
     return max(1, int(resources.cpu))
 
 
+def trial_device(study: StudyConfig) -> str:
+    """A trial with a GPU share trains on the GPU Ray assigned it (CUDA_VISIBLE_DEVICES shows it as
+    ``cuda``), whichever index the study names; ``resources: {gpu: 0.25}`` puts four trials on one GPU."""
+    device = study.training.device
+    return "cuda" if study.resources.gpu > 0 and device.startswith("cuda") else device
+
+
 def ending(result: Mapping[str, Any] | None) -> str:
     """How a trial ended, from its last result: COMPLETE, INFEASIBLE, FAIL, or PRUNED when a scheduler stopped it."""
     if result is None:
@@ -68,7 +75,7 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
     threads = trial_threads(study.resources)
     torch.set_num_threads(threads)
     if study.training is not None:
-        study = replace(study, training=replace(study.training, num_threads=threads))
+        study = replace(study, training=replace(study.training, num_threads=threads, device=trial_device(study)))
     # Every result holds the objectives' keys (Ray Tune insists), and where the trial ran.
     known: dict[str, Any] = {
         **{objective.metric: None for objective in study.objectives},

@@ -1,0 +1,151 @@
+"""The papers' augmentations: class-uniform crops, short-side rescaling, photometric distortion and
+RegSeg's reduced RandAugment keep masks aligned with images and do what their recipes say."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision import tv_tensors
+
+from archsearch.data import AugmentationConfig, train_transforms
+from archsearch.data.augment import (REDUCED_RANDAUGMENT_OPS, ClassUniformCrop, PhotometricDistortion,
+                                     ReducedRandAugment)
+from archsearch.errors import SpecError
+from tests.helpers.scenes import block_scene, classes_from_image, interior
+
+
+def lone_pixel(height: int, width: int, row: int, column: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+    """Every pixel void except one of class 3."""
+    mask = torch.full((height, width), 255, dtype=torch.uint8)
+    mask[row, column] = 3
+    return tv_tensors.Image(torch.zeros(3, height, width, dtype=torch.uint8)), tv_tensors.Mask(mask)
+
+
+def test_class_uniform_crop_is_centred_on_a_pixel_of_a_present_class() -> None:
+    torch.manual_seed(0)
+    image, mask = lone_pixel(200, 300, 90, 170)
+    crop = ClassUniformCrop((40, 60), class_uniform_pct=1.0)
+    for _ in range(20):
+        _, out = crop(image, mask)
+        assert out.shape == (40, 60) and out[20, 30] == 3
+
+
+def test_class_uniform_crop_near_the_border_keeps_the_pixel_inside() -> None:
+    torch.manual_seed(0)
+    image, mask = lone_pixel(100, 100, 2, 97)
+    _, out = ClassUniformCrop((32, 32), class_uniform_pct=1.0)(image, mask)
+    assert out[2, 29] == 3
+
+
+def test_class_uniform_share_is_respected() -> None:
+    """Without class-uniform crops a lone pixel is rarely in a small crop; with 0.5, about half the time plus that."""
+    torch.manual_seed(0)
+    image, mask = lone_pixel(200, 200, 100, 100)
+    def hits(share: float) -> int:
+        crop = ClassUniformCrop((20, 20), class_uniform_pct=share)
+        return sum(bool((crop(image, mask)[1] == 3).any()) for _ in range(400))
+    assert hits(0.0) < 15
+    assert 170 < hits(0.5) < 240
+
+
+def test_class_uniform_crop_pads_like_a_random_crop() -> None:
+    image, mask = lone_pixel(10, 10, 5, 5)
+    out_image, out_mask = ClassUniformCrop((16, 16), class_uniform_pct=1.0)(image, mask)
+    assert out_mask.shape == (16, 16) and (out_mask == 3).sum() == 1 and (out_mask == 255).sum() == 255
+
+
+def test_short_side_range_rescales_in_pixels() -> None:
+    image, mask = block_scene(100, 200, 10, seed=0)
+    out_image, out_mask = train_transforms((40, 80), short_side_range=(40, 40), flip=False)(image, mask)
+    assert out_image.shape == (3, 40, 80) and not (out_mask == 255).any()  # 100x200 -> 40x80: nothing padded
+
+
+@pytest.mark.parametrize("settings", [{"photometric": True}, {"randaugment_ops": 2, "randaugment_magnitude": 0.5},
+                                      {"class_uniform_pct": 1.0}])
+def test_full_pipelines_keep_image_and_mask_aligned(settings) -> None:
+    torch.manual_seed(1)
+    image, mask = block_scene(96, 128, 16, seed=2)
+    transform = train_transforms((64, 64), scale_range=(1.0, 1.0), **settings)
+    for _ in range(5):
+        out_image, out_mask = transform(image, mask)
+        assert out_image.dtype == torch.float32 and out_mask.dtype == torch.int64
+        if "class_uniform_pct" in settings:  # colours unchanged: every pixel's class is readable
+            inside = interior(out_mask)
+            assert torch.equal(classes_from_image(out_image)[inside], out_mask[inside])
+
+
+def test_photometric_distortion_changes_colours_only() -> None:
+    image, mask = block_scene(32, 32, 8, seed=0)
+    distortion = PhotometricDistortion()
+    params = {"brightness": 20.0, "contrast_first": True, "contrast": 1.5, "saturation": None, "hue": None}
+    out = distortion.transform(image, params)
+    expected = ((image.float() + 20.0).clamp(0, 255).to(torch.uint8).float() * 1.5).clamp(0, 255).to(torch.uint8)
+    assert isinstance(out, tv_tensors.Image) and torch.equal(out, expected)
+    assert distortion.transform(mask, params) is mask
+
+
+def test_photometric_distortion_draws_each_step_half_the_time() -> None:
+    torch.manual_seed(0)
+    distortion = PhotometricDistortion()
+    drawn = [distortion.make_params([]) for _ in range(400)]
+    for key in ("brightness", "contrast", "saturation", "hue"):
+        share = sum(params[key] is not None for params in drawn) / 400
+        assert 0.4 < share < 0.6, key
+    assert all(abs(params["hue"]) <= 0.1 for params in drawn if params["hue"] is not None)
+
+
+def test_reduced_randaugment_rotates_mask_with_image_and_fills_void() -> None:
+    image = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    image[:, 16:48, 16:48] = 255
+    mask = (image[0] > 0).to(torch.uint8)
+    augment = ReducedRandAugment(num_ops=1, magnitude=1.0)
+    out_image, out_mask = augment.transform(tv_tensors.Image(image), {"ops": [("rotate", 30.0)]}), \
+        augment.transform(tv_tensors.Mask(mask), {"ops": [("rotate", 30.0)]})
+    assert out_mask[0, 0] == 255 and out_image[:, 0, 0].tolist() == [123, 116, 103]
+    square = out_image[0] > 127
+    assert ((out_mask == 1) == square).float().mean() > 0.98
+    assert set(out_mask.unique().tolist()) == {0, 1, 255}
+
+
+def test_reduced_randaugment_draws_distinct_ops_from_regsegs_list() -> None:
+    torch.manual_seed(0)
+    augment = ReducedRandAugment(num_ops=2, magnitude=0.2)
+    for _ in range(50):
+        ops = augment.make_params([])["ops"]
+        names = [name for name, _ in ops]
+        assert len(set(names)) == 2 and set(names) <= set(REDUCED_RANDAUGMENT_OPS)
+        for name, value in ops:
+            assert abs(value) == pytest.approx({"rotate": 6.0, "auto_contrast": 0.0, "equalize": 0.0}.get(name, 0.18))
+
+
+def test_photometric_ops_leave_the_mask_alone() -> None:
+    image, mask = block_scene(32, 32, 8, seed=3)
+    augment = ReducedRandAugment()
+    for name in REDUCED_RANDAUGMENT_OPS:
+        if name != "rotate":
+            assert augment.transform(mask, {"ops": [(name, 0.18)]}) is mask
+
+
+def test_augmentation_config_round_trips_and_builds() -> None:
+    data = {"crop_size": [768, 768], "short_side_range": [400, 1600], "randaugment_ops": 2,
+            "class_uniform_pct": 0.5, "photometric": False}
+    config = AugmentationConfig.from_dict(data, "study.yaml")
+    assert AugmentationConfig.from_dict(config.to_dict()) == config
+    assert config.crop_size == (768, 768) and config.short_side_range == (400, 1600)
+    assert AugmentationConfig.from_dict(None) == AugmentationConfig()
+
+
+@pytest.mark.parametrize("data, path", [
+    ({"crop": [1, 1]}, "augmentation.crop"),
+    ({"crop_size": [0, 8]}, "augmentation.crop_size"),
+    ({"scale_range": [2.0, 1.0]}, "augmentation.scale_range"),
+    ({"scale_range": [0.5, 2.0], "short_side_range": [400, 1600]}, "augmentation.short_side_range"),
+    ({"short_side_range": [400.5, 1600]}, "augmentation.short_side_range"),
+    ({"class_uniform_pct": 1.5}, "augmentation.class_uniform_pct"),
+    ({"randaugment_ops": 9}, "augmentation.randaugment_ops"),
+    ({"photometric": "yes"}, "augmentation.photometric"),
+])
+def test_bad_augmentation_names_its_key(data, path) -> None:
+    with pytest.raises(SpecError) as error:
+        AugmentationConfig.from_dict(data, "study.yaml")
+    assert error.value.path.startswith(path) and "study.yaml" in str(error.value)
