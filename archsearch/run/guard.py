@@ -32,7 +32,6 @@ from archsearch.search.config import StudyConfig
 
 FINGERPRINT_FILE = "fingerprint.yaml"
 ALLOW_FLAG = "--allow-changed-settings"
-# Training settings that change how fast a trial runs, not what it measures.
 # Where and how fast a trial trains, not what it learns: processes of one study may differ in these.
 SPEED_ONLY_TRAINING = ("num_threads", "device", "channels_last", "compile", "num_workers")
 LISTED_DIFFERENCES = 12
