@@ -135,7 +135,7 @@ def _cell(value) -> str:
 
 def command_report(arguments: argparse.Namespace) -> int:
     from archsearch.io import check_output_directory
-    from archsearch.report import write_report
+    from archsearch.report.write import write_report
 
     if not arguments.run.is_dir():
         raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")

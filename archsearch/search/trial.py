@@ -19,7 +19,7 @@ from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
-from archsearch.latency.point import PointTiming
+from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
 from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig, latency_budget
@@ -31,9 +31,10 @@ PROXY_BATCHES = 3
 PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
 
 
-@dataclass
-class TrialMetrics:
-    """What one trial measured; ``infeasible`` points carry their cost but no mIoU.
+@dataclass(frozen=True, kw_only=True)
+class TrialMetrics(PointLatency):
+    """What one trial measured; ``infeasible`` points carry their cost but no mIoU. Its latency fields are
+    PointLatency's (the trial's own latency record), declared once there.
 
     ``proxies`` (zero-cost proxy scores) and ``miou_history`` (the mIoU of every evaluation
     before the last, by step) are flattened into ``proxy.<name>`` and ``miou_at.<step>``
@@ -48,22 +49,6 @@ class TrialMetrics:
     macs: int
     receptive_field: int
     output_stride: int
-    latency_ms: float | None = None
-    latency_iqr_ms: float | None = None
-    latency_repeats: int | None = None          # with the spread: the trial's own latency record
-    latency_device: str | None = None
-    latency_backend: str | None = None
-    latency_settings: str | None = None         # LatencySettings as canonical JSON
-    latency_predicted_ms: float | None = None
-    latency_ratio: float | None = None
-    latency_predicted_ratio: float | None = None
-    latency_reference: str | None = None
-    latency_reference_ms: float | None = None
-    latency_margin: float | None = None
-    latency_noise: float | None = None
-    latency_retimes: int | None = None
-    latency_cached: bool | None = None
-    latency_seconds: float | None = None
     miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None

@@ -18,7 +18,7 @@ from archsearch.cli.main import main
 from archsearch.export import export_trial, select_trial
 from archsearch.io import write_state_dict
 from archsearch.latency import LatencySettings
-from archsearch.report import REQUIRED_COLUMNS
+from archsearch.run.trials_table import REQUIRED_COLUMNS
 from archsearch.search import RunDirectory
 from archsearch.space.sampling import FixedSuggester, load_space, sample
 from tests.helpers.paths import FIXTURES

@@ -168,7 +168,7 @@ REPORT_RUN = {
                                      "matplotlib.figure.Figure.savefig"])
 def test_a_report_that_fails_to_render_writes_none_of_its_files(tmp_path, monkeypatch, failing):
     """The three files are one report: a failure while making any of them leaves all three as they were."""
-    from archsearch.report import write_report
+    from archsearch.report.write import write_report
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

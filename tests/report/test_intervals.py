@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from archsearch.report import summarize, write_report
+from archsearch.report.ranking import summarize
+from archsearch.report.write import write_report
 from tests.report.test_report import trial, write_run
 
 ROWS = [

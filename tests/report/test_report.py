@@ -13,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archsearch.errors import OutputError, SpecError
-from archsearch.report import (REQUIRED_COLUMNS, load_study_heading, load_trials, pareto_front, summarize,
-                               write_report)
+from archsearch.report.ranking import pareto_front, summarize
+from archsearch.report.write import write_report
+from archsearch.run.study_file import load_study_heading
+from archsearch.run.trials_table import REQUIRED_COLUMNS, load_trials
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OBJECTIVES = [{"metric": "miou", "direction": "maximize"}, {"metric": "latency_ms", "direction": "minimize"}]

@@ -21,7 +21,7 @@ import yaml
 from archsearch import load_spec
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.report import write_report
+from archsearch.report.write import write_report
 from archsearch.search import RunDirectory, load_study
 from archsearch.run.trials_table import COLUMN_NAMES as TRIAL_COLUMNS
 

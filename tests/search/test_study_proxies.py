@@ -10,7 +10,7 @@ import yaml
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.report import write_report
+from archsearch.report.write import write_report
 from archsearch.search import load_study
 from tests.helpers.paths import FIXTURES, STUDIES
 

@@ -11,7 +11,7 @@ from tests.helpers.dead_trials import leave_orphan_trial
 
 from archsearch import load_spec
 from archsearch.cli.main import main
-from archsearch.report import write_report
+from archsearch.report.write import write_report
 from archsearch.search import RunDirectory, load_study, run_optuna
 from archsearch.search.optuna_driver import open_study
 
