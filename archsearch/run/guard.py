@@ -66,7 +66,8 @@ class StudyIdentity:
 
     @classmethod
     def of(cls, config: StudyConfig) -> "StudyIdentity":
-        training = {key: value for key, value in plain(config.training).items() if key not in SPEED_ONLY_TRAINING}
+        training = None if config.training is None else {  # None: a search on proxies trains nothing
+            key: value for key, value in plain(config.training).items() if key not in SPEED_ONLY_TRAINING}
         settings = {
             "space": {"parameters": plain(config.space.parameters), "template": plain(config.space.template)},
             "fix": plain(config.fix),

@@ -16,14 +16,15 @@ from archsearch.search.config import StudyConfig
 def check_before_run(config: StudyConfig) -> None:
     """Every check that needs no run directory; call before making one."""
     check_storage_driver(config)
-    check_threads(config.training.num_threads, path="training.num_threads", source=config.source)
+    if config.training is not None:  # `training: none` (a search on zero-cost proxies) trains nothing
+        check_threads(config.training.num_threads, path="training.num_threads", source=config.source)
     if config.latency is not None:
         check_threads(config.latency.num_threads, path="latency.num_threads", source=config.source)
     check_batch_fits_training_set(config)
 
 
 def check_storage_driver(config: StudyConfig) -> None:
-    """A storage URL whose database driver is not installed (``postgresql://`` without psycopg2, say)."""
+    """A storage URL whose database driver is not installed (``postgresql://`` without its driver, say)."""
     if config.storage is None:
         return
     import sqlalchemy
@@ -35,7 +36,7 @@ def check_storage_driver(config: StudyConfig) -> None:
         reason = " ".join(str(error).split())[:300]
         raise SpecError(f"cannot use this storage: {type(error).__name__}: {reason}", path="storage",
                         value=config.storage,
-                        allowed="a URL whose database driver is installed (e.g. pip install psycopg2-binary "
+                        allowed="a URL whose database driver is installed (e.g. pip install 'psycopg[binary]' "
                                 "for postgresql://), or null for SQLite in the run directory",
                         source=config.source) from None
 
@@ -44,6 +45,8 @@ def check_batch_fits_training_set(config: StudyConfig) -> None:
     """Training drops the last incomplete batch, so a batch larger than the training set trains on nothing."""
     from archsearch.search.trial import study_datasets
 
+    if config.training is None:
+        return
     train, _ = study_datasets(config)
     if config.training.batch_size > len(train):
         raise SpecError("larger than the training set, so no batch would be drawn", path="training.batch_size",
