@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from archsearch.errors import SpecError
+from archsearch.latency.allocator import keep_freed_memory
 from archsearch.latency.backends import prepare_runner
 from archsearch.latency.devices import device_name, require_device
 from archsearch.latency.result import LatencyResult
@@ -66,7 +67,8 @@ def measure_in_rounds(models: Sequence[nn.Module], settings: LatencySettings, ro
 
 @contextmanager
 def _timing_context(settings: LatencySettings, device: torch.device) -> Iterator[None]:
-    """Threads, device, cuDNN autotuning and inference mode, as a deployment runs them."""
+    """Threads, device, cuDNN autotuning, inference mode and reused memory, as a deployment runs them."""
+    keep_freed_memory()
     with ExitStack() as stack:
         stack.enter_context(_torch_threads(settings.num_threads))
         if device.type == "cuda":

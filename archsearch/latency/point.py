@@ -133,7 +133,7 @@ class PointTiming:
             self.predictor.calibrate(spec.arch_hash, prediction, result.median_ms)
         point = dataclasses.replace(point, latency_ms=result.median_ms, latency_iqr_ms=result.iqr_ms,
                                     latency_repeats=result.repeats, latency_device=result.device_name,
-                                    latency_backend=result.backend, latency_settings=result.settings.key(),
+                                    latency_backend=result.backend, latency_settings=result.settings.to_json(),
                                     latency_cached=cached)
         return dataclasses.replace(point, latency_margin=self._margin(point),
                                    latency_seconds=time.perf_counter() - started)

@@ -21,6 +21,10 @@ DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, 
 BACKEND_NAMES: tuple[str, ...] = ("eager", "onnxruntime", "compile")
 ONNXRUNTIME_DTYPES: tuple[str, ...] = ("fp32", "fp16")
 
+TIMING_PROTOCOL = 2
+"""Raised when how a timing runs changes the numbers it gives, so that caches keyed by
+``LatencySettings.key`` time again: 2 keeps freed memory in the process (``allocator``)."""
+
 _DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
@@ -109,9 +113,13 @@ class LatencySettings:
         data["input_size"] = list(self.input_size)
         return data
 
-    def key(self) -> str:
-        """A stable string of every setting, for caching: equal settings give equal keys."""
+    def to_json(self) -> str:
+        """Canonical JSON of every setting (what a trial records): equal settings give equal strings."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def key(self) -> str:
+        """The settings and the timing protocol, for caching: a timing is reused only under both."""
+        return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}"
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -57,7 +57,7 @@ def make_run(root: Path, trials=TRIALS, *, latency: bool = True) -> Path:
                 write_state_dict(run.weights_path(number), build(spec, num_classes=NUM_CLASSES).state_dict())
             if latency:  # the trial's own latency record, as the trial runner writes it
                 row.update(latency_iqr_ms=0.25, latency_repeats=12, latency_device="Test CPU",
-                           latency_backend="eager", latency_settings=MEASURED.key())
+                           latency_backend="eager", latency_settings=MEASURED.to_json())
         else:
             row["fail_reason"] = "InvalidPoint: group_width"
         rows.append(row)

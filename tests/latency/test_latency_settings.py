@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
+from archsearch.latency import settings as settings_module
 
 # One changed value per field: every setting must reach the cache key.
 CHANGED_VALUES = {
@@ -87,3 +89,11 @@ def test_key_is_stable_and_ignores_int_versus_float_seconds() -> None:
 def test_changing_any_setting_changes_the_key(name: str) -> None:
     changed = dataclasses.replace(LatencySettings(), **{name: CHANGED_VALUES[name]})
     assert changed.key() != LatencySettings().key()
+
+
+def test_a_new_timing_protocol_changes_the_key_but_not_the_recorded_settings(monkeypatch) -> None:
+    settings = LatencySettings(num_threads=2)
+    before_key, before_json = settings.key(), settings.to_json()
+    monkeypatch.setattr(settings_module, "TIMING_PROTOCOL", settings_module.TIMING_PROTOCOL + 1)
+    assert settings.key() != before_key and settings.to_json() == before_json
+    assert LatencySettings.from_dict(json.loads(before_json), source="test") == settings
