@@ -65,6 +65,19 @@ def measure_in_rounds(models: Sequence[nn.Module], settings: LatencySettings, ro
     return RoundsMeasurement(samples=samples, device_name=name, backends=tuple(label for _, label in prepared))
 
 
+def measure_together(models: Sequence[nn.Module], settings: LatencySettings, rounds: int) -> list[LatencyResult]:
+    """Each model's latency from its samples of ``rounds`` interleaved rounds (see ``measure_in_rounds``).
+
+    Models timed together share the machine's slow and fast spells, so their latencies compare;
+    timed one after the other, each takes the spell it fell in (median blocks of 100 iterations
+    of one convolution wandered by 15% either way within a second on the shared VM).
+    """
+    measured = measure_in_rounds(models, settings, rounds)
+    return [LatencyResult.from_summary(summarize_timings([value for round_ in rounds_ for value in round_]),
+                                       device_name=measured.device_name, settings=settings, backend=backend)
+            for rounds_, backend in zip(measured.samples, measured.backends)]
+
+
 @contextmanager
 def _timing_context(settings: LatencySettings, device: torch.device) -> Iterator[None]:
     """Threads, device, cuDNN autotuning, inference mode and reused memory, as a deployment runs them."""

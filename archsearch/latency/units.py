@@ -1,4 +1,4 @@
-"""The pieces a network's latency is predicted from, and how each is built and timed on its own.
+"""The pieces a network's latency is predicted from, and how each is built and readied for timing.
 
 A unit is one piece of a network's topology (see ``NodeKind.units``): one block of the stem
 or a stage, a stage's input activation, a fusion, the context module, or the tail (branches
@@ -10,7 +10,7 @@ shapes, so every network that contains the same unit at the same shapes shares o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,16 +63,16 @@ class Unit:
         return _NodeModule(self.node, kind.build(self.node, self.norm, self.num_classes), self.image_size)
 
 
-Measure = Callable[[nn.Module, LatencySettings], LatencyResult]
-"""``measure_latency``, or a stand-in for it in tests."""
+MeasureTogether = Callable[[Sequence[nn.Module], LatencySettings], list[LatencyResult]]
+"""Times several models together (``measure_together`` in interleaved rounds), or stands in for it in tests."""
 
 
-def time_unit(unit: Unit, settings: LatencySettings, measure: Measure) -> tuple[LatencyResult, tuple[Shape, ...]]:
-    """Time the unit's deploy form on fixed random inputs; return the result and the unit's output shapes.
+def prepare_unit(unit: Unit, settings: LatencySettings) -> tuple[nn.Module, tuple[Shape, ...]]:
+    """The unit's deploy form on fixed random inputs, ready to time, and the unit's output shapes.
 
-    ``measure`` times a model that takes one image batch; the unit's real inputs ride along as buffers, so they move to the
-    device, dtype and memory layout of ``settings`` with the module, and the batch is ignored.
-    The output shapes come from one run on the CPU beforehand.
+    A timer runs a model on one image batch; the unit's real inputs ride along as buffers, so
+    they move to the device, dtype and memory layout of ``settings`` with the module, and the
+    batch is ignored. The output shapes come from one run on the CPU.
     """
     generator = torch.Generator().manual_seed(_INPUT_SEED)
     inputs = [torch.randn(settings.batch_size, *shape, generator=generator) for shape in unit.input_shapes]
@@ -80,7 +80,7 @@ def time_unit(unit: Unit, settings: LatencySettings, measure: Measure) -> tuple[
     with torch.no_grad():
         outputs = model(inputs[0])
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return measure(model, settings), tuple(tuple(output.shape[1:]) for output in outputs)
+    return model, tuple(tuple(output.shape[1:]) for output in outputs)
 
 
 class _WithInputs(nn.Module):

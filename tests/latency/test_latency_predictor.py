@@ -44,14 +44,16 @@ def three_branch_spec():
 
 
 class CountingTimer:
-    """A stand-in for measure_latency: 'latency' is MACs plus parameters/1000, so sums can be checked exactly."""
+    """A stand-in for measure_together: 'latency' is MACs plus parameters/1000, so sums can be checked exactly."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.models = 0
 
-    def __call__(self, model: nn.Module, settings: LatencySettings) -> LatencyResult:
+    def __call__(self, models: list[nn.Module], settings: LatencySettings) -> list[LatencyResult]:
         self.calls += 1
-        return fake_result(cost(model, settings), settings)
+        self.models += len(models)
+        return [fake_result(cost(model, settings), settings) for model in models]
 
 
 def cost(model: nn.Module, settings: LatencySettings) -> float:
@@ -85,9 +87,9 @@ def test_a_second_prediction_measures_nothing(tmp_path):
     timer = CountingTimer()
     spec = tiny_spec()
     first = LatencyPredictor(UnitLatencyTable(tmp_path / "units.db"), SETTINGS, measure=timer).predict(spec)
-    assert first.timed_units == timer.calls == len(first.units)
+    assert first.timed_units == timer.models == len(first.units) and timer.calls == 1  # all units together
 
-    def no_timing(model, settings):
+    def no_timing(models, settings):
         raise AssertionError("a unit in the table was timed again")
 
     again = LatencyPredictor(UnitLatencyTable(tmp_path / "units.db"), SETTINGS, measure=no_timing).predict(spec)
@@ -148,3 +150,16 @@ def test_a_real_prediction_is_near_a_real_measurement(tmp_path):
     measured = measure_latency(deploy(build(spec)), settings)
     assert prediction.timed_units == len(prediction.units) and all(ms > 0 for _, ms in prediction.units)
     assert measured.min_ms / 5 < prediction.median_ms < measured.q3_ms * 5
+
+
+def test_several_networks_share_one_timing_of_their_missing_units(tmp_path):
+    """predict_many times the units all networks lack in one go, each once, and sums as predict does."""
+    timer = CountingTimer()
+    specs = [tiny_spec(), three_branch_spec(), tiny_spec()]
+    table = UnitLatencyTable(tmp_path / "together.db")
+    together = LatencyPredictor(table, SETTINGS, measure=timer).predict_many(specs)
+    assert timer.calls == 1 and timer.models == len(table)
+    assert together[0].units == together[2].units and together[0].timed_units == together[2].timed_units > 0
+    alone = [LatencyPredictor(UnitLatencyTable(tmp_path / f"alone-{index}.db"), SETTINGS,
+                              measure=CountingTimer()).predict(spec) for index, spec in enumerate(specs)]
+    assert [prediction.sum_ms for prediction in together] == pytest.approx([prediction.sum_ms for prediction in alone])
