@@ -152,9 +152,10 @@ class LatencyPredictor:
 
         Calibrated on its own (``calibrate_ratio``): the sums of units of the reference and of a
         space's networks are off by different factors, and a measured ratio is what it is checked on.
+        The units either lacks are timed in the same rounds, as the ratio itself is measured.
         """
-        candidate = self.predict(spec, num_classes=num_classes)
-        sum_ratio = candidate.sum_ms / self.predict(reference, num_classes=num_classes).sum_ms
+        candidate, reference_prediction = self.predict_many([spec, reference], num_classes=num_classes)
+        sum_ratio = candidate.sum_ms / reference_prediction.sum_ms
         factor = self.calibration_factor(_ratio_key(self.settings, reference))
         return RatioPrediction(ratio=sum_ratio * factor, sum_ratio=sum_ratio, calibration=factor, candidate=candidate)
 

@@ -111,7 +111,8 @@ def test_screening_leaves_out_predicted_over_budget_points_without_timing_them(c
         return result
 
     monkeypatch.setattr(archsearch.latency.cache, "measure_latency", fake_network_latency)
-    monkeypatch.setattr(archsearch.latency.predictor, "measure_latency", fake_latency)
+    monkeypatch.setattr(archsearch.latency.predictor, "measure_together",
+                        lambda models, settings, rounds: [fake_latency(model, settings) for model in models])
     run_dir = tmp_path / "run"
     assert run(constrained_study, run_dir, "--set", "screening={margin: 0.0}") == 0
     trials = check_the_budget_held(run_dir, BUDGET_MS)

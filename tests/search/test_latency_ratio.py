@@ -138,7 +138,12 @@ def test_screening_predicts_the_ratio(tmp_path, timings, monkeypatch):
         return LatencyResult(median_ms=median_ms, iqr_ms=0.0, q1_ms=median_ms, q3_ms=median_ms, min_ms=median_ms,
                              repeats=3, device_name=device_name(settings), settings=settings, backend="eager")
 
-    monkeypatch.setattr(archsearch.latency.predictor, "measure_latency", fake_latency)
+    def fake_together(models, settings, rounds):
+        unit_timings.append(len(models))
+        return [fake_latency(model, settings) for model in models]
+
+    unit_timings: list[int] = []
+    monkeypatch.setattr(archsearch.latency.predictor, "measure_together", fake_together)
     study = write_study(tmp_path, {"latency_ratio": {"max": 0.5, "reference": "rdrnet-s-simple"}},
                         screening={"margin": 0.0}, trials=4)
     run_dir = tmp_path / "run"
@@ -150,6 +155,8 @@ def test_screening_predicts_the_ratio(tmp_path, timings, monkeypatch):
     screened = trials[trials["latency_ratio"].isna()]
     assert (screened["latency_predicted_ratio"] > 0.5).all() and (screened["state"] == "INFEASIBLE").all()
     assert len(timings) == measured["arch_hash"].nunique()
+    # The first prediction timed the point's units and the reference's in one go; later ones only new units.
+    assert 0 < len(unit_timings) <= len(trials) and sum(unit_timings) > 0
 
 
 @pytest.mark.parametrize("bounds, message", [
