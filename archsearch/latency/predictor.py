@@ -6,7 +6,7 @@ kept in a SQLite table with its output shapes, so a later prediction of a networ
 known units is a walk over the spec's topology (the plan the built network runs) and a few lookups.
 The units a prediction lacks are timed all together, in interleaved rounds: timed one after the
 other, each took the machine's spell it fell in, and a sum of them ranked regseg networks with
-Kendall tau 0.82 where timing them together gave 0.94 (benchmarks/latency_predictor.py).
+Kendall tau 0.82 where timing them together gave 0.92 (benchmarks/latency_predictor.py, README).
 """
 
 from __future__ import annotations
