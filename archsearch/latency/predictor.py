@@ -74,9 +74,9 @@ class LatencyPredictor:
     """Predicts latency under ``settings`` (device, dtype, threads, batch, image size) from a unit table.
 
     Units are timed with ``settings``' own warm-up and time budget (spread over the rounds), so
-    short budgets fill a fresh table quickly. A network runs its units back to back, with caches and allocations
-    that units timed alone do not see, so their sum is off by a factor that depends on the
-    kind of network and the device; with a ``calibration`` table, ``calibrate`` records measured
+    short budgets fill a fresh table quickly. A network runs its units back to back, with caches
+    and allocations that units timed alone do not see, so their sum is off by a factor that
+    depends on the kind of network and the device; with a ``calibration`` table, ``calibrate`` records measured
     networks, and once MIN_CALIBRATION_NETWORKS are known the prediction is the sum times their
     median ratio. Only the eager backend is predicted: compiled and ONNX Runtime graphs
     fuse operations across units, so a sum of units says little about them.
@@ -102,8 +102,7 @@ class LatencyPredictor:
 
     def predict_many(self, specs: Sequence[ArchSpec], *, num_classes: int = 19) -> list[LatencyPrediction]:
         """Predict several networks, timing the units the table lacks for all of them together first."""
-        timed = self._time_missing_units(specs, num_classes)
-        settings_key = self.unit_settings.key()
+        timings, timed = self._unit_timings(specs, num_classes)
         factor = self.calibration_factor()
         predictions = []
         for spec in specs:
@@ -111,11 +110,10 @@ class LatencyPredictor:
             keys: set[str] = set()
 
             def look_up(unit: Unit) -> tuple[Shape, ...]:
-                timing = self.table.get(unit.key(), self.device_name, settings_key)
-                assert timing is not None, "every unit was timed before the walk"
-                breakdown.append((unit.label, timing.median_ms))
-                keys.add(unit.key())
-                return timing.output_shapes
+                key = unit.key()
+                breakdown.append((unit.label, timings[key].median_ms))
+                keys.add(key)
+                return timings[key].output_shapes
 
             walk_units(spec, self.settings.input_size, num_classes, look_up)
             total = sum(ms for _, ms in breakdown)
@@ -124,16 +122,21 @@ class LatencyPredictor:
                 timed_units=len(keys & timed), device_name=self.device_name, settings=self.settings))
         return predictions
 
-    def _time_missing_units(self, specs: Sequence[ArchSpec], num_classes: int) -> set[str]:
-        """Time every unit of ``specs`` that the table lacks, all in the same rounds; their keys."""
+    def _unit_timings(self, specs: Sequence[ArchSpec], num_classes: int) -> tuple[dict[str, UnitTiming], set[str]]:
+        """Every unit's timing by key, read from the table or, for the units it lacks, timed now (all in
+        the same rounds) and written to it; and the keys of the units timed now."""
         settings_key = self.unit_settings.key()
+        timings: dict[str, UnitTiming] = {}
         missing: dict[str, tuple[nn.Module, tuple[Shape, ...]]] = {}
 
         def shapes_of(unit: Unit) -> tuple[Shape, ...]:
             key = unit.key()
+            if key in timings:
+                return timings[key].output_shapes
             if key not in missing:
                 known = self.table.get(key, self.device_name, settings_key)
                 if known is not None:
+                    timings[key] = known
                     return known.output_shapes
                 missing[key] = prepare_unit(unit, self.unit_settings)
             return missing[key][1]
@@ -143,9 +146,10 @@ class LatencyPredictor:
         if missing:
             results = self.measure([model for model, _ in missing.values()], self.unit_settings)
             for (key, (_, shapes)), result in zip(missing.items(), results):
-                self.table.put(key, self.device_name, settings_key, UnitTiming(
-                    median_ms=result.median_ms, iqr_ms=result.iqr_ms, repeats=result.repeats, output_shapes=shapes))
-        return set(missing)
+                timings[key] = UnitTiming(median_ms=result.median_ms, iqr_ms=result.iqr_ms, repeats=result.repeats,
+                                          output_shapes=shapes)
+                self.table.put(key, self.device_name, settings_key, timings[key])
+        return timings, set(missing)
 
     def predict_ratio(self, spec: ArchSpec, reference: ArchSpec, *, num_classes: int = 19) -> RatioPrediction:
         """The predicted latency of ``spec`` over that of ``reference``, both at ``settings.input_size``.
@@ -183,6 +187,7 @@ class LatencyPredictor:
 
 
 def _measure_in_rounds(models: Sequence[nn.Module], settings: LatencySettings) -> list[LatencyResult]:
+    """The predictor's timer: units timed together in the protocol's rounds, as networks are."""
     return measure_together(models, settings, ROUNDS)
 
 
