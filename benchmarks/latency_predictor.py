@@ -2,14 +2,13 @@
 
 For each space it samples valid architectures at random (seeded) and predicts each from the unit
 table (timing the units the table lacks, all together in interleaved rounds, as the predictor
-does). Then it measures all of them whole, in interleaved
-rounds (protocol.ROUNDS, every network once per round, the order reversed every other round), so
-that a machine that drifts during the measurement slows every network alike and the ranking is
-the machine's, not the moment's; and then measures them all so again (``remeasured``): how far two
-measurements of the same networks agree is the noise floor, which no prediction can beat on this
-machine. K networks, spread evenly over the measuring order, calibrate the predictor (their first
-measurement against their sum of units, as a screening study does with every point it confirms);
-the other N are evaluated.
+does). Then it measures all of them whole, in interleaved rounds (protocol.ROUNDS, every network
+once per round, the order reversed every other round), so that a machine that drifts during the
+measurement slows every network alike and the ranking is the machine's, not the moment's; and then
+measures them all so again (``remeasured``): how far two measurements of the same networks agree is
+the noise floor, which no prediction can beat on this machine. K networks, spread evenly over the
+measuring order, calibrate the predictor (their first measurement against their sum of units, as a
+screening study does with every point it confirms); the other N are evaluated.
 It prints, per space, the fraction within 10% of the first measurement, the median absolute and
 signed errors for the plain sum of units, the calibrated prediction and the re-measurement, and
 what predicting and measuring cost. The last line is one JSON object per space:
