@@ -31,6 +31,9 @@ from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
 from archsearch.arch.topology import AuxHeadSpec, Shapes, StageSpec, Topology, compile_topology
 
 
+_TOPOLOGY_CACHE = "_compiled_topology"
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     name: str
@@ -51,10 +54,22 @@ class ArchSpec:
         return max((len(stage.branches) for stage in self.stages), default=1)
 
     def topology(self) -> Topology:
-        """The compiled plan that shapes, builds, runs, counts and times this network."""
-        return compile_topology(in_channels=self.in_channels, stem=self.stem, stages=self.stages,
-                                context=self.context, head=self.head, aux_head=self.aux_head, merge=self.merge,
-                                aux_heads=self.aux_heads)
+        """The compiled plan that shapes, builds, runs, counts and times this network.
+
+        Compiled once per spec: a spec is immutable, so every walk (shapes, build, MACs, the
+        latency predictor) shares one plan. The cache lives outside the dataclass fields, so it
+        never takes part in equality, hashing or ``dataclasses.replace``, and is not pickled.
+        """
+        cached = self.__dict__.get(_TOPOLOGY_CACHE)
+        if cached is None:
+            cached = compile_topology(in_channels=self.in_channels, stem=self.stem, stages=self.stages,
+                                      context=self.context, head=self.head, aux_head=self.aux_head,
+                                      merge=self.merge, aux_heads=self.aux_heads)
+            object.__setattr__(self, _TOPOLOGY_CACHE, cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != _TOPOLOGY_CACHE}
 
     def shapes(self) -> Shapes:
         return self.topology().shapes()

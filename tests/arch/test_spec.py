@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import pickle
 
 import pytest
 import yaml
@@ -141,3 +143,13 @@ def test_pattern_expressions(text, expected):
 def test_pattern_expressions_reject_anything_else(text):
     with pytest.raises(SpecError, match="x: "):
         expand_pattern(text, "x")
+
+
+def test_topology_is_compiled_once_per_spec_and_never_shared_or_pickled():
+    spec = resolve_spec("rdrnet-s-simple")
+    assert spec.topology() is spec.topology()
+    renamed = dataclasses.replace(spec, description="a copy")
+    assert renamed == spec and renamed.topology() is not spec.topology()
+    restored = pickle.loads(pickle.dumps(spec))
+    assert "_compiled_topology" not in restored.__dict__
+    assert restored == spec and restored.topology().shapes() == spec.topology().shapes()
