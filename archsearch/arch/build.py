@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from archsearch.errors import SpecError
+from archsearch.arch.initialise import initialise
 from archsearch.arch.network import SegmentationNetwork
 from archsearch.arch.presets import preset_names, preset_path
 from archsearch.arch.spec import ArchSpec, load_spec, parse_spec
@@ -30,10 +31,12 @@ def resolve_spec(spec: SpecLike) -> ArchSpec:
 
 
 def build(spec: SpecLike, *, num_classes: int = 19) -> SegmentationNetwork:
-    """Build the train form of a network (auxiliary head included when the spec has one)."""
+    """Build the train form of a network (auxiliary head included when the spec has one), initialised by the
+    spec's ``init`` scheme."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError("must be a positive integer", path="num_classes", value=num_classes)
     spec = resolve_spec(spec)
     topology = spec.topology()
     modules = {node.module_path: NODE_KINDS[node.kind].build(node, spec.norm, num_classes) for node in topology.nodes}
-    return SegmentationNetwork(topology=topology, modules=modules, spec=spec, num_classes=num_classes)
+    network = SegmentationNetwork(topology=topology, modules=modules, spec=spec, num_classes=num_classes)
+    return initialise(network, spec.init)

@@ -25,6 +25,7 @@ from archsearch.arch.blocks.heads import HeadConfig
 from archsearch.arch.blocks.merge import MergeConfig
 from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
                                         parse_dataclass, to_plain)
+from archsearch.arch.initialise import DEFAULT_INIT, INIT_SCHEMES
 from archsearch.errors import SpecError
 from archsearch.io import read_yaml
 from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
@@ -46,6 +47,7 @@ class ArchSpec:
     aux_heads: tuple[AuxHeadSpec, ...] = ()
     in_channels: int = 3
     norm: NormSettings = NormSettings()
+    init: str = DEFAULT_INIT
     description: str = field(default="", compare=False)
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -75,7 +77,12 @@ class ArchSpec:
         return self.topology().shapes()
 
     def architecture_dict(self) -> dict[str, Any]:
-        """Everything that decides the network, every block expanded; the basis of the hash."""
+        """Everything that decides the network, every block expanded; the basis of the hash.
+
+        ``init`` is not in it: it decides the starting weights, not the function, size, cost or
+        latency, which the hash keys (latency cache, analyses, exported files); a study's recipe
+        fingerprint holds it through its space (see ``run/guard.py``).
+        """
         return {
             "in_channels": self.in_channels,
             "norm": to_plain(self.norm),
@@ -109,6 +116,7 @@ class ArchSpec:
             data["description"] = self.description
         data["in_channels"] = self.in_channels
         data["norm"] = to_plain(self.norm)
+        data["init"] = self.init
         data["stem"] = _compact_blocks(self.stem)
         data["stages"] = [_stage_dict(stage, compact=True) for stage in self.stages]
         if self.context is not None:
@@ -157,7 +165,7 @@ def _compact_blocks(blocks: tuple[BlockConfig, ...]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- parsing
 
-TOP_LEVEL_KEYS = ("name", "description", "metadata", "in_channels", "norm", "stem", "stages", "context",
+TOP_LEVEL_KEYS = ("name", "description", "metadata", "in_channels", "norm", "init", "stem", "stages", "context",
                   "head", "aux_head", "merge", "aux_heads")
 AUX_KEYS = ("stage", "branch", "output", "head")
 STAGE_KEYS = ("branches", "blocks", "fusion", "input_activation")
@@ -265,12 +273,16 @@ def _parse_spec(data: Any) -> ArchSpec:
     if not isinstance(metadata, Mapping):
         raise SpecError("expected a mapping", path="metadata", value=metadata)
     norm_data = data.get("norm")
+    init = coerce(data.get("init", DEFAULT_INIT), str, "init")
+    if init not in INIT_SCHEMES:
+        raise SpecError("unknown initialisation scheme", path="init", value=init, allowed=", ".join(INIT_SCHEMES))
     return ArchSpec(
         name=coerce(data["name"], str, "name"),
         description=coerce(data.get("description", ""), str, "description"),
         metadata=dict(metadata),
         in_channels=coerce(data.get("in_channels", 3), int, "in_channels"),
         norm=NormSettings() if norm_data is None else parse_dataclass(NormSettings, norm_data, "norm"),
+        init=init,
         stem=parse_block_list(data.get("stem", []), "stem", allow_empty=True),
         stages=tuple(_parse_stage(stage, f"stages[{index}]") for index, stage in enumerate(stages_data)),
         context=coerce(data.get("context"), ContextConfig | None, "context"),

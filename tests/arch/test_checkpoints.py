@@ -77,6 +77,7 @@ def test_pidnet_and_bisenet_official_tensors_land_where_they_belong():
         "backbone.pag_2.f_i.conv.weight": model.stages[1].fusion.pag.f_i.conv.weight,
         "backbone.diff_1.bn.running_var": model.stages[0].fusion.diff.bn.running_var,
         "backbone.dfm.conv.bn.bias": model.merge.conv.bn.bias,
+        "decode_head.conv_seg.weight": model.head.classifier.weight,  # BaseDecodeHead's conv_seg, not cls_seg
         "decode_head.d_cls_seg.weight": model.aux_heads[1].classifier.weight,
         "decode_head.p_head.norm.weight": model.aux_heads[0].bn.weight,
     }

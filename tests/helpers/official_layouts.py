@@ -1,7 +1,12 @@
 """State dict layouts (key -> shape) of the authors' own implementations, written from their module trees.
 
 These are independent of archsearch's key-mapping rules: they list the names and shapes an
-official checkpoint of RDRNet (mmsegmentation), DDRNet (mmsegmentation) or RegSeg holds.
+official checkpoint holds, each name read from the attribute the authors' module assigns
+(the file is named beside each list). Sources: open-mmlab/mmsegmentation (``mmseg/models/...``),
+its fork in gyyang23/RDRNet (``mmsegmentation/mmseg/models/...``) and RolandGao/RegSeg. mmcv's
+``ConvModule`` names its parts ``conv`` and ``bn`` (``build_norm_layer`` abbreviates BatchNorm
+and SyncBN to ``bn``); ``BaseDecodeHead`` (``decode_heads/decode_head.py``) owns the classifier
+``conv_seg`` (``cls_seg`` is its method that applies dropout and ``conv_seg``, never a key).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ def _conv_module(layout: Layout, prefix: str, cin: int, cout: int, k: int, *, bi
 
 
 def _rb(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    """RDRNet's ``RB`` (RDRNet ``backbones/rdrnet.py``): path_3x3, path_1x1 (``Block1x1``: conv1, conv2 with
+    bias), path_residual (a bare BN when the width and size stay)."""
     _conv_module(layout, f"{prefix}.path_3x3", cin, cout, 3)
     _conv_module(layout, f"{prefix}.path_1x1.conv1", cin, cout, 1, bias=True)
     _conv_module(layout, f"{prefix}.path_1x1.conv2", cout, cout, 1, bias=True)
@@ -35,6 +42,8 @@ def _rb(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
 
 
 def _bottleneck(layout: Layout, prefix: str, cin: int, planes: int, stride: int) -> None:
+    """``utils/basic_block.py`` Bottleneck (conv1..3, expansion 2) with the ``downsample`` that DDRNet's and
+    RDRNet's ``_make_layer`` build: ``nn.Sequential(nn.Conv2d, BN)``."""
     _conv_module(layout, f"{prefix}.conv1", cin, planes, 1)
     _conv_module(layout, f"{prefix}.conv2", planes, planes, 3)
     _conv_module(layout, f"{prefix}.conv3", planes, planes * 2, 1)
@@ -44,6 +53,7 @@ def _bottleneck(layout: Layout, prefix: str, cin: int, planes: int, stride: int)
 
 
 def _basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    """``utils/basic_block.py`` BasicBlock (conv1, conv2) with DDRNet's ``nn.Sequential`` downsample."""
     _conv_module(layout, f"{prefix}.conv1", cin, cout, 3)
     _conv_module(layout, f"{prefix}.conv2", cout, cout, 3)
     if stride != 1 or cin != cout:
@@ -52,6 +62,7 @@ def _basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> Non
 
 
 def _fusion(layout: Layout, c: int) -> None:
+    """compression_1/2, down_1, down_2.0/1: the same in ``backbones/ddrnet.py`` and RDRNet's ``rdrnet.py``."""
     _conv_module(layout, "backbone.compression_1", 4 * c, 2 * c, 1)
     _conv_module(layout, "backbone.down_1", 2 * c, 4 * c, 3)
     _conv_module(layout, "backbone.compression_2", 8 * c, 2 * c, 1)
@@ -60,6 +71,8 @@ def _fusion(layout: Layout, c: int) -> None:
 
 
 def _pyramid_scales(layout: Layout, cin: int, branch: int, out: int) -> None:
+    """``utils/ppm.py`` DAPPM (and PAPPM, RPPM, its subclasses): scales.0 is a ConvModule, scales.1..4 are
+    ``Sequential(pool, ConvModule)``; every ConvModule is pre-activated (order norm, act, conv)."""
     _conv_module(layout, "backbone.spp.scales.0", cin, branch, 1, norm_first=True)
     for index in range(1, 5):
         _conv_module(layout, f"backbone.spp.scales.{index}.1", cin, branch, 1, norm_first=True)
@@ -68,6 +81,8 @@ def _pyramid_scales(layout: Layout, cin: int, branch: int, out: int) -> None:
 
 
 def _ddr_head(layout: Layout, cin: int, channels: int, classes: int) -> None:
+    """``decode_heads/ddr_head.py`` DDRHead (RDRNet uses it too): head/aux_head = [ConvModule (norm first), BN,
+    ReLU]; ``conv_seg`` from BaseDecodeHead, ``aux_cls_seg`` its own."""
     for prefix, width, classifier in (("decode_head.head", cin, "decode_head.conv_seg"),
                                       ("decode_head.aux_head", cin // 2, "decode_head.aux_cls_seg")):
         _conv_module(layout, f"{prefix}.0", width, channels, 3, norm_first=True)
@@ -77,6 +92,7 @@ def _ddr_head(layout: Layout, cin: int, channels: int, classes: int) -> None:
 
 
 def rdrnet_layout(c: int, blocks: list, head: int, classes: int = 19) -> Layout:
+    """RDRNet (gyyang23/RDRNet ``backbones/rdrnet.py``, RPPM in its ``utils/ppm.py``) + DDRHead."""
     layout: Layout = {}
     stem = [(3, c, 2), (c, c, 2)] + [(c, c, 1)] * blocks[0] + [(c, 2 * c, 2)] + [(2 * c, 2 * c, 1)] * blocks[1]
     for index, (cin, cout, stride) in enumerate(stem):
@@ -105,6 +121,7 @@ def rdrnet_layout(c: int, blocks: list, head: int, classes: int = 19) -> Layout:
 
 
 def ddrnet_layout(c: int, head: int, classes: int = 19) -> Layout:
+    """DDRNet (``backbones/ddrnet.py``: stem, context_branch_layers, spatial_branch_layers, DAPPM) + DDRHead."""
     layout: Layout = {}
     _conv_module(layout, "backbone.stem.0", 3, c, 3)
     _conv_module(layout, "backbone.stem.1", c, c, 3)
@@ -129,6 +146,8 @@ def ddrnet_layout(c: int, head: int, classes: int = 19) -> Layout:
 
 def _dblock(layout: Layout, prefix: str, cin: int, cout: int, dilations: list[int], group_width: int,
             stride: int, se: int) -> None:
+    """RegSeg's DBlock (RolandGao/RegSeg ``blocks.py``): conv1..3/bn1..3, ``DilatedConv.convs`` when split,
+    ``SEModule`` conv1/conv2 with bias, ``Shortcut`` conv/bn."""
     layout[f"{prefix}.conv1.weight"] = (cout, cin, 1, 1)
     _bn(layout, f"{prefix}.bn1", cout)
     if len(dilations) == 1:
@@ -155,7 +174,8 @@ def _conv_bn_act(layout: Layout, prefix: str, cin: int, cout: int, k: int) -> No
 
 
 def regseg_layout(dilations: list[list[int]], *, large: bool = False, classes: int = 19) -> Layout:
-    """RegSeg('exp48_decoder26') or, with ``large``, RegSeg('exp53_decoder29')."""
+    """RegSeg('exp48_decoder26') or, with ``large``, RegSeg('exp53_decoder29') (``model.py``: stem, body,
+    decoder; ``blocks.py``: RegSegBody/RegSegBody2 stage4/8/16, Exp2_Decoder26/29 head16/8/4, conv8/4, classifier)."""
     layout: Layout = {}
     _conv_bn_act(layout, "stem", 3, 32, 3)
     if large:
@@ -185,7 +205,8 @@ def regseg_layout(dilations: list[list[int]], *, large: bool = False, classes: i
 
 
 def mmseg_resnet18_layout(prefix: str) -> Layout:
-    """mmsegmentation's ``ResNet(depth=18)`` (plain stem: conv1 7x7, bn1; layers of basic blocks)."""
+    """mmsegmentation's ``ResNet(depth=18)`` (``backbones/resnet.py``: plain stem conv1 7x7, bn1; layer1..4 of
+    BasicBlocks with conv1/bn1, conv2/bn2; ``ResLayer``'s downsample is ``Sequential(conv, norm)``)."""
     layout: Layout = {f"{prefix}.conv1.weight": (64, 3, 7, 7)}
     _bn(layout, f"{prefix}.bn1", 64)
     cin = 64
@@ -205,7 +226,8 @@ def mmseg_resnet18_layout(prefix: str) -> Layout:
 
 
 def _mm_basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
-    """mmsegmentation's utils BasicBlock (PIDNet): ConvModules conv1, conv2; the downsample is a ConvModule."""
+    """``utils/basic_block.py`` BasicBlock as PIDNet builds it (``backbones/pidnet.py`` ``_make_layer``): the
+    downsample is a ConvModule."""
     _conv_module(layout, f"{prefix}.conv1", cin, cout, 3)
     _conv_module(layout, f"{prefix}.conv2", cout, cout, 3)
     if stride != 1 or cin != cout:
@@ -213,6 +235,7 @@ def _mm_basic(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> 
 
 
 def _mm_bottleneck(layout: Layout, prefix: str, cin: int, planes: int, stride: int) -> None:
+    """``utils/basic_block.py`` Bottleneck with PIDNet's ConvModule downsample."""
     _conv_module(layout, f"{prefix}.conv1", cin, planes, 1)
     _conv_module(layout, f"{prefix}.conv2", planes, planes, 3)
     _conv_module(layout, f"{prefix}.conv3", planes, 2 * planes, 1)
@@ -228,7 +251,10 @@ def _mm_layer(layout: Layout, prefix: str, block, cin: int, planes: int, count: 
 
 
 def pidnet_layout(c: int, ppm: int, stem_blocks: int, branch_blocks: int, head: int, classes: int = 19) -> Layout:
-    """mmsegmentation's PIDNet backbone + PIDHead (i_head, p_head, d_head and their classifiers)."""
+    """PIDNet: ``backbones/pidnet.py`` (stem, i/p/d_branch_layers, compression_1/2, pag_1/2 = PagFM f_i/f_p,
+    diff_1/2, spp = PAPPM or DAPPM from ``utils/ppm.py``, dfm = LightBag f_p/f_i or Bag conv) + PIDHead
+    (``decode_heads/pid_head.py``): i/p/d_head = BasePIDHead (conv: ConvModule norm first, norm: BN),
+    ``p_cls_seg`` and ``d_cls_seg`` its own, the I head's classifier BaseDecodeHead's ``conv_seg``."""
     large = stem_blocks == 3
     layout: Layout = {}
     _conv_module(layout, "backbone.stem.0", 3, c, 3)
@@ -267,7 +293,7 @@ def pidnet_layout(c: int, ppm: int, stem_blocks: int, branch_blocks: int, head: 
         _conv_module(layout, "backbone.dfm.f_i", 4 * c, 4 * c, 1)
     _conv_module(layout, "backbone.spp.compression", 5 * ppm, 4 * c, 1, norm_first=True)
     _conv_module(layout, "backbone.spp.shortcut", 16 * c, 4 * c, 1, norm_first=True)
-    for name, width, channels, outputs, classifier in (("i_head", 4 * c, head, classes, "cls_seg"),
+    for name, width, channels, outputs, classifier in (("i_head", 4 * c, head, classes, "conv_seg"),
                                                        ("p_head", 2 * c, head, classes, "p_cls_seg"),
                                                        ("d_head", 2 * c, c, 1, "d_cls_seg")):
         _conv_module(layout, f"decode_head.{name}.conv", width, channels, 3, norm_first=True)
@@ -278,6 +304,7 @@ def pidnet_layout(c: int, ppm: int, stem_blocks: int, branch_blocks: int, head: 
 
 
 def _fcn_head(layout: Layout, prefix: str, cin: int, channels: int, num_convs: int, classes: int) -> None:
+    """``decode_heads/fcn_head.py`` FCNHead with concat_input=False: convs.N ConvModules, then ``conv_seg``."""
     for index in range(num_convs):
         _conv_module(layout, f"{prefix}.convs.{index}", cin if index == 0 else channels, channels, 3)
     layout[f"{prefix}.conv_seg.weight"] = (classes, channels, 1, 1)
@@ -285,7 +312,10 @@ def _fcn_head(layout: Layout, prefix: str, cin: int, channels: int, num_convs: i
 
 
 def bisenetv1_layout(classes: int = 19) -> Layout:
-    """mmsegmentation's BiSeNetV1 on ResNet-18 + FCN head + two FCN auxiliary heads."""
+    """BiSeNetV1 (``backbones/bisenetv1.py``: context_path = ContextPath with backbone, arm16/arm32 =
+    AttentionRefinementModule conv_layer/atten_conv_layer.1, conv_head32/16, gap_conv.1; spatial_path
+    layer1..4; ffm = FeatureFusionModule conv1/conv_atten.0) on ResNet-18 + FCN head + two FCN auxiliary
+    heads (``configs/_base_/models/bisenetv1_r18-d32.py``)."""
     layout = mmseg_resnet18_layout("backbone.context_path.backbone")
     for name, cin in (("arm16", 256), ("arm32", 512)):
         _conv_module(layout, f"backbone.context_path.{name}.conv_layer", cin, 128, 3)
@@ -304,6 +334,7 @@ def bisenetv1_layout(classes: int = 19) -> Layout:
 
 
 def _dw_separable(layout: Layout, prefix: str, cin: int, cout: int, *, pointwise_norm: bool) -> None:
+    """mmcv's DepthwiseSeparableConvModule: depthwise_conv, pointwise_conv (ConvModules; no norm -> a bias)."""
     _conv_module(layout, f"{prefix}.depthwise_conv", cin, cin, 3, groups=cin)
     if pointwise_norm:
         _conv_module(layout, f"{prefix}.pointwise_conv", cin, cout, 1)
@@ -313,6 +344,7 @@ def _dw_separable(layout: Layout, prefix: str, cin: int, cout: int, *, pointwise
 
 
 def _ge_layer(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> None:
+    """``backbones/bisenetv2.py`` GELayer: conv1, dwconv.0(/1), shortcut.0 (stride 2), conv2.0."""
     middle = 6 * cin
     _conv_module(layout, f"{prefix}.conv1", cin, cin, 3)
     _conv_module(layout, f"{prefix}.dwconv.0", cin, middle, 3, groups=cin)
@@ -323,7 +355,9 @@ def _ge_layer(layout: Layout, prefix: str, cin: int, cout: int, stride: int) -> 
 
 
 def bisenetv2_layout(classes: int = 19) -> Layout:
-    """mmsegmentation's BiSeNetV2 + FCN head + four FCN auxiliary heads."""
+    """BiSeNetV2 (``backbones/bisenetv2.py``: detail.detail_branch, semantic.stage1 = StemBlock conv_first/
+    convs/fuse_last, stage2..4 GELayers, stage4_CEBlock gap.1/conv_gap/conv_last, bga = BGALayer) + FCN head
+    + four FCN auxiliary heads (``configs/_base_/models/bisenetv2.py``)."""
     layout: Layout = {}
     cin = 3
     for stage, width in enumerate((64, 64, 128)):

@@ -59,12 +59,19 @@ class AttentionRefinementConfig(BlockConfig):
 
 class BiSeNetContextPath(nn.Module):
     """An encoder's levels c4 (stride s) and c5 (2s) -> ``[head16(up(arm16(c4) + c32)), c32]`` with
-    ``c32 = head32(up(arm32(c5) + gap(c5)))``; nearest upsampling, the first map at s/2, the second at s."""
+    ``c32 = head32(up(arm32(c5) + gap(c5)))``; nearest upsampling, the first map at s/2, the second at s.
 
-    def __init__(self, encoder: nn.Module, channels: list[int], out_channels: int, *, norm: NormSettings) -> None:
+    mmsegmentation resizes the first map to the size of its ResNet's stride-s/2 feature, which is
+    ``ceil(H / (s/2))`` (every stride-2 step of a ResNet halves rounding up), not twice the stride-s
+    map's size: the two differ where ``ceil(H / (s/2))`` is odd (e.g. 264 x 520 at s/2 = 8).
+    """
+
+    def __init__(self, encoder: nn.Module, channels: list[int], out_channels: int, *, fine_stride: int,
+                 norm: NormSettings) -> None:
         super().__init__()
         level16, level32 = channels
         self.encoder = encoder
+        self.fine_stride = fine_stride
         self.arm16 = AttentionRefinement(level16, out_channels, norm=norm)
         self.arm32 = AttentionRefinement(level32, out_channels, norm=norm)
         self.conv_head32 = ConvNorm(out_channels, out_channels, 3, norm=norm)
@@ -75,7 +82,7 @@ class BiSeNetContextPath(nn.Module):
         level16, level32 = self.encoder(x)
         coarse = self.arm32(level32) + self.gap_conv(level32)
         coarse = self.conv_head32(resize_to(coarse, level16.shape[-2:], "nearest"))
-        fine_size = (2 * level16.shape[-2], 2 * level16.shape[-1])
+        fine_size = (-(-x.shape[-2] // self.fine_stride), -(-x.shape[-1] // self.fine_stride))
         fine = self.conv_head16(resize_to(self.arm16(level16) + coarse, fine_size, "nearest"))
         return [fine, coarse]
 
@@ -111,7 +118,7 @@ class BiSeNetContextConfig(BlockConfig):
 
     def build(self, in_channels: int, norm: NormSettings) -> nn.Module:
         return BiSeNetContextPath(self.encoder.build(in_channels, norm), self.encoder.feature_channels(),
-                                  self.out_channels, norm=self.resolved_norm(norm))
+                                  self.out_channels, fine_stride=self.stride, norm=self.resolved_norm(norm))
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
         return self.receptive_fields(field)[0]
