@@ -26,6 +26,7 @@ from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
+from archsearch.storage_url import connection_url, masked
 from archsearch.train import TrainConfig
 
 Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
@@ -218,7 +219,7 @@ class StudyFile:
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
-                value=self.storage,
+                value=masked(self.storage) if self.storage is not None else None,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
         for metric in LATENCY_METRICS:
             if self.latency is None:
@@ -264,7 +265,7 @@ class StudyConfig:
     pruner_options: Mapping[str, Any]
     trials: int
     seeds: tuple[int, ...]
-    storage: str | None
+    storage: str | None  # the URL to connect with, its password included: never to be written or printed as is
     latency: LatencySettings | None
     constraints: tuple[Constraint, ...]
     screening: Screening | None
@@ -324,13 +325,16 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
                                    _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
                         for metric, bounds in study.constraints.items())
     _check_screening(study, constraints, latency)
+    if study.storage is not None:  # what is written (study.yaml, a dry run) shows the URL's password masked
+        raw["storage"] = masked(study.storage)
     return StudyConfig(
         name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
-        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
+        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
+        storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, raw=raw)
 
@@ -445,7 +449,8 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     if overrides and not isinstance(data, dict):
         raise SpecError("a study must be a mapping", value=type(data).__name__, source=str(path))
     for assignment in overrides:
-        overridden[set_value(data, assignment)] = assignment
+        key = set_value(data, assignment)
+        overridden[key] = f"storage={masked(assignment.partition('=')[2])}" if key == "storage" else assignment
     try:
         return parse_study(data, source=str(path), base_dir=path.parent)
     except SpecError as error:
