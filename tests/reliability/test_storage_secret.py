@@ -122,3 +122,10 @@ def test_run_directory_files_hold_the_url_masked_and_a_resume_reads_the_secret(p
     err = refused(capsys, [*arguments, "--out", str(tiny_study.parent / "other"),
                            "--set", f"storage={missing.replace('postgres:@', f'postgres:{SECRET}@')}"])
     assert "postgres:***@" in err and "nosuchdatabase" in err
+
+
+def test_a_dry_run_prints_the_storage_masked(tiny_study, capsys):
+    capsys.readouterr()
+    assert main(["run", str(tiny_study), "--dry-run", "--set", f"storage={UNREACHABLE}"]) == 0
+    output = capsys.readouterr()
+    assert SECRET not in output.out + output.err and "alice:***@127.0.0.1:1/db" in output.out
