@@ -427,7 +427,12 @@ def set_value(data: dict[str, Any], assignment: str) -> str:
     if len(parts) > MAX_YAML_DEPTH:
         raise SpecError(f"a key path deeper than {MAX_YAML_DEPTH} levels", value=key,
                         allowed=f"at most {MAX_YAML_DEPTH} dotted parts", source="--set")
-    value = parse_yaml(text, source=f"--set {key}")
+    _assign(data, parts, parse_yaml(text, source=f"--set {key}"), assignment)
+    return key
+
+
+def _assign(data: dict[str, Any], parts: list[str], value: Any, assignment: str) -> None:
+    """Put ``value`` at the key path ``parts``, making the mappings on the way."""
     target = data
     for depth, part in enumerate(parts[:-1]):
         child = target.get(part)
@@ -438,24 +443,31 @@ def set_value(data: dict[str, Any], assignment: str) -> str:
                             value=child, source=f"--set {assignment}")
         target = child
     target[parts[-1]] = value
-    return key
 
 
-def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> StudyConfig:
-    """Read a study file with ``--set`` overrides; an error in an overridden value names the ``--set``."""
+def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               flags: Mapping[str, tuple[str, Any]] | None = None) -> StudyConfig:
+    """Read a study file with ``--set`` overrides, then ``flags`` (key path -> (flag, value as typed), e.g.
+    ``{"training.device": ("--device", "cuda:1")}``); an error in an overridden value names its ``--set`` or
+    flag (a flag's own error shows no key path: the flag is the user's name for it)."""
     path = Path(path)
     data = read_yaml(path)
-    overridden: dict[str, str] = {}
-    if overrides and not isinstance(data, dict):
+    sources: dict[str, str] = {}
+    if (overrides or flags) and not isinstance(data, dict):
         raise SpecError("a study must be a mapping", value=type(data).__name__, source=str(path))
     for assignment in overrides:
         key = set_value(data, assignment)
-        overridden[key] = f"storage={masked(assignment.partition('=')[2])}" if key == "storage" else assignment
+        shown = f"storage={masked(assignment.partition('=')[2])}" if key == "storage" else assignment
+        sources[key] = f"--set {shown} (over {path})"
+    for key, (flag, value) in (flags or {}).items():
+        _assign(data, key.split("."), value, f"{key}={value}")
+        sources[key] = flag
     try:
         return parse_study(data, source=str(path), base_dir=path.parent)
     except SpecError as error:
-        for key, assignment in overridden.items():
+        for key, source in sources.items():
             if error.path == key or error.path.startswith((f"{key}.", f"{key}[")):
-                raise SpecError(error.message, path=error.path, value=error.value, allowed=error.allowed,
-                                source=f"--set {assignment} (over {path})") from None
+                path = "" if flags and key in flags and error.path == key else error.path
+                raise SpecError(error.message, path=path, value=error.value, allowed=error.allowed,
+                                source=source) from None
         raise

@@ -15,8 +15,7 @@ from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
-import torch
-
+from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -227,14 +226,7 @@ def _class_weights(name: str, value: Any) -> tuple[float, ...] | None:
 
 
 def _device(name: str, value: Any) -> str:
-    allowed = "'cpu', 'cuda', 'cuda:N', 'mps'"
-    if not isinstance(value, str):
-        raise SpecError("must be a device name", path=name, value=value, allowed=allowed)
-    try:
-        torch.device(value)
-    except RuntimeError:
-        raise SpecError("not a torch device", path=name, value=value, allowed=allowed) from None
-    return value
+    return check_device_name(value, path=name)  # the rule latency settings read device names by, too
 
 
 _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {

@@ -109,3 +109,23 @@ def test_config_is_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         config.lr = 1.0  # type: ignore[misc]
     assert hash(config) == hash(TrainConfig(iterations=10, class_weights=(1.0, 2.0)))
+
+
+@pytest.mark.parametrize("name", ["xpu", "meta", "cuda:x", "cpu:0", "", " cpu", 0])
+def test_training_and_latency_refuse_the_same_device_names(name) -> None:
+    from archsearch.latency import LatencySettings
+
+    with pytest.raises(SpecError) as training:
+        TrainConfig.from_dict({"iterations": 1, "device": name})
+    with pytest.raises(SpecError) as latency:
+        LatencySettings(device=name)
+    assert training.value.path == "training.device" and latency.value.path == "device"
+    assert training.value.message == latency.value.message
+
+
+def test_mps_is_a_training_device_and_is_refused_for_latency_by_name() -> None:
+    from archsearch.latency import LatencySettings
+
+    assert TrainConfig.from_dict({"iterations": 1, "device": "mps"}).device == "mps"
+    with pytest.raises(SpecError, match="mps devices are not supported here"):
+        LatencySettings(device="mps")
