@@ -25,6 +25,7 @@ from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
+from archsearch.space.bounds import check_fixed, narrowed_parameters
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.storage_url import connection_url, masked
 from archsearch.train import TrainConfig
@@ -313,7 +314,7 @@ def parse_study(data: Any, *, source: str, base_dir: Path) -> StudyConfig:
 
 def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path) -> StudyConfig:
     """The checks a study needs beyond its sections' own: files on disk, and sections that depend on each other."""
-    space_path, space = _space(study, base_dir)
+    space_path, space, fix = _space(study, base_dir)
     sampler, sampler_options = parse_with_options(SamplerFields, study.sampler, "sampler")
     pruner, pruner_options = parse_with_options(PrunerFields, study.pruner, "pruner")
     require(pruner.name == "none" or len(study.objectives) == 1, "pruning needs a single objective",
@@ -328,7 +329,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     if study.storage is not None:  # what is written (study.yaml, a dry run) shows the URL's password masked
         raw["storage"] = masked(study.storage)
     return StudyConfig(
-        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
+        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,
@@ -339,8 +340,9 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         resources=study.resources, proxies=study.proxies, raw=raw)
 
 
-def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
-    """The space file, with the study's ``parameters`` replacing some definitions (e.g. fewer widths)."""
+def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:
+    """The space file, with the study's ``parameters`` narrowing some definitions (e.g. fewer widths), and the
+    ``fix`` values as sampling takes them: the one check that both lie inside the space, before any trial."""
     space_path = (base_dir / study.space).resolve()
     require(space_path.is_file(), "no such space file", path="space", value=str(space_path))
     space = load_space(space_path)
@@ -349,10 +351,10 @@ def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
             require(name in space.parameters, "not a parameter of the space", path=f"{group}.{name}", value=name,
                     allowed=", ".join(space.parameters))
     if study.parameters:
-        merged = parse_space({"name": space.name, "parameters": {**space.parameters, **study.parameters},
+        merged = parse_space({"name": space.name, "parameters": narrowed_parameters(space, study.parameters),
                               "spec": dict(space.template)})
         space = replace(space, parameters=merged.parameters)
-    return space_path, space
+    return space_path, space, check_fixed(space, study.fix)
 
 
 def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
