@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -85,8 +87,12 @@ def dashboard_server(run_dir: Path, *, host: str = "127.0.0.1", port: int = DEFA
     try:
         return make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
     except OSError as error:
-        raise SpecError(f"cannot listen there: {error.strerror or error}", path="--port", value=port,
-                        allowed="a free port (0: any free one)") from None
+        if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the address, not the port
+            raise SpecError(f"cannot listen on this address: {error.strerror or error}", value=host,
+                            allowed="an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every "
+                                    "interface) or one of its interfaces' addresses", source="--host") from None
+        raise SpecError(f"cannot listen there: {error.strerror or error}", value=port,
+                        allowed="a free port (0: any free one)", source="--port") from None
 
 
 def command_dashboard(arguments: argparse.Namespace) -> int:

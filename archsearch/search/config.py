@@ -455,12 +455,15 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     path = Path(path)
     data = read_yaml(path)
     sources: dict[str, str] = {}
+    empty: set[str] = set()  # keys a --set gave no text (read as null), shown as '' in an error
     if (overrides or flags) and not isinstance(data, dict):
         raise SpecError("a study must be a mapping", value=type(data).__name__, source=str(path))
     for assignment in overrides:
         key = set_value(data, assignment)
         shown = f"storage={masked(assignment.partition('=')[2])}" if key == "storage" else assignment
         sources[key] = f"--set {shown} (over {path})"
+        if not assignment.partition("=")[2].strip():
+            empty.add(key)
     for key, (flag, value) in (flags or {}).items():
         _assign(data, key.split("."), value, f"{key}={value}")
         sources[key] = flag
@@ -469,7 +472,8 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     except SpecError as error:
         for key, source in sources.items():
             if error.path == key or error.path.startswith((f"{key}.", f"{key}[")):
-                path = "" if flags and key in flags and error.path == key else error.path
-                raise SpecError(error.message, path=path, value=error.value, allowed=error.allowed,
+                key_path = "" if flags and key in flags and error.path == key else error.path
+                value = "" if key in empty and error.path == key and error.value is None else error.value
+                raise SpecError(error.message, path=key_path, value=value, allowed=error.allowed,
                                 source=source) from None
         raise

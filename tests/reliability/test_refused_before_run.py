@@ -84,3 +84,17 @@ def test_a_labelled_choice_narrowed_by_labels_runs(tiny_study, capsys, no_traini
                  "--set", "parameters.pattern={choice: [long]}"]) == 0
     row = pd.read_csv(run_dir / "trials.csv").iloc[0]
     assert row["state"] == "COMPLETE" and row["param.pattern"] == "long"
+
+
+def test_an_empty_set_value_is_shown(tiny_study, capsys):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "trials=")
+    assert "--set trials= (over" in err and "trials: expected an integer (got '')" in err
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("dataset.height=3", "dataset.height: synthetic dataset parameter is out of range (got 3)"),
+    ("dataset.num_train=0", "dataset.num_train: synthetic dataset parameter is out of range (got 0)"),
+])
+def test_a_bad_dataset_option_names_the_study_and_its_key(tiny_study, capsys, assignment, message):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", assignment)
+    assert f"{tiny_study}: {message}" in err

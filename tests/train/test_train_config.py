@@ -129,3 +129,17 @@ def test_mps_is_a_training_device_and_is_refused_for_latency_by_name() -> None:
     assert TrainConfig.from_dict({"iterations": 1, "device": "mps"}).device == "mps"
     with pytest.raises(SpecError, match="mps devices are not supported here"):
         LatencySettings(device="mps")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-.inf", float("nan"), float("inf")])
+def test_a_number_that_is_not_finite_is_called_so(value) -> None:
+    with pytest.raises(SpecError) as error:
+        TrainConfig.from_dict({"iterations": 1, "lr": value})
+    assert error.value.message == "must be a finite number" and "quoted" not in str(error.value)
+    assert error.value.allowed == "a finite number > 0.0"
+
+
+def test_a_number_written_as_text_is_called_text() -> None:
+    with pytest.raises(SpecError) as error:
+        TrainConfig.from_dict({"iterations": 1, "lr": "0.1"})
+    assert "text" in error.value.message
