@@ -19,6 +19,7 @@ from archsearch.errors import SpecError
 
 ENVIRONMENT_VARIABLE = "ARCHSEARCH_STORAGE"
 MASK = "***"
+MIN_MASKED_ALONE = 4  # characters of a password for it to be masked wherever it appears in a message
 _UNPARSED_PASSWORD = re.compile(r"^((?:[^:/@\s]*://)?[^:/@\s]*):[^@\s]+@")
 _LIBPQ_PASSWORD_VARIABLES = ("PGPASSWORD", "PGPASSFILE")
 
@@ -52,7 +53,9 @@ def hide_secret(text: str, url: str | None) -> str:
     password = parsed.password if parsed is not None else None
     if password and password != MASK:
         for form in {password, quote(password, safe="")}:
-            text = text.replace(form, MASK)
+            text = text.replace(f":{form}@", f":{MASK}@")
+            if len(form) >= MIN_MASKED_ALONE:  # a shorter one alone would mask letters of every other word
+                text = text.replace(form, MASK)
     return text
 
 

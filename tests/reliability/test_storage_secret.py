@@ -129,3 +129,13 @@ def test_a_dry_run_prints_the_storage_masked(tiny_study, capsys):
     assert main(["run", str(tiny_study), "--dry-run", "--set", f"storage={UNREACHABLE}"]) == 0
     output = capsys.readouterr()
     assert SECRET not in output.out + output.err and "alice:***@127.0.0.1:1/db" in output.out
+
+
+def test_a_drivers_message_loses_the_password_wherever_it_appears():
+    from archsearch.storage_url import hide_secret
+
+    message = f'connection to "127.0.0.1" failed for {UNREACHABLE}: password "{SECRET}" rejected'
+    assert hide_secret(message, UNREACHABLE) == ('connection to "127.0.0.1" failed for '
+                                                 'postgresql://alice:***@127.0.0.1:1/db: password "***" rejected')
+    assert hide_secret("postgresql://bob:ab@host/db failed at a port", "postgresql://bob:ab@host/db") == \
+        "postgresql://bob:***@host/db failed at a port"  # a short password is masked in the URL only
