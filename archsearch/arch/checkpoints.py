@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,9 @@ def _is_state_dict(data: Mapping[str, Any]) -> bool:
 
 
 def _load_file(path: Path, trust: bool) -> Any:
+    if path.stat().st_size == 0:
+        raise SpecError("the file is empty, not a checkpoint", source=str(path),
+                        allowed="a state dict saved by torch.save or safetensors")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         try:
@@ -99,12 +103,15 @@ def _load_file(path: Path, trust: bool) -> Any:
             raise SpecError(f"not a readable PyTorch checkpoint: {_first_line(error)}", source=str(path)) from None
         raise SpecError("the checkpoint holds more than tensors; pass --trust-checkpoint (API: trust=True) "
                         "if you trust its source, since unpickling it runs code", source=str(path)) from None
+    except EOFError:
+        raise SpecError("not a readable PyTorch checkpoint: the file ends early (cut off while copied?)",
+                        source=str(path)) from None
     except Exception as error:  # noqa: BLE001 - a damaged pickle makes torch.load raise almost anything
         raise SpecError(f"not a readable PyTorch checkpoint: {_first_line(error)}", source=str(path)) from None
 
 
 def _first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its type when the message is empty (EOFError of an empty file)."""
+    """The first line of an error's message, or its type when the message is empty."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
 
@@ -144,6 +151,7 @@ def _load(model: nn.Module, state_dict: dict[str, Tensor], source_name: str,
     if checkpoint_format is not None:
         state_dict = rename_keys(state_dict, checkpoint_format)
     _check_fits(state_dict, expected, source_name)
+    _check_dtypes(state_dict, expected, source_name)
     for key, value in expected.items():
         if key not in state_dict:  # only num_batches_tracked may be missing (checked above)
             state_dict[key] = value
@@ -172,3 +180,31 @@ def _check_fits(state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor]
             raise SpecError("checkpoint tensor has the wrong shape", source=source, path=key,
                             value=list(value.shape), allowed=str(list(expected[key].shape)))
 
+
+
+class WidenedWeightsWarning(UserWarning):
+    """Half-precision (or other floating-point) weights were loaded into the network's own float type."""
+
+
+def _check_dtypes(state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str) -> None:
+    """Integer or boolean tensors for floating-point weights are refused (copying would invent values from
+    counts or masks); floating-point tensors of another precision load converted, with a warning that says so
+    (fp16/bf16 widen to fp32 exactly, as published half-precision checkpoints are meant to be read)."""
+    converted: dict[tuple[torch.dtype, torch.dtype], int] = {}
+    for key, value in state_dict.items():
+        wanted = expected[key].dtype
+        if not wanted.is_floating_point or value.dtype == wanted:
+            continue
+        if not value.dtype.is_floating_point:
+            raise SpecError(f"checkpoint tensor is {_name(value.dtype)}, not floating point", source=source,
+                            path=key, allowed=f"a floating-point tensor (the network's is {_name(wanted)})")
+        converted[value.dtype, wanted] = converted.get((value.dtype, wanted), 0) + 1
+    for (stored, wanted), count in converted.items():
+        how = "widened exactly" if stored.itemsize < wanted.itemsize else "converted"
+        tensors = f"{count} tensors stored in {_name(stored)} were" if count != 1 else \
+            f"1 tensor stored in {_name(stored)} was"
+        warnings.warn(f"{source}: {tensors} {how} to {_name(wanted)}", WidenedWeightsWarning, stacklevel=4)
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

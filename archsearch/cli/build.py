@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from pathlib import Path
 
 from archsearch.cli.arguments import parse_size, positive_int
@@ -27,7 +29,7 @@ def command_list(arguments: argparse.Namespace) -> int:
 def command_build(arguments: argparse.Namespace) -> int:
     from archsearch.arch.analyze import analyze
     from archsearch.arch.build import build, resolve_spec
-    from archsearch.arch.checkpoints import load_weights_any_form
+    from archsearch.arch.checkpoints import WidenedWeightsWarning, load_weights_any_form
     from archsearch.arch.deploy import deploy
     from archsearch.arch.memory import allocation_guard, check_fits_building
 
@@ -40,7 +42,14 @@ def command_build(arguments: argparse.Namespace) -> int:
     with allocation_guard(what=f"building {spec.name}", source=str(arguments.spec)):
         model = build(spec, num_classes=arguments.classes)
         if arguments.weights is not None:
-            model = load_weights_any_form(model, arguments.weights, trust=arguments.trust_checkpoint)
+            with warnings.catch_warnings(record=True) as notes:
+                warnings.simplefilter("always", WidenedWeightsWarning)
+                model = load_weights_any_form(model, arguments.weights, trust=arguments.trust_checkpoint)
+            for note in notes:  # a conversion of the weights is said as a note; anything else as it was
+                if issubclass(note.category, WidenedWeightsWarning):
+                    print(f"note: {note.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
         if arguments.deploy:
             model = deploy(model)
     if arguments.save is not None:

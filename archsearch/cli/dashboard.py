@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -20,9 +22,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def run_storage_url(run_dir: Path) -> str:
-    """The storage the run's study used: study.yaml's ``storage``, else the run directory's SQLite file."""
+    """The storage the run's study used: study.yaml's ``storage`` (its password, masked there, from the
+    environment: see ``storage_url``), else the run directory's SQLite file."""
     from archsearch.io import read_yaml
     from archsearch.run.directory import RunDirectory
+    from archsearch.storage_url import connection_url
 
     if not run_dir.is_dir():
         raise SpecError("no such run directory", value=str(run_dir), allowed="a directory `archsearch run` wrote")
@@ -33,7 +37,10 @@ def run_storage_url(run_dir: Path) -> str:
     study = read_yaml(study_file)
     storage = study.get("storage") if isinstance(study, dict) else None
     if storage is not None:
-        return str(storage)
+        try:
+            return connection_url(str(storage))
+        except SpecError as error:
+            raise error.with_source(str(study_file)) from None
     database = run_dir / "study.db"
     if not database.is_file():  # opening it would create an empty one
         raise SpecError("no study.db in the run directory", source=str(database),
@@ -68,18 +75,24 @@ def dashboard_server(run_dir: Path, *, host: str = "127.0.0.1", port: int = DEFA
     import optuna_dashboard
     import sqlalchemy.exc
 
+    from archsearch.storage_url import hide_secret, masked
+
     url = run_storage_url(run_dir)
     try:
         storage = _storage_with_listed_constraints(url)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, RuntimeError, ValueError) as error:
-        message = " ".join(str(getattr(error, "orig", None) or error).split())[:500]
-        raise SpecError(f"cannot open the run's storage: {message}", value=url,
+        message = hide_secret(" ".join(str(getattr(error, "orig", None) or error).split()), url)[:500]
+        raise SpecError(f"cannot open the run's storage: {message}", value=masked(url),
                         allowed="an Optuna storage that `archsearch run` wrote") from None
     try:
         return make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
     except OSError as error:
-        raise SpecError(f"cannot listen there: {error.strerror or error}", path="--port", value=port,
-                        allowed="a free port (0: any free one)") from None
+        if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the address, not the port
+            raise SpecError(f"cannot listen on this address: {error.strerror or error}", value=host,
+                            allowed="an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every "
+                                    "interface) or one of its interfaces' addresses", source="--host") from None
+        raise SpecError(f"cannot listen there: {error.strerror or error}", value=port,
+                        allowed="a free port (0: any free one)", source="--port") from None
 
 
 def command_dashboard(arguments: argparse.Namespace) -> int:

@@ -26,8 +26,8 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.run.preflight import check_before_run
     from archsearch.search.trial import check_data
 
-    device = [f"training.device={arguments.device}"] if arguments.device else []
-    config = load_study(arguments.study, [*(arguments.set or ()), *device])
+    flags = {"training.device": ("--device", arguments.device)} if arguments.device is not None else {}
+    config = load_study(arguments.study, arguments.set or (), flags)
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
@@ -41,7 +41,9 @@ def command_run(arguments: argparse.Namespace) -> int:
         try:
             present_device(config.training.device)
         except SpecError as error:
-            raise error.under("training").with_source("--device" if arguments.device else config.source) from None
+            if arguments.device is not None:  # the flag is the user's name for the key
+                raise SpecError(error.message, value=error.value, allowed=error.allowed, source="--device") from None
+            raise error.under("training").with_source(config.source) from None
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
     guard = check_run_directory(config, out, config.storage or RunDirectory(out).default_storage,

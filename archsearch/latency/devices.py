@@ -11,26 +11,15 @@ from pathlib import Path
 
 import torch
 
-from archsearch.errors import SpecError
-from archsearch.latency.settings import LatencySettings
+from archsearch.devices import present_device
+from archsearch.latency.settings import LATENCY_DEVICE_KINDS, LatencySettings
 
 _CPUINFO = Path("/proc/cpuinfo")
 
 
 def require_device(settings: LatencySettings) -> torch.device:
-    """Return the torch device the settings name, or raise SpecError if it is not here."""
-    device = torch.device(settings.device)
-    if device.type == "cpu":
-        return device
-    if not torch.cuda.is_available():
-        raise SpecError("a CUDA device was asked for but torch.cuda.is_available() is False",
-                        path="device", value=settings.device, allowed="'cpu' on this machine")
-    count = torch.cuda.device_count()
-    index = 0 if device.index is None else device.index
-    if index >= count:
-        raise SpecError(f"only {count} CUDA device(s) are present", path="device",
-                        value=settings.device, allowed=_present_devices(count))
-    return torch.device("cuda", index)
+    """Return the torch device the settings name, or raise SpecError if it is not here (training's rule)."""
+    return present_device(settings.device, kinds=LATENCY_DEVICE_KINDS)
 
 
 def device_name(settings: LatencySettings) -> str:
@@ -49,7 +38,3 @@ def cpu_name() -> str:
             if label.strip() == "model name" and value.strip():
                 return value.strip()
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def _present_devices(count: int) -> str:
-    return ", ".join(["cpu", "cuda"] + [f"cuda:{index}" for index in range(count)])

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -25,7 +25,7 @@ TIMING_PROTOCOL = 2
 """Raised when how a timing runs changes the numbers it gives, so that caches keyed by
 ``LatencySettings.key`` time again: 2 keeps freed memory in the process (``allocator``)."""
 
-_DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
+LATENCY_DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")  # what timing synchronizes with (no MPS timer)
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,7 @@ class LatencySettings:
     max_repeats: int = 1000
 
     def __post_init__(self) -> None:
-        if not isinstance(self.device, str) or _DEVICE_PATTERN.fullmatch(self.device) is None:
-            raise SpecError("not a known device", path="device", value=self.device,
-                            allowed="'cpu', 'cuda' or 'cuda:N'")
+        check_device_name(self.device, kinds=LATENCY_DEVICE_KINDS)
         _check_choice("dtype", self.dtype, tuple(DTYPES))
         _check_choice("backend", self.backend, BACKEND_NAMES)
         _check_int("batch_size", self.batch_size, minimum=1)

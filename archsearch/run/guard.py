@@ -29,6 +29,7 @@ import yaml
 from archsearch.errors import SpecError
 from archsearch.io import read_yaml, write_text_atomic
 from archsearch.search.config import StudyConfig
+from archsearch.storage_url import hide_secret, masked
 
 FINGERPRINT_FILE = "fingerprint.yaml"
 ALLOW_FLAG = "--allow-changed-settings"
@@ -130,8 +131,8 @@ def read_storage(url: str, study_name: str) -> StorageView:
                 return StorageView(0, None)
             rows = connection.execute(sqlalchemy.text(_QUERY), {"name": study_name}).fetchall()
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise SpecError(f"cannot read the study's storage: {' '.join(str(error).split())[:300]}", path="storage",
-                        value=url) from None
+        reason = hide_secret(" ".join(str(error).split()), url)[:300]
+        raise SpecError(f"cannot read the study's storage: {reason}", path="storage", value=masked(url)) from None
     finally:
         engine.dispose()
     return _view(rows)
@@ -150,14 +151,14 @@ def _read_sqlite(url: str, study_name: str) -> StorageView:
     try:
         connection = sqlite3.connect(f"file:{Path(database).resolve()}?mode=ro", uri=True, timeout=60)
     except sqlite3.Error as error:
-        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=url) from None
+        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=masked(url)) from None
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"studies", "trials"} <= tables:
             return StorageView(0, None)
         rows = connection.execute(_QUERY.replace(":name", "?"), (study_name,)).fetchall()
     except sqlite3.Error as error:  # not a database, or a damaged one
-        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=url) from None
+        raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=masked(url)) from None
     finally:
         connection.close()
     return _view(rows)
@@ -214,8 +215,9 @@ class GuardDecision:
 
     root: Path
     identity: StudyIdentity
-    record_data: dict[str, Any]
+    record_data: dict[str, Any]  # as written: the storage's URL masked
     changed: list[str]
+    storage_url: str  # the URL to connect with (its password, if any, only in memory)
 
     @property
     def recipe(self) -> str:
@@ -227,7 +229,7 @@ class GuardDecision:
     def record_first_trial(self) -> None:
         """After a run: the start of the storage's trial 0, by which a later start knows this storage again."""
         if self.record_data["first_trial_started"] is None:
-            view = read_storage(self.record_data["storage"], self.identity.study)
+            view = read_storage(self.storage_url, self.identity.study)
             if view.first_started is not None:
                 self.record_data["first_trial_started"] = view.first_started
                 self.record()
@@ -262,10 +264,10 @@ def check_run_directory(config: StudyConfig, root: Path, storage_url: str, *,
                         "settings": identity.settings})
     data = {"study": identity.study, "space": identity.space, "fingerprint": digest([identity.study, identity.space,
                                                                                      identity.recipe]),
-            "recipe": identity.recipe, "storage": storage_url,
+            "recipe": identity.recipe, "storage": masked(storage_url),
             "first_trial_started": (record or {}).get("first_trial_started") or view.first_started,
             "recipes": recipes}
-    return GuardDecision(root=root, identity=identity, record_data=data, changed=changed)
+    return GuardDecision(root=root, identity=identity, record_data=data, changed=changed, storage_url=storage_url)
 
 
 def _check_same_study(study: Any, space: Any, identity: StudyIdentity, where: str) -> None:
@@ -282,12 +284,12 @@ def _check_storage(root: Path, record: dict[str, Any] | None, view: StorageView,
         listed = ", ".join(map(str, beyond[:10])) + (" ..." if len(beyond) > 10 else "")
         raise SpecError(f"{where} has rows or weights of trials {listed}, but its storage holds "
                         f"{view.trials} trial{'s' * (view.trials != 1)} of the study (emptied or replaced?)",
-                        path="storage", value=url,
+                        path="storage", value=masked(url),
                         allowed="the storage this run directory was made with, or another --out "
                                 "(nothing was changed)")
     recorded_first = (record or {}).get("first_trial_started")
     if recorded_first and view.first_started and recorded_first != view.first_started:
         raise SpecError(f"{where} was made with another storage: its trial 0 started at {recorded_first}, the "
-                        f"storage's at {view.first_started}", path="storage", value=url,
+                        f"storage's at {view.first_started}", path="storage", value=masked(url),
                         allowed="the storage this run directory was made with, or another --out "
                                 "(nothing was changed)")

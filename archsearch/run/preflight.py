@@ -11,6 +11,7 @@ from __future__ import annotations
 from archsearch.errors import SpecError
 from archsearch.resources import check_threads
 from archsearch.search.config import StudyConfig
+from archsearch.storage_url import hide_secret, masked
 
 
 def check_before_run(config: StudyConfig) -> None:
@@ -33,9 +34,9 @@ def check_storage_driver(config: StudyConfig) -> None:
     try:
         sqlalchemy.create_engine(config.storage).dispose()  # loads the dialect and its driver; connects to nothing
     except (ImportError, sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as error:
-        reason = " ".join(str(error).split())[:300]
+        reason = hide_secret(" ".join(str(error).split()), config.storage)[:300]
         raise SpecError(f"cannot use this storage: {type(error).__name__}: {reason}", path="storage",
-                        value=config.storage,
+                        value=masked(config.storage),
                         allowed="a URL whose database driver is installed (e.g. pip install 'psycopg[binary]' "
                                 "for postgresql://), or null for SQLite in the run directory",
                         source=config.source) from None

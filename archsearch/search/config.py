@@ -25,7 +25,9 @@ from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
+from archsearch.space.bounds import check_fixed, narrowed_parameters
 from archsearch.space.sampling import Space, load_space, parse_space
+from archsearch.storage_url import connection_url, masked
 from archsearch.train import TrainConfig
 
 Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
@@ -218,7 +220,7 @@ class StudyFile:
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
-                value=self.storage,
+                value=masked(self.storage) if self.storage is not None else None,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
         for metric in LATENCY_METRICS:
             if self.latency is None:
@@ -264,7 +266,7 @@ class StudyConfig:
     pruner_options: Mapping[str, Any]
     trials: int
     seeds: tuple[int, ...]
-    storage: str | None
+    storage: str | None  # the URL to connect with, its password included: never to be written or printed as is
     latency: LatencySettings | None
     constraints: tuple[Constraint, ...]
     screening: Screening | None
@@ -312,7 +314,7 @@ def parse_study(data: Any, *, source: str, base_dir: Path) -> StudyConfig:
 
 def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path) -> StudyConfig:
     """The checks a study needs beyond its sections' own: files on disk, and sections that depend on each other."""
-    space_path, space = _space(study, base_dir)
+    space_path, space, fix = _space(study, base_dir)
     sampler, sampler_options = parse_with_options(SamplerFields, study.sampler, "sampler")
     pruner, pruner_options = parse_with_options(PrunerFields, study.pruner, "pruner")
     require(pruner.name == "none" or len(study.objectives) == 1, "pruning needs a single objective",
@@ -324,19 +326,23 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
                                    _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
                         for metric, bounds in study.constraints.items())
     _check_screening(study, constraints, latency)
+    if study.storage is not None:  # what is written (study.yaml, a dry run) shows the URL's password masked
+        raw["storage"] = masked(study.storage)
     return StudyConfig(
-        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=study.fix,
+        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
-        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
+        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
+        storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, raw=raw)
 
 
-def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
-    """The space file, with the study's ``parameters`` replacing some definitions (e.g. fewer widths)."""
+def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:
+    """The space file, with the study's ``parameters`` narrowing some definitions (e.g. fewer widths), and the
+    ``fix`` values as sampling takes them: the one check that both lie inside the space, before any trial."""
     space_path = (base_dir / study.space).resolve()
     require(space_path.is_file(), "no such space file", path="space", value=str(space_path))
     space = load_space(space_path)
@@ -345,10 +351,10 @@ def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
             require(name in space.parameters, "not a parameter of the space", path=f"{group}.{name}", value=name,
                     allowed=", ".join(space.parameters))
     if study.parameters:
-        merged = parse_space({"name": space.name, "parameters": {**space.parameters, **study.parameters},
+        merged = parse_space({"name": space.name, "parameters": narrowed_parameters(space, study.parameters),
                               "spec": dict(space.template)})
         space = replace(space, parameters=merged.parameters)
-    return space_path, space
+    return space_path, space, check_fixed(space, study.fix)
 
 
 def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
@@ -423,7 +429,12 @@ def set_value(data: dict[str, Any], assignment: str) -> str:
     if len(parts) > MAX_YAML_DEPTH:
         raise SpecError(f"a key path deeper than {MAX_YAML_DEPTH} levels", value=key,
                         allowed=f"at most {MAX_YAML_DEPTH} dotted parts", source="--set")
-    value = parse_yaml(text, source=f"--set {key}")
+    _assign(data, parts, parse_yaml(text, source=f"--set {key}"), assignment)
+    return key
+
+
+def _assign(data: dict[str, Any], parts: list[str], value: Any, assignment: str) -> None:
+    """Put ``value`` at the key path ``parts``, making the mappings on the way."""
     target = data
     for depth, part in enumerate(parts[:-1]):
         child = target.get(part)
@@ -434,23 +445,35 @@ def set_value(data: dict[str, Any], assignment: str) -> str:
                             value=child, source=f"--set {assignment}")
         target = child
     target[parts[-1]] = value
-    return key
 
 
-def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> StudyConfig:
-    """Read a study file with ``--set`` overrides; an error in an overridden value names the ``--set``."""
+def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               flags: Mapping[str, tuple[str, Any]] | None = None) -> StudyConfig:
+    """Read a study file with ``--set`` overrides, then ``flags`` (key path -> (flag, value as typed), e.g.
+    ``{"training.device": ("--device", "cuda:1")}``); an error in an overridden value names its ``--set`` or
+    flag (a flag's own error shows no key path: the flag is the user's name for it)."""
     path = Path(path)
     data = read_yaml(path)
-    overridden: dict[str, str] = {}
-    if overrides and not isinstance(data, dict):
+    sources: dict[str, str] = {}
+    empty: set[str] = set()  # keys a --set gave no text (read as null), shown as '' in an error
+    if (overrides or flags) and not isinstance(data, dict):
         raise SpecError("a study must be a mapping", value=type(data).__name__, source=str(path))
     for assignment in overrides:
-        overridden[set_value(data, assignment)] = assignment
+        key = set_value(data, assignment)
+        shown = f"storage={masked(assignment.partition('=')[2])}" if key == "storage" else assignment
+        sources[key] = f"--set {shown} (over {path})"
+        if not assignment.partition("=")[2].strip():
+            empty.add(key)
+    for key, (flag, value) in (flags or {}).items():
+        _assign(data, key.split("."), value, f"{key}={value}")
+        sources[key] = flag
     try:
         return parse_study(data, source=str(path), base_dir=path.parent)
     except SpecError as error:
-        for key, assignment in overridden.items():
+        for key, source in sources.items():
             if error.path == key or error.path.startswith((f"{key}.", f"{key}[")):
-                raise SpecError(error.message, path=error.path, value=error.value, allowed=error.allowed,
-                                source=f"--set {assignment} (over {path})") from None
+                key_path = "" if flags and key in flags and error.path == key else error.path
+                value = "" if key in empty and error.path == key and error.value is None else error.value
+                raise SpecError(error.message, path=key_path, value=value, allowed=error.allowed,
+                                source=source) from None
         raise

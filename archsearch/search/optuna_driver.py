@@ -30,6 +30,7 @@ from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
 from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import Primitive, enumerate_grid
+from archsearch.storage_url import hide_secret, masked
 
 HEARTBEAT_SECONDS = 10
 WAIT_SECONDS = 1.0
@@ -156,8 +157,8 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, RuntimeError) as error:
         # A corrupt or foreign study.db, an unknown URL scheme, a missing database driver, an old schema.
-        message = " ".join(str(getattr(error, "orig", None) or error).split())[:500]
-        raise SpecError(f"cannot open the study's storage: {message}", path="storage", value=url,
+        message = hide_secret(" ".join(str(getattr(error, "orig", None) or error).split()), url)[:500]
+        raise SpecError(f"cannot open the study's storage: {message}", path="storage", value=masked(url),
                         source=config.source) from None
     directions = [objective.direction for objective in config.objectives]
     study = optuna.create_study(storage=RetriesFirstStorage(storage), study_name=config.name, sampler=TrialSeededSampler(config),

@@ -18,6 +18,7 @@ from archsearch.arch.build import build
 from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
+from archsearch.errors import SpecError
 from archsearch.io import write_state_dict
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
@@ -94,9 +95,14 @@ def study_datasets(study: StudyConfig):
     dataset = study.dataset
     options = dict(dataset.options)
     train_split, val_split = options.pop("train_split", "train"), options.pop("val_split", "val")
-    train = build_dataset(dataset.name, dataset.root, train_split,
-                          study.augmentation.train_transforms(study.input_size), **options)
-    val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
+    try:
+        train = build_dataset(dataset.name, dataset.root, train_split,
+                              study.augmentation.train_transforms(study.input_size), **options)
+        val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
+    except SpecError as error:
+        if error.source or error.path not in options:
+            raise
+        raise error.under("dataset").with_source(study.source) from None  # an option as the study file names it
     return train, val
 
 

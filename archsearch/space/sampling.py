@@ -91,7 +91,7 @@ def parse_space(data: Any, *, source: str = "") -> Space:
         for name, definition in parameters.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise SpaceError("parameter names must be identifiers", path=f"parameters.{name}", value=name)
-            if _node_kind(definition, f"parameters.{name}") not in ("choice", "int", "float"):
+            if node_kind(definition, f"parameters.{name}") not in ("choice", "int", "float"):
                 raise SpaceError("a parameter must be a choice node", path=f"parameters.{name}", value=definition,
                                  allowed="{choice: [...]}, {int: [lo, hi]}, {float: [lo, hi]}")
         name = data.get("name", Path(source).stem if source else "space")
@@ -107,7 +107,7 @@ def load_space(path: str | Path) -> Space:
     return parse_space(read_yaml(Path(path)), source=str(path))
 
 
-def _node_kind(node: Any, path: str) -> str | None:
+def node_kind(node: Any, path: str) -> str | None:
     """'choice', 'int', 'float' or 'if' for a node of that kind, None for plain data."""
     if not isinstance(node, Mapping):
         return None
@@ -121,7 +121,7 @@ def _node_kind(node: Any, path: str) -> str | None:
     return None
 
 
-def _label(option: Any) -> Primitive:
+def option_label(option: Any) -> Primitive:
     if option is None or isinstance(option, (str, int, float, bool)):
         return option
     return json.dumps(option, separators=(",", ":"))
@@ -156,13 +156,13 @@ class _Resolver:
         return self.values[name]
 
     def sample(self, name: str, node: Mapping[str, Any], path: str) -> Any:
-        kind = _node_kind(node, path)
+        kind = node_kind(node, path)
         if kind == "choice":
             options = node["choice"]
             if isinstance(options, Mapping):
                 labels, values = [str(label) for label in options], list(options.values())
             elif isinstance(options, list):
-                labels, values = [_label(option) for option in options], list(options)
+                labels, values = [option_label(option) for option in options], list(options)
             else:
                 raise SpaceError("choice needs a list or a mapping of labels to values", path=path, value=options)
             if not labels or len(set(labels)) != len(labels):
@@ -194,7 +194,7 @@ class _Resolver:
         if isinstance(node, list):
             items = [self.resolve(item, f"{path}[{index}]") for index, item in enumerate(node)]
             return [item for item in items if item is not OMITTED]
-        kind = _node_kind(node, path)
+        kind = node_kind(node, path)
         if kind in ("choice", "int", "float"):
             return self.sample(path.removeprefix("spec."), node, path)
         if kind == "if":

@@ -7,7 +7,8 @@ from archsearch.train.loaders import default_workers, loader_settings, make_load
 from archsearch.train.losses import CrossEntropy, OhemCrossEntropy, SegmentationLoss, build_loss
 from archsearch.train.metrics import ConfusionMatrix
 from archsearch.train.optim import build_optimizer, build_scheduler
-from archsearch.train.trainer import TrainResult, present_device, train_and_evaluate
+from archsearch.devices import present_device
+from archsearch.train.trainer import TrainResult, train_and_evaluate
 
 __all__ = [
     "ConfusionMatrix",

@@ -15,8 +15,7 @@ from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
-import torch
-
+from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -162,26 +161,31 @@ def _real(name: str, value: Any, *, minimum: float = -math.inf, maximum: float =
           exclusive_minimum: bool = False, exclusive_maximum: bool = False) -> float:
     low = f"{'>' if exclusive_minimum else '>='} {minimum}" if minimum > -math.inf else ""
     high = f"{'<' if exclusive_maximum else '<='} {maximum}" if maximum < math.inf else ""
-    allowed = "a number " + " and ".join(part for part in (low, high) if part)
+    allowed = ("a finite number " + " and ".join(part for part in (low, high) if part)).strip()
+    number = _as_number(value)
+    if number is not None and not math.isfinite(number):  # nan, inf (YAML's .nan/.inf, or the words as text)
+        raise SpecError("must be a finite number", path=name, value=value, allowed=allowed)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = " (it is quoted, so it is text; write the number without quotes)" if _reads_as_number(value) else ""
-        raise SpecError(f"must be a number{hint}", path=name, value=value, allowed=allowed.strip())
+        hint = " (it is text; write the number without quotes)" if number is not None else ""
+        raise SpecError(f"must be a number{hint}", path=name, value=value, allowed=allowed)
     value = float(value)
     too_low = value <= minimum if exclusive_minimum else value < minimum
     too_high = value >= maximum if exclusive_maximum else value > maximum
-    if not math.isfinite(value) or too_low or too_high:
-        raise SpecError("out of range", path=name, value=value, allowed=allowed.strip())
+    if too_low or too_high:
+        raise SpecError("out of range", path=name, value=value, allowed=allowed)
     return value
 
 
-def _reads_as_number(value: Any) -> bool:
+def _as_number(value: Any) -> float | None:
+    """The number ``value`` is, or reads as when it is text ('0.1', 'nan', '-.inf'); None otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     if not isinstance(value, str):
-        return False
+        return None
     try:
-        float(value)
+        return float(value.replace(".inf", "inf").replace(".nan", "nan"))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _choice(name: str, value: Any, *, choices: tuple[str, ...]) -> str:
@@ -227,14 +231,7 @@ def _class_weights(name: str, value: Any) -> tuple[float, ...] | None:
 
 
 def _device(name: str, value: Any) -> str:
-    allowed = "'cpu', 'cuda', 'cuda:N', 'mps'"
-    if not isinstance(value, str):
-        raise SpecError("must be a device name", path=name, value=value, allowed=allowed)
-    try:
-        torch.device(value)
-    except RuntimeError:
-        raise SpecError("not a torch device", path=name, value=value, allowed=allowed) from None
-    return value
+    return check_device_name(value, path=name)  # the rule latency settings read device names by, too
 
 
 _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from archsearch.devices import present_device
 from archsearch.errors import SpecError
 from archsearch.train.config import TrainConfig
 from archsearch.train.divergence import DivergenceWatch
@@ -51,25 +52,6 @@ class TrainResult:
     final_loss: float
     history: tuple[tuple[int, float], ...]
     data_wait_fraction: float = 0.0
-
-
-def present_device(name: str) -> torch.device:
-    """The torch device ``name`` names, or a SpecError if this machine does not have it.
-
-    Training on another device than the one asked for would make a trial's time (and a
-    GPU share) meaningless, so a missing device is an error, never a fallback.
-    """
-    device = torch.device(name)
-    if device.type != "cuda":
-        return device
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = 0 if device.index is None else device.index
-    if index >= count:
-        present = ", ".join(["'cpu'"] + [f"'cuda:{number}'" for number in range(count)])
-        raise SpecError("CUDA is not available on this machine" if count == 0
-                        else f"only {count} CUDA device(s) are present", path="device", value=name,
-                        allowed=present)
-    return torch.device("cuda", index)
 
 
 def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],

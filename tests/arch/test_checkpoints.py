@@ -149,3 +149,45 @@ def test_unreadable_checkpoints_are_clear_errors(tmp_path):
     torch.save({"epoch": 3}, odd)
     with pytest.raises(SpecError, match="not a state dict of tensors"):
         load_weights(build("regseg"), odd)
+
+
+def small_network() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pt", ".safetensors"])
+def test_an_empty_checkpoint_file_is_called_empty(tmp_path, suffix):
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    with pytest.raises(SpecError) as error:
+        load_weights(small_network(), empty)
+    assert str(error.value).startswith(f"{empty}: the file is empty, not a checkpoint")
+    assert "EOFError" not in str(error.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_integer_tensors_for_float_parameters_are_refused_naming_the_key(tmp_path, dtype):
+    state = small_network().state_dict()
+    state["0.weight"] = torch.ones_like(state["0.weight"], dtype=dtype)
+    path = tmp_path / "weights.safetensors"
+    write_state_dict(path, state)
+    with pytest.raises(SpecError) as error:
+        load_weights(small_network(), path)
+    assert error.value.path == "0.weight" and str(dtype).removeprefix("torch.") in str(error.value)
+    assert "float32" in error.value.allowed
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_weights_load_widened_exactly_with_a_note(tmp_path, dtype):
+    from archsearch.arch.checkpoints import WidenedWeightsWarning
+
+    state = {key: value.to(dtype) if value.is_floating_point() else value
+             for key, value in small_network().state_dict().items()}
+    path = tmp_path / "weights.safetensors"
+    write_state_dict(path, state)
+    with pytest.warns(WidenedWeightsWarning, match=f"{path}: 6 tensors stored in {str(dtype)[6:]} were widened exactly "
+                                                   "to float32"):
+        model = load_weights(small_network(), path)
+    for key, value in model.state_dict().items():
+        assert value.dtype == (torch.float32 if state[key].is_floating_point() else state[key].dtype)
+        assert torch.equal(value, state[key].to(value.dtype))

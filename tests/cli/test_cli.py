@@ -116,3 +116,12 @@ def test_latency_help_still_quotes_the_defaults(capsys):
     assert exit_info.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert "input size (default 512x1024)" in help_text and "--threads N" in help_text
+
+
+def test_half_precision_weights_load_with_a_note(tmp_path, capsys):
+    weights = tmp_path / "half.safetensors"
+    write_state_dict(weights, {key: value.half() if value.is_floating_point() else value
+                               for key, value in build("regseg-exp43-decoder14").state_dict().items()})
+    status, _, err = run(capsys, "build", "regseg-exp43-decoder14", "--weights", str(weights), "--input", "64x64")
+    assert status == 0 and f"note: {weights}: " in err and "stored in float16 were widened exactly to float32" in err
+    assert "Warning" not in err

@@ -70,3 +70,16 @@ def test_missing_or_unreadable_run_directory_exits_2(tmp_path, capsys):
     assert main(["dashboard", str(tmp_path / "empty")]) == 2
     assert "cannot open the run's storage" in capsys.readouterr().err
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid", "192.0.2.1"])  # 192.0.2.1: not this machine's
+def test_a_host_it_cannot_listen_on_is_reported_under_host(tmp_path, capsys, host):
+    import optuna
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "study.yaml").write_text("name: x\n")
+    optuna.create_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name="x")
+    assert main(["dashboard", str(run_dir), "--host", host, "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert f"--host: cannot listen on this address" in error and host in error and "--port" not in error, error

@@ -74,6 +74,8 @@ def test_every_flag_reaches_the_settings():
     (["--dtype", "fp8"], "--dtype: not a known value (got 'fp8'); allowed: fp32, fp16, bf16"),
     (["--backend", "tensorrt"], "--backend: not a known value (got 'tensorrt')"),
     (["--device", "tpu"], "--device: not a known device (got 'tpu')"),
+    (["--device", "mps"], "--device: mps devices are not supported here (got 'mps'); allowed: 'cpu', 'cuda', 'cuda:N'"),
+    (["--device", ""], "--device: expected a device name (got '')"),
     (["--backend", "onnxruntime", "--channels-last"], "--channels-last: onnxruntime chooses its own memory layout"),
     (["--backend", "onnxruntime", "--dtype", "bf16"], "--dtype: onnxruntime has no bf16 convolution kernels"),
 ])

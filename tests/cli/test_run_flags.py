@@ -51,3 +51,21 @@ def test_a_device_that_is_not_here_exits_2_before_anything_is_written(tiny_study
 def test_device_flag_sets_the_training_device(tiny_study, tmp_path, capsys):
     assert main(["run", str(tiny_study), "--dry-run", "--device", "cpu"]) == 0
     assert "device: cpu" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
+def test_mps_that_is_not_here_exits_2_before_anything_is_written(tiny_study, tmp_path, capsys):
+    status = main(["run", str(tiny_study), "--out", str(tmp_path / "run"), "--device", "mps"])
+    error = capsys.readouterr().err
+    assert status == 2 and "--device: an MPS device was asked for" in error and "'cpu'" in error
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu", "--device: not a known device (got 'tpu')"),
+    ("", "--device: expected a device name (got '')"),
+])
+def test_a_device_flag_that_names_no_device_is_reported_under_the_flag(tiny_study, tmp_path, capsys, device, message):
+    status = main(["run", str(tiny_study), "--out", str(tmp_path / "run"), "--device", device, "--dry-run"])
+    error = capsys.readouterr().err
+    assert status == 2 and message in error and "--set" not in error, error

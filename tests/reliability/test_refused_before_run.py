@@ -62,3 +62,39 @@ def test_a_bad_sampler_option_lists_the_allowed_ones(tiny_study, capsys):
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "sampler.name=tpe", "sampler.startup=3")
     assert "sampler: sampler rejects its options" in err and "allowed: tpe's options:" in err
     assert "n_startup_trials" in err
+
+
+def test_a_fixed_value_outside_the_space_is_refused_before_any_trial(tiny_study, capsys):
+    message = "fix.width: not one of the space's choices (got 13); allowed: 16, 32, 48"
+    assert message in refused_run(capsys, tiny_study, tiny_study.parent / "run", "fix.width=13")
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "fix.width=13"]) == 2  # the same check
+    assert message in capsys.readouterr().err
+
+
+def test_study_parameters_that_widen_the_space_are_refused_naming_the_new_values(tiny_study, capsys):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "parameters.width={choice: [16, 64]}")
+    assert "parameters.width: adds values the space does not have (got [64])" in err
+
+
+def test_a_labelled_choice_narrowed_by_labels_runs(tiny_study, capsys, no_training):
+    import pandas as pd
+
+    run_dir = tiny_study.parent / "run"
+    assert main(["run", str(tiny_study), "--out", str(run_dir), "--trials", "1", "--set", "fix.group_width=8",
+                 "--set", "parameters.pattern={choice: [long]}"]) == 0
+    row = pd.read_csv(run_dir / "trials.csv").iloc[0]
+    assert row["state"] == "COMPLETE" and row["param.pattern"] == "long"
+
+
+def test_an_empty_set_value_is_shown(tiny_study, capsys):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "trials=")
+    assert "--set trials= (over" in err and "trials: expected an integer (got '')" in err
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("dataset.height=3", "dataset.height: synthetic dataset parameter is out of range (got 3)"),
+    ("dataset.num_train=0", "dataset.num_train: synthetic dataset parameter is out of range (got 0)"),
+])
+def test_a_bad_dataset_option_names_the_study_and_its_key(tiny_study, capsys, assignment, message):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", assignment)
+    assert f"{tiny_study}: {message}" in err

@@ -109,3 +109,37 @@ def test_config_is_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         config.lr = 1.0  # type: ignore[misc]
     assert hash(config) == hash(TrainConfig(iterations=10, class_weights=(1.0, 2.0)))
+
+
+@pytest.mark.parametrize("name", ["xpu", "meta", "cuda:x", "cpu:0", "", " cpu", 0])
+def test_training_and_latency_refuse_the_same_device_names(name) -> None:
+    from archsearch.latency import LatencySettings
+
+    with pytest.raises(SpecError) as training:
+        TrainConfig.from_dict({"iterations": 1, "device": name})
+    with pytest.raises(SpecError) as latency:
+        LatencySettings(device=name)
+    assert training.value.path == "training.device" and latency.value.path == "device"
+    assert training.value.message == latency.value.message
+
+
+def test_mps_is_a_training_device_and_is_refused_for_latency_by_name() -> None:
+    from archsearch.latency import LatencySettings
+
+    assert TrainConfig.from_dict({"iterations": 1, "device": "mps"}).device == "mps"
+    with pytest.raises(SpecError, match="mps devices are not supported here"):
+        LatencySettings(device="mps")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-.inf", float("nan"), float("inf")])
+def test_a_number_that_is_not_finite_is_called_so(value) -> None:
+    with pytest.raises(SpecError) as error:
+        TrainConfig.from_dict({"iterations": 1, "lr": value})
+    assert error.value.message == "must be a finite number" and "quoted" not in str(error.value)
+    assert error.value.allowed == "a finite number > 0.0"
+
+
+def test_a_number_written_as_text_is_called_text() -> None:
+    with pytest.raises(SpecError) as error:
+        TrainConfig.from_dict({"iterations": 1, "lr": "0.1"})
+    assert "text" in error.value.message

@@ -146,3 +146,10 @@ def test_compiled_model_trains_on_cuda(make_model, train_set, val_set) -> None:
     torch.manual_seed(0)
     result = train(make_model(), train_set, val_set, compile=True, device="cuda", amp="bf16", num_workers=1)
     assert math.isfinite(result.final_loss) and result.miou > 0.5
+
+
+def test_a_missing_mps_device_is_an_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(SpecError) as error:
+        present_device("mps")
+    assert error.value.path == "device" and "'cpu'" in str(error.value) and "MPS" in error.value.message
