@@ -20,6 +20,7 @@ from archsearch.supernet.network import Supernet
 SAMPLING_RULES = ("uniform", "sandwich")
 MAX_ATTEMPTS = 1000
 """Draws allowed per valid point; a space that is invalid this often is an error, not a wait."""
+EXTREME_ATTEMPTS = 10
 
 
 def _numeric(options: Sequence[Primitive]) -> bool:
@@ -47,15 +48,18 @@ class ExtremeSuggester(RandomSuggester):
 
 
 def random_points(space: Space, count: int, rng: random.Random, *, extreme: bool | None = None) -> list[dict]:
-    """``count`` valid points drawn uniformly (``extreme``: with numeric decisions at their largest or smallest)."""
+    """``count`` valid points drawn uniformly (``extreme``: with numeric decisions at their largest or smallest,
+    as many of ``count`` as are valid within a few draws each: an extreme point may well be invalid)."""
     suggester = RandomSuggester(rng) if extreme is None else ExtremeSuggester(rng, largest=extreme)
     points: list[dict] = []
-    for _ in range(count * MAX_ATTEMPTS):
+    for _ in range(count * (MAX_ATTEMPTS if extreme is None else EXTREME_ATTEMPTS)):
         if len(points) == count:
             return points
         point = sample(space, suggester)
         if point.valid:
             points.append(point.params)
+    if extreme is not None:
+        return points
     raise SpecError("the space gave too few valid points", value=len(points), source=space.source,
                     allowed=f"at least one valid point in {MAX_ATTEMPTS} draws")
 
