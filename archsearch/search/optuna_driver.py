@@ -296,6 +296,8 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
     study, grid_trials = prepare_study(config, run_dir)
     requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
     objective = Objective(config, TrialRunner(config, run_dir))
+    if config.supernet is not None:  # one job before the trials, which then evaluate its subnets
+        objective.runner.prepare_supernet()
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         write_trials_csv(study, run_dir)

@@ -25,6 +25,9 @@ from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
+from archsearch.space.sampling import Primitive
+from archsearch.supernet.training import (calibration_batches, checkpoint_step, evaluate_subnet, load_supernet,
+                                          train_supernet)
 from archsearch.train import loader_settings, make_loader, train_and_evaluate
 
 PROXY_BATCHES = 3
@@ -50,6 +53,7 @@ class TrialMetrics(PointLatency):
     receptive_field: int
     output_stride: int
     miou: float | None = None
+    supernet_miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
     data_wait_fraction: float | None = None
@@ -197,3 +201,44 @@ class TrialRunner:
         return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
                        trial_seconds=time.perf_counter() - started)
+
+    # ---------------------------------------------------------------- a study with a supernet
+
+    @property
+    def supernet_checkpoint(self):
+        return self.run_dir.root / "supernet" / "checkpoint.pt"
+
+    def prepare_supernet(self) -> None:
+        """Train the study's supernet to its last step (resuming its checkpoint), once, before any trial.
+
+        Under the run directory's lock, so that processes of one study train it once between them.
+        """
+        settings, config = self.study.supernet, self.study.training
+        with self.run_dir.lock("supernet"):
+            if checkpoint_step(self.supernet_checkpoint) >= settings.iterations:
+                return
+            loader = make_loader(self._datasets[0], config.batch_size, shuffle=True, seed=config.seed,
+                                 drop_last=True, **loader_settings(config))
+            train_supernet(self.study.space, loader, config, iterations=settings.iterations,
+                           sampling=settings.sampling, num_classes=self.num_classes,
+                           checkpoint=self.supernet_checkpoint, coverage=settings.coverage)
+
+    @cached_property
+    def _supernet(self):
+        return load_supernet(self.supernet_checkpoint, self.study.space, num_classes=self.num_classes).to(
+            self.study.training.device)
+
+    def evaluate_on_supernet(self, params: Mapping[str, Primitive], metrics: TrialMetrics,
+                             trial_number: int) -> TrialMetrics:
+        """The point's subnet with inherited weights: BatchNorm recalibrated on the first training batches
+        of the trial's seed, then its mIoU on the val split (``supernet_miou``); its weights are the trial's."""
+        started = time.perf_counter()
+        config = self.study.training
+        train_set, val_set = self._datasets
+        calibration = calibration_batches(make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed,
+                                                      drop_last=True), self.study.supernet.calibration_batches)
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
+        miou, network = evaluate_subnet(self._supernet, dict(params), calibration, val_loader,
+                                        num_classes=self.num_classes, ignore_index=config.ignore_index)
+        write_state_dict(self.run_dir.weights_path(trial_number), network.state_dict())
+        return replace(metrics, supernet_miou=miou, eval_seconds=time.perf_counter() - started)

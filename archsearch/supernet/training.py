@@ -141,12 +141,14 @@ def subnet(supernet: Supernet, params: Params, calibration: Iterable[Any]) -> Se
     return network.eval()
 
 
-def subnet_miou(supernet: Supernet, params: Params, calibration: Iterable[Any], val_loader: Iterable[Any], *,
-                num_classes: int, ignore_index: int = 255) -> float:
-    """mIoU of the point's subnet with inherited weights, after BatchNorm recalibration on ``calibration``."""
+def evaluate_subnet(supernet: Supernet, params: Params, calibration: Iterable[Any], val_loader: Iterable[Any], *,
+                    num_classes: int, ignore_index: int = 255) -> tuple[float, SegmentationNetwork]:
+    """mIoU of the point's subnet with inherited weights, after BatchNorm recalibration on ``calibration``,
+    and that subnet (to save, deploy or export)."""
     network = subnet(supernet, params, calibration)
     device = next(network.parameters()).device
-    return evaluate(network, val_loader, num_classes=num_classes, ignore_index=ignore_index, device=device).miou()
+    matrix = evaluate(network, val_loader, num_classes=num_classes, ignore_index=ignore_index, device=device)
+    return matrix.miou(), network
 
 
 def calibration_batches(loader: Iterable[Any], count: int) -> list[Any]:

@@ -7,7 +7,7 @@ import torch
 
 from archsearch.space.sampling import load_space
 from archsearch.supernet.paths import random_points, training_paths
-from archsearch.supernet.training import checkpoint_step, load_supernet, subnet_miou, train_supernet
+from archsearch.supernet.training import checkpoint_step, load_supernet, evaluate_subnet, train_supernet
 from archsearch.train import TrainConfig, make_loader
 from tests.helpers.paths import FIXTURES
 from tests.train.conftest import NUM_CLASSES, color_dataset
@@ -52,5 +52,5 @@ def test_subnets_of_a_trained_supernet_are_evaluated_from_its_checkpoint(space, 
     supernet = load_supernet(tmp_path / "s.pt", space, num_classes=NUM_CLASSES)
     point = random_points(space, 1, random.Random(0))[0]
     calibration = [batch for batch, _ in zip(loader(), range(2))]
-    miou = subnet_miou(supernet, point, calibration, loader(), num_classes=NUM_CLASSES)
-    assert 0.0 <= miou <= 1.0
+    miou, network = evaluate_subnet(supernet, point, calibration, loader(), num_classes=NUM_CLASSES)
+    assert 0.0 <= miou <= 1.0 and not network.training
