@@ -15,13 +15,16 @@ class SupernetSettings:
     """``iterations`` steps of the study's recipe, each on the paths ``sampling`` draws (``uniform``: SPOS's one
     path; ``sandwich``: BigNAS's largest, smallest and one random); every trial then recalibrates its subnet's
     BatchNorm on ``calibration_batches`` training batches and records its mIoU as ``supernet_miou``. The shared
-    tensors are sized on ``coverage`` sampled points (a point needing more grows them while training)."""
+    tensors are sized on ``coverage`` sampled points (a point needing more grows them while training). At the end,
+    the ``retrain_top`` best points by ``supernet_miou`` are trained stand-alone (``supernet/retrained.csv``)."""
 
     iterations: int
     sampling: SamplingRule = "sandwich"
     calibration_batches: int = 4
     coverage: int = 64
+    retrain_top: int = 0
 
     def validate(self) -> None:
         for name in ("iterations", "calibration_batches", "coverage"):
             require(getattr(self, name) >= 1, "expected a positive integer", path=name, value=getattr(self, name))
+        require(self.retrain_top >= 0, "expected an integer >= 0", path="retrain_top", value=self.retrain_top)

@@ -12,7 +12,7 @@ from archsearch.search import load_study
 from archsearch.supernet.training import checkpoint_step
 from tests.helpers.paths import FIXTURES
 
-SUPERNET = {"iterations": 3, "sampling": "sandwich", "calibration_batches": 1, "coverage": 4}
+SUPERNET = {"iterations": 3, "sampling": "sandwich", "calibration_batches": 1, "coverage": 4, "retrain_top": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +38,10 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     complete = frame[frame["state"] == "COMPLETE"]
     assert len(complete) >= 1 and complete["miou"].isna().all()
     assert complete["supernet_miou"].between(0.0, 1.0).all()
+    retrained = pd.read_csv(run_dir / "supernet" / "retrained.csv")  # the best point, trained stand-alone
+    best = complete.sort_values(["supernet_miou", "number"], ascending=[False, True]).iloc[0]
+    assert list(retrained["arch_hash"]) == [best["arch_hash"]] and retrained["miou"].between(0.0, 1.0).all()
+    assert (run_dir / "supernet" / "retrained" / f"{best['arch_hash']}.safetensors").is_file()
     assert main(["export", str(run_dir), "--out", str(tmp_path / "exported")]) == 0
     assert (tmp_path / "exported").is_dir()
 
@@ -47,6 +51,8 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     ({"objectives": [{"metric": "miou", "direction": "maximize"}]}, "objectives[0].metric"),
     ({"supernet": {"iterations": 0}}, "supernet.iterations"),
     ({"supernet": {"iterations": 2, "sampling": "greedy"}}, "supernet.sampling"),
+    ({"supernet": {"iterations": 2, "retrain_top": -1}}, "supernet.retrain_top"),
+    ({"backend": "ray"}, "backend"),
 ])
 def test_a_wrong_supernet_section_is_an_error_naming_its_key(tmp_path, changes, path):
     with pytest.raises(SpecError) as raised:
