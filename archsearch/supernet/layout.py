@@ -35,7 +35,6 @@ Params = Mapping[str, Primitive]
 class PointLayout:
     """A point's concrete spec and, for every module prefix of its built network, the key that shares it."""
 
-    params: dict[str, Primitive]
     spec: ArchSpec
     keys: dict[str, str]
 
@@ -106,7 +105,7 @@ def layout_of(tagged: Space, params: Params) -> PointLayout:
     for index, aux in enumerate(data.get("aux_heads") or []):
         place(f"aux_heads.{index}", _component_key(aux.get("head"), f"aux_heads.{index}"))
     spec = parse_spec(_untagged(data), source=f"{tagged.source or tagged.name} (supernet point)")
-    return PointLayout(params=dict(resolved.params), spec=spec, keys=keys)
+    return PointLayout(spec=spec, keys=keys)
 
 
 def _chain_keys(module_path: str, items: list[Any]) -> Iterator[tuple[str, str]]:

@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
@@ -98,16 +99,12 @@ class Supernet(nn.Module):
 
     def register(self, params: Params) -> bool:
         """Grow the shared tensors to what the point needs; True when any tensor was added or replaced."""
-        device = next((tensor.device for tensor in self.weights.state_dict().values()), None)
+        device = self._device()
         grown = False
         for entry in self.plan(params).entries.values():
             grown |= self.weights.ensure(entry.key, entry.shape, entry.role, parameter=entry.parameter,
                                          dtype=entry.dtype, device=device)
         return grown
-
-    def cover(self, points: Iterable[Params]) -> None:
-        for params in points:
-            self.register(params)
 
     def state_of(self, params: Params) -> dict[str, Tensor]:
         """The point's state dict as views of the shared tensors (its weights and BatchNorm statistics)."""
@@ -145,7 +142,8 @@ class Supernet(nn.Module):
         return count
 
     def _device(self) -> torch.device:
-        return next((tensor.device for tensor in self.weights.state_dict().values()), torch.device("cpu"))
+        tensors = itertools.chain(self.weights.parameters(), self.weights.buffers())
+        return next((tensor.device for tensor in tensors), torch.device("cpu"))
 
 
 def extract(supernet: Supernet, params: Params) -> SegmentationNetwork:

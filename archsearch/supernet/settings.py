@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from archsearch.arch.blocks.registry import require
+from archsearch.errors import SpecError
 
 SamplingRule = Literal["uniform", "sandwich"]
 
@@ -26,5 +26,7 @@ class SupernetSettings:
 
     def validate(self) -> None:
         for name in ("iterations", "calibration_batches", "coverage"):
-            require(getattr(self, name) >= 1, "expected a positive integer", path=name, value=getattr(self, name))
-        require(self.retrain_top >= 0, "expected an integer >= 0", path="retrain_top", value=self.retrain_top)
+            if getattr(self, name) < 1:
+                raise SpecError("expected a positive integer", path=name, value=getattr(self, name))
+        if self.retrain_top < 0:
+            raise SpecError("expected an integer >= 0", path="retrain_top", value=self.retrain_top)

@@ -41,8 +41,23 @@ def train_supernet(space: Space, data: Iterable[tuple[Tensor, Tensor]], recipe: 
     """Train a supernet over ``space`` for ``iterations`` steps of ``data`` batches (resumed from ``checkpoint``).
 
     ``stop_after`` ends the call after that many steps of this call (the checkpoint then says
-    where to go on); the run is complete when the checkpoint's step is ``iterations``.
+    where to go on); the run is complete when the checkpoint's step is ``iterations``. Uses the recipe's
+    ``num_threads`` (restoring the caller's afterwards), as a stand-alone training does.
     """
+    previous_threads = torch.get_num_threads()
+    if recipe.num_threads is not None:
+        torch.set_num_threads(recipe.num_threads)
+    try:
+        return _train(space, data, recipe, iterations=iterations, sampling=sampling, num_classes=num_classes,
+                      checkpoint=checkpoint, coverage=coverage, checkpoint_every=checkpoint_every,
+                      stop_after=stop_after)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(space: Space, data: Iterable[tuple[Tensor, Tensor]], recipe: TrainConfig, *, iterations: int,
+           sampling: str, num_classes: int, checkpoint: Path | None, coverage: int, checkpoint_every: int,
+           stop_after: int | None) -> Supernet:
     device = present_device(recipe.device)
     torch.manual_seed(recipe.seed)
     saved = torch.load(checkpoint, weights_only=False) if checkpoint is not None and checkpoint.exists() else None

@@ -42,6 +42,9 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     best = complete.sort_values(["supernet_miou", "number"], ascending=[False, True]).iloc[0]
     assert list(retrained["arch_hash"]) == [best["arch_hash"]] and retrained["miou"].between(0.0, 1.0).all()
     assert (run_dir / "supernet" / "retrained" / f"{best['arch_hash']}.safetensors").is_file()
+    assert main(["report", str(run_dir)]) == 0
+    ranked = pd.read_csv(run_dir / "report.csv")
+    assert list(ranked["supernet_miou"]) == sorted(ranked["supernet_miou"], reverse=True)
     assert main(["export", str(run_dir), "--out", str(tmp_path / "exported")]) == 0
     assert (tmp_path / "exported").is_dir()
 

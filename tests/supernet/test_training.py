@@ -54,3 +54,49 @@ def test_subnets_of_a_trained_supernet_are_evaluated_from_its_checkpoint(space, 
     calibration = [batch for batch, _ in zip(loader(), range(2))]
     miou, network = evaluate_subnet(supernet, point, calibration, loader(), num_classes=NUM_CLASSES)
     assert 0.0 <= miou <= 1.0 and not network.training
+
+
+KILLED_RUN = """
+import sys, time
+from archsearch.space.sampling import load_space
+from archsearch.supernet.training import train_supernet
+from tests.supernet.test_training import RECIPE, loader
+from tests.train.conftest import NUM_CLASSES
+
+def slow_batches():  # slow enough to be killed between two checkpoints
+    for batch in loader():
+        time.sleep(0.3)
+        yield batch
+
+train_supernet(load_space(sys.argv[1]), slow_batches(), RECIPE, iterations=4, sampling="uniform",
+               num_classes=NUM_CLASSES, checkpoint=__import__("pathlib").Path(sys.argv[2]), coverage=4,
+               checkpoint_every=1)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(space, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.paths import REPOSITORY
+
+    checkpoint = tmp_path / "killed.pt"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(FIXTURES / "tiny_space.yaml"), str(checkpoint)],
+                               cwd=REPOSITORY, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while checkpoint_step(checkpoint) < 1 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    saved = checkpoint_step(checkpoint)
+    assert 1 <= saved < 4  # a whole checkpoint (written atomically), short of the end
+    resumed = train(space, checkpoint, sampling="uniform")
+    expected = train(space, tmp_path / "whole.pt", sampling="uniform").state_dict()
+    for name, value in resumed.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6, msg=name)
