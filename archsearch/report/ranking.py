@@ -15,6 +15,8 @@ ARCHITECTURE_COLUMNS = ("latency_ms", "latency_ratio", "macs", "params_deploy", 
                         "output_stride")
 MEDIAN_COLUMNS = ("latency_ms", "latency_ratio")
 """Measured again with every seed of an architecture: the median of its runs stands for it."""
+SCORE_COLUMNS = ("supernet_miou",)
+"""Scores besides mIoU a trial may record (a supernet study ranks by its subnet's), kept (mean over seeds)."""
 
 
 def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
@@ -38,20 +40,21 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
     # A run without a relative latency budget (or from before them) has no ratios.
     trials = trials.reindex(columns=[*trials.columns, *(c for c in ARCHITECTURE_COLUMNS if c not in trials.columns)])
     proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]
+    scores = [column for column in SCORE_COLUMNS if column in trials.columns]
     complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
     keys = ["arch_hash", *choices]
     # The same architecture and choices with the same seed is the same run, counted once.
     complete = complete.drop_duplicates([*keys, "seed"], keep="first")
     if not group_seeds or not complete.duplicated(keys).any():
-        columns = ["number", "arch_hash", "seed", "miou", *ARCHITECTURE_COLUMNS, *proxies, *choices]
+        columns = ["number", "arch_hash", "seed", "miou", *scores, *ARCHITECTURE_COLUMNS, *proxies, *choices]
         table = _ranked(complete[columns], rank_by, "miou")
         return _with_intervals(table, table["miou"], np.full(len(table), np.nan), np.ones(len(table)))
     aggregations = {"miou_mean": ("miou", "mean"), "miou_std": ("miou", "std"), "runs": ("miou", "size")}
     aggregations.update({column: (column, "median" if column in MEDIAN_COLUMNS else "first")
                          for column in ARCHITECTURE_COLUMNS})
-    aggregations.update({column: (column, "mean") for column in proxies})  # a proxy depends on the seed's init
+    aggregations.update({column: (column, "mean") for column in [*scores, *proxies]})  # both depend on the seed
     table = complete.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
-    table = table[["arch_hash", "miou_mean", "miou_std", "runs", *ARCHITECTURE_COLUMNS, *proxies, *choices]]
+    table = table[["arch_hash", "miou_mean", "miou_std", "runs", *scores, *ARCHITECTURE_COLUMNS, *proxies, *choices]]
     table = _ranked(table, rank_by, "miou_mean")
     return _with_intervals(table, table["miou_mean"], table["miou_std"], table["runs"])
 

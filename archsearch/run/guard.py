@@ -81,6 +81,8 @@ class StudyIdentity:
             "screening": plain(config.screening),
             "objectives": plain(config.objectives),
         }
+        if config.supernet is not None:  # only then: the recipes of studies without one keep their fingerprints
+            settings["supernet"] = plain(config.supernet)
         return cls(study=config.name, space=config.space.name, settings=settings)
 
     @property

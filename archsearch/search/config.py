@@ -28,9 +28,10 @@ from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.bounds import check_fixed, narrowed_parameters
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.storage_url import connection_url, masked
+from archsearch.supernet.settings import SupernetSettings
 from archsearch.train import TrainConfig
 
-Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
+Metric = Literal["miou", "supernet_miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 ProxyName = Literal[PROXY_NAMES]
 ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]
@@ -198,6 +199,7 @@ class StudyFile:
     backend: Backend = "optuna"
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
+    supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
 
     def validate(self) -> None:
         require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
@@ -216,6 +218,7 @@ class StudyFile:
             if self.training == "none":
                 require(metric != "miou", "nothing is trained, so there is no mIoU", path=f"objectives[{index}].metric",
                         value=metric, allowed="a proxy.<name>, a cost, or a training recipe under training:")
+        self._check_supernet(metrics)
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
@@ -238,6 +241,21 @@ class StudyFile:
                     else "only a latency_ratio has a reference network", path=f"constraints.{metric}.reference",
                     value=bounds.reference, allowed="a preset name or a spec file" if metric == "latency_ratio"
                     else "no reference")
+
+    def _check_supernet(self, metrics: list[str]) -> None:
+        """With a supernet, trials are ranked on it (supernet_miou) and not trained stand-alone (no miou)."""
+        for index, metric in enumerate(metrics):
+            if metric == "supernet_miou":
+                require(self.supernet is not None, "supernet_miou needs a supernet", path=f"objectives[{index}].metric",
+                        value=metric, allowed="add supernet: {iterations: N}")
+            if metric == "miou" and self.supernet is not None:
+                require(False, "with a supernet, trials are not trained stand-alone", path=f"objectives[{index}].metric",
+                        value=metric, allowed="supernet_miou, a cost or a proxy")
+        if self.supernet is not None:
+            require(self.training != "none", "the supernet is trained with the study's recipe", path="training",
+                    value=self.training, allowed="a training recipe")
+            require(self.backend == "optuna", "a supernet study runs on the Optuna backend (Ray: not yet)",
+                    path="backend", value=self.backend, allowed="optuna")
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         return [(objective.metric, objective.direction) for objective in self.objectives]
@@ -273,6 +291,7 @@ class StudyConfig:
     backend: str
     resources: Resources
     proxies: tuple[str, ...] = ()
+    supernet: SupernetSettings | None = None
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -337,7 +356,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, proxies=study.proxies, raw=raw)
+        resources=study.resources, proxies=study.proxies, supernet=study.supernet, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:

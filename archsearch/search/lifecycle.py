@@ -170,7 +170,10 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
             return Outcome(INFEASIBLE, recorded)
         metrics = runner.score_proxies(spec, metrics)  # at initialization, before any training
         keep(metrics.to_attrs())
-        if runner.study.training is not None:
+        if runner.study.supernet is not None:
+            metrics = runner.evaluate_on_supernet(point.params, metrics, number)
+            keep(metrics.to_attrs())
+        elif runner.study.training is not None:
             metrics = runner.train(spec, metrics, number, on_evaluation)
             keep(metrics.to_attrs())
         return Outcome(COMPLETE, recorded)
@@ -226,7 +229,8 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
     """The values the sampler is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric == "miou" and infeasible else float(metrics.value(objective.metric))
+    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "supernet_miou") and infeasible
+              else float(metrics.value(objective.metric))
               for objective in config.objectives]
     for objective, value in zip(config.objectives, values):
         if not math.isfinite(value):

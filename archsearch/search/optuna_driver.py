@@ -297,6 +297,8 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
     study, grid_trials = prepare_study(config, run_dir)
     requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
     objective = Objective(config, TrialRunner(config, run_dir))
+    if config.supernet is not None:  # one job before the trials, which then evaluate its subnets
+        objective.runner.prepare_supernet()
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         write_trials_csv(study, run_dir)
@@ -321,6 +323,8 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
     finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
         write_trials_csv(study, run_dir)
+    if config.supernet is not None and config.supernet.retrain_top:  # the supernet's best, trained stand-alone
+        objective.runner.retrain_top(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
                         completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, Callable, Mapping
@@ -19,13 +20,16 @@ from archsearch.data import build_dataset, eval_transforms
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.errors import SpecError
-from archsearch.io import write_state_dict
+from archsearch.io import write_state_dict, write_text_atomic
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
-from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
+from archsearch.run.attributes import ARCH_HASH, INFEASIBLE, INTERMEDIATE_PREFIX, PROXY_PREFIX, SEED
 from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
-from archsearch.arch.spec import ArchSpec
+from archsearch.arch.spec import ArchSpec, load_spec
+from archsearch.space.sampling import Primitive
+from archsearch.supernet.training import (calibration_batches, checkpoint_step, evaluate_subnet, load_supernet,
+                                          train_supernet)
 from archsearch.train import loader_settings, make_loader, train_and_evaluate
 
 PROXY_BATCHES = 3
@@ -51,6 +55,7 @@ class TrialMetrics(PointLatency):
     receptive_field: int
     output_stride: int
     miou: float | None = None
+    supernet_miou: float | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
     data_wait_fraction: float | None = None
@@ -185,7 +190,8 @@ class TrialRunner:
         return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
 
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
-              on_evaluation: Callable[[int, float], None] | None) -> TrialMetrics:
+              on_evaluation: Callable[[int, float], None] | None, *, weights: Path | None = None) -> TrialMetrics:
+        """Train the point stand-alone and save its weights (at ``weights``, by default the trial's)."""
         started = time.perf_counter()
         train_set, val_set = self._datasets
         config = replace(self.study.training, seed=metrics.seed)
@@ -198,8 +204,79 @@ class TrialRunner:
                                    **loading)
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
-        write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
+        write_state_dict(weights or self.run_dir.weights_path(trial_number), model.state_dict())
         earlier = {step: miou for step, miou in result.history[:-1]}
         return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
                        trial_seconds=time.perf_counter() - started)
+
+    # ---------------------------------------------------------------- a study with a supernet
+
+    @property
+    def supernet_checkpoint(self):
+        return self.run_dir.root / "supernet" / "checkpoint.pt"
+
+    def prepare_supernet(self) -> None:
+        """Train the study's supernet to its last step (resuming its checkpoint), once, before any trial.
+
+        Under the run directory's lock, so that processes of one study train it once between them.
+        """
+        settings, config = self.study.supernet, self.study.training
+        with self.run_dir.lock("supernet"):
+            if checkpoint_step(self.supernet_checkpoint) >= settings.iterations:
+                return
+            loader = make_loader(self._datasets[0], config.batch_size, shuffle=True, seed=config.seed,
+                                 drop_last=True, **loader_settings(config))
+            train_supernet(self.study.space, loader, config, iterations=settings.iterations,
+                           sampling=settings.sampling, num_classes=self.num_classes,
+                           checkpoint=self.supernet_checkpoint, coverage=settings.coverage)
+
+    @cached_property
+    def _supernet(self):
+        return load_supernet(self.supernet_checkpoint, self.study.space, num_classes=self.num_classes).to(
+            self.study.training.device)
+
+    def evaluate_on_supernet(self, params: Mapping[str, Primitive], metrics: TrialMetrics,
+                             trial_number: int) -> TrialMetrics:
+        """The point's subnet with inherited weights: BatchNorm recalibrated on the first training batches
+        of the trial's seed, then its mIoU on the val split (``supernet_miou``); its weights are the trial's."""
+        started = time.perf_counter()
+        config = self.study.training
+        train_set, val_set = self._datasets
+        calibration = calibration_batches(make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed,
+                                                      drop_last=True), self.study.supernet.calibration_batches)
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed)
+        miou, network = evaluate_subnet(self._supernet, dict(params), calibration, val_loader,
+                                        num_classes=self.num_classes, ignore_index=config.ignore_index)
+        write_state_dict(self.run_dir.weights_path(trial_number), network.state_dict())
+        return replace(metrics, supernet_miou=miou, eval_seconds=time.perf_counter() - started)
+
+    def retrain_top(self, trials: list[Any]) -> Path:
+        """Train the ``retrain_top`` best points by ``supernet_miou`` stand-alone (once per architecture).
+
+        The study's trials stay as they ended; ``supernet/retrained.csv`` gets one row per point
+        (trial, arch_hash, supernet_miou, miou, train_seconds), rewritten after each, and its weights
+        go to ``supernet/retrained/<arch_hash>.safetensors``. A run started again skips the points in it.
+        """
+        import pandas as pd
+
+        table_path = self.run_dir.root / "supernet" / "retrained.csv"
+        rows = pd.read_csv(table_path).to_dict("records") if table_path.exists() else []
+        done = {row["arch_hash"] for row in rows}
+        ranked = sorted((trial for trial in trials if trial.user_attrs.get("supernet_miou") is not None
+                         and not trial.user_attrs.get(INFEASIBLE)),
+                        key=lambda trial: (-trial.user_attrs["supernet_miou"], trial.number))
+        chosen: dict[str, Any] = {}
+        for trial in ranked:
+            chosen.setdefault(trial.user_attrs[ARCH_HASH], trial)
+        for arch_hash, trial in list(chosen.items())[:self.study.supernet.retrain_top]:
+            if arch_hash in done:
+                continue
+            spec = load_spec(self.run_dir.spec_path(arch_hash))
+            metrics = self.train(spec, self.analyze_point(spec, trial.user_attrs[SEED]), trial.number, None,
+                                 weights=self.run_dir.root / "supernet" / "retrained" / f"{arch_hash}.safetensors")
+            rows.append({"trial": trial.number, "arch_hash": arch_hash,
+                         "supernet_miou": trial.user_attrs["supernet_miou"], "miou": metrics.miou,
+                         "train_seconds": metrics.train_seconds})
+            write_text_atomic(table_path, pd.DataFrame(rows).to_csv(index=False))
+        return table_path

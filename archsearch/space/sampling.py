@@ -209,8 +209,17 @@ class _Resolver:
         return node
 
 
-def sample(space: Space, suggester: Suggester) -> SampledPoint:
-    """Sample one point; structural errors in the space raise SpaceError, invalid points are returned."""
+@dataclass(frozen=True)
+class ResolvedData:
+    """The sampled values and the resolved spec data (plain YAML data, not yet parsed), or why it is invalid."""
+
+    params: dict[str, Primitive]
+    data: dict[str, Any] | None = None
+    invalid_reason: str | None = None
+
+
+def resolve(space: Space, suggester: Suggester) -> ResolvedData:
+    """Resolve the space's template at one point; structural errors in the space raise SpaceError."""
     resolver = _Resolver(space, suggester)
     try:
         data = resolver.resolve(space.template, "spec")
@@ -220,13 +229,21 @@ def sample(space: Space, suggester: Suggester) -> SampledPoint:
         raise SpaceError(error.message, path=error.path, value=error.value, allowed=error.allowed,
                          source=space.source) from None
     except SpecError as error:
-        return SampledPoint(dict(resolver.params), invalid_reason=str(error))
+        return ResolvedData(dict(resolver.params), invalid_reason=str(error))
     data.setdefault("name", space.name)
+    return ResolvedData(dict(resolver.params), data=data)
+
+
+def sample(space: Space, suggester: Suggester) -> SampledPoint:
+    """Sample one point; structural errors in the space raise SpaceError, invalid points are returned."""
+    resolved = resolve(space, suggester)
+    if resolved.data is None:
+        return SampledPoint(resolved.params, invalid_reason=resolved.invalid_reason)
     try:
-        spec = parse_spec(data, source=f"{space.source or space.name} (sampled)")
+        spec = parse_spec(resolved.data, source=f"{space.source or space.name} (sampled)")
     except SpecError as error:
-        return SampledPoint(dict(resolver.params), invalid_reason=str(error))
-    return SampledPoint(dict(resolver.params), spec=spec)
+        return SampledPoint(resolved.params, invalid_reason=str(error))
+    return SampledPoint(resolved.params, spec=spec)
 
 
 @dataclass

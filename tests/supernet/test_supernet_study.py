@@ -1,0 +1,63 @@
+"""A study with a ``supernet:`` section: one supernet trained first, trials ranked on its subnets."""
+
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from archsearch.cli.main import main
+from archsearch.errors import SpecError
+from archsearch.search import load_study
+from archsearch.supernet.training import checkpoint_step
+from tests.helpers.paths import FIXTURES
+
+SUPERNET = {"iterations": 3, "sampling": "sandwich", "calibration_batches": 1, "coverage": 4, "retrain_top": 1}
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def study_file(tmp_path, **changes):
+    shutil.copy(FIXTURES / "tiny_space.yaml", tmp_path / "tiny_space.yaml")
+    data = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
+    data.update({"supernet": SUPERNET, "objectives": [{"metric": "supernet_miou", "direction": "maximize"}],
+                 "trials": 3, **changes})
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(study_file(tmp_path)), "--out", str(run_dir)]) == 0
+    assert checkpoint_step(run_dir / "supernet" / "checkpoint.pt") == SUPERNET["iterations"]
+    frame = pd.read_csv(run_dir / "trials.csv")
+    complete = frame[frame["state"] == "COMPLETE"]
+    assert len(complete) >= 1 and complete["miou"].isna().all()
+    assert complete["supernet_miou"].between(0.0, 1.0).all()
+    retrained = pd.read_csv(run_dir / "supernet" / "retrained.csv")  # the best point, trained stand-alone
+    best = complete.sort_values(["supernet_miou", "number"], ascending=[False, True]).iloc[0]
+    assert list(retrained["arch_hash"]) == [best["arch_hash"]] and retrained["miou"].between(0.0, 1.0).all()
+    assert (run_dir / "supernet" / "retrained" / f"{best['arch_hash']}.safetensors").is_file()
+    assert main(["report", str(run_dir)]) == 0
+    ranked = pd.read_csv(run_dir / "report.csv")
+    assert list(ranked["supernet_miou"]) == sorted(ranked["supernet_miou"], reverse=True)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "exported")]) == 0
+    assert (tmp_path / "exported").is_dir()
+
+
+@pytest.mark.parametrize("changes, path", [
+    ({"supernet": None}, "objectives[0].metric"),
+    ({"objectives": [{"metric": "miou", "direction": "maximize"}]}, "objectives[0].metric"),
+    ({"supernet": {"iterations": 0}}, "supernet.iterations"),
+    ({"supernet": {"iterations": 2, "sampling": "greedy"}}, "supernet.sampling"),
+    ({"supernet": {"iterations": 2, "retrain_top": -1}}, "supernet.retrain_top"),
+    ({"backend": "ray"}, "backend"),
+])
+def test_a_wrong_supernet_section_is_an_error_naming_its_key(tmp_path, changes, path):
+    with pytest.raises(SpecError) as raised:
+        load_study(study_file(tmp_path, **changes))
+    assert raised.value.path == path
