@@ -338,7 +338,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
     """The space file, with the study's ``parameters`` replacing some definitions (e.g. fewer widths)."""
     space_path = (base_dir / study.space).resolve()
-    require(space_path.is_file(), "no such space file", path="space", value=str(space_path))
+    require(space_path.exists(), "no such space file", path="space", value=str(space_path))
     space = load_space(space_path)
     for group in ("parameters", "fix"):
         for name in getattr(study, group):
@@ -404,7 +404,7 @@ def _latency_reference(value: str, base_dir: Path) -> str:
     if value in preset_names():
         return value
     spec_path = (base_dir / value).resolve()
-    require(spec_path.is_file(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
+    require(spec_path.exists(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
     try:
         resolve_spec(str(spec_path))
     except SpecError as error:
