@@ -141,3 +141,8 @@ def test_pattern_expressions(text, expected):
 def test_pattern_expressions_reject_anything_else(text):
     with pytest.raises(SpecError, match="x: "):
         expand_pattern(text, "x")
+
+
+def test_a_pattern_repeated_past_its_cap_is_refused_without_overflow():
+    with pytest.raises(SpecError, match="x: pattern gives 100000000000000000000 values.*at most 1000"):
+        expand_pattern("[1] * 100000000000000000000", "x")
