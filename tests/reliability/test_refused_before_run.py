@@ -62,3 +62,11 @@ def test_a_bad_sampler_option_lists_the_allowed_ones(tiny_study, capsys):
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "sampler.name=tpe", "sampler.startup=3")
     assert "sampler: sampler rejects its options" in err and "allowed: tpe's options:" in err
     assert "n_startup_trials" in err
+
+
+@pytest.mark.parametrize("setting", ["latency.warmup_seconds=1e9", "latency.time_budget_seconds=.inf",
+                                     "latency.min_repeats=1000000000"])
+def test_an_unbounded_latency_budget_is_refused_before_the_run(tiny_study, capsys, setting):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "latency.device=cpu", setting)
+    key = setting.partition("=")[0]
+    assert f"{key}: " in err and "<=" in err, err
