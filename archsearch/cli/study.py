@@ -23,12 +23,13 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.run.trials_table import trial_state
     from archsearch.io import check_output_directory
     from archsearch.run.guard import check_run_directory
-    from archsearch.run.preflight import check_before_run
+    from archsearch.run.preflight import check_before_run, check_sizes_fit
     from archsearch.search.trial import check_data
 
     device = [f"training.device={arguments.device}"] if arguments.device else []
     config = load_study(arguments.study, [*(arguments.set or ()), *device])
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
+    check_sizes_fit(config)  # crops no network could fit stop before a sample is padded to them
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
     check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set

@@ -70,3 +70,39 @@ def test_an_unbounded_latency_budget_is_refused_before_the_run(tiny_study, capsy
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "latency.device=cpu", setting)
     key = setting.partition("=")[0]
     assert f"{key}: " in err and "<=" in err, err
+
+
+@pytest.fixture
+def data_untouched(monkeypatch):
+    """Fails a test that reads a sample: a size that cannot fit must be refused before the first one is padded."""
+    from archsearch.search import trial
+
+    def never(config):
+        raise AssertionError("read data before refusing the size")
+
+    monkeypatch.setattr(trial, "check_data", never)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(("sets", "key", "size"), [
+    (["augmentation.crop_size=null", "input_size=[100000,100000]"], "input_size", "[100000, 100000]"),
+    (["augmentation.crop_size=[100000,100000]"], "augmentation.crop_size", "[100000, 100000]"),
+    (["augmentation.crop_size=[20000,20000]"], "augmentation.crop_size", "[20000, 20000]"),
+    (["latency.device=cpu", "latency.input_size=[100000,100000]"], "latency.input_size", "[100000, 100000]"),
+])
+def test_a_size_no_network_could_fit_is_refused_before_any_data_is_read(tiny_study, capsys, data_untouched, sets,
+                                                                        key, size, dry_run):
+    run_dir = tiny_study.parent / "run"
+    err = refused_run(capsys, tiny_study, run_dir, *sets) if not dry_run else None
+    if dry_run:
+        arguments = ["run", str(tiny_study), "--dry-run"] + [part for item in sets for part in ("--set", item)]
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+    assert f"{key}: " in err and f"(got {size})" in err and "available" in err and "allowed: " in err, err
+
+
+def test_the_size_check_lets_a_study_that_fits_run(tiny_study):
+    from archsearch.run.preflight import check_sizes_fit
+    from archsearch.search.config import load_study
+
+    check_sizes_fit(load_study(tiny_study, ["augmentation.crop_size=[512,512]"]))
