@@ -19,14 +19,32 @@ LABEL_BYTES = 8  # int64 class indices
 FLOAT_BYTES = 4
 
 
-def check_before_run(config: StudyConfig) -> None:
-    """Every check that needs no run directory; call before making one."""
+def check_before_run(config: StudyConfig, *, read_data: bool = True) -> None:
+    """Every check that needs no run directory; call before making one (``read_data`` False: none that reads
+    or generates the data, for a dry run)."""
     check_storage_driver(config)
     if config.training is not None:  # `training: none` (a search on zero-cost proxies) trains nothing
         check_threads(config.training.num_threads, path="training.num_threads", source=config.source)
     if config.latency is not None:
         check_threads(config.latency.num_threads, path="latency.num_threads", source=config.source)
-    check_batch_fits_training_set(config)
+    if read_data:
+        check_batch_fits_training_set(config)
+
+
+def check_synthetic_data(config: StudyConfig) -> None:
+    """A synthetic set past the generator's caps, refused from its parameters alone (a dry run generates nothing)."""
+    import inspect
+
+    from archsearch.data.synthetic import synthetic_parameters
+
+    if config.dataset.name != "synthetic":
+        return
+    accepted = inspect.signature(synthetic_parameters).parameters
+    options = {key: value for key, value in config.dataset.options.items() if key in accepted}
+    try:
+        synthetic_parameters(**options)
+    except SpecError as error:
+        raise error.under("dataset").with_source(config.source) from None
 
 
 def check_sizes_fit(config: StudyConfig) -> None:

@@ -51,3 +51,16 @@ def test_a_device_that_is_not_here_exits_2_before_anything_is_written(tiny_study
 def test_device_flag_sets_the_training_device(tiny_study, tmp_path, capsys):
     assert main(["run", str(tiny_study), "--dry-run", "--device", "cpu"]) == 0
     assert "device: cpu" in capsys.readouterr().out
+
+
+def test_a_dry_run_generates_no_data(tiny_study, tmp_path, capsys):
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "dataset.num_train=5000"]) == 0
+    assert not (tmp_path / "cache").exists()
+    assert "nothing was trained" in capsys.readouterr().out
+
+
+def test_a_dry_run_refuses_a_synthetic_set_past_its_cap_at_once(tiny_study, tmp_path, capsys):
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "dataset.num_train=100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset.num_train: " in err and "at most" in err and "Traceback" not in err, err
+    assert not (tmp_path / "cache").exists()
