@@ -354,12 +354,9 @@ def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
 def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
     fields, options = parse_with_options(DatasetFields, data, "dataset")
     root = (base_dir / fields.root).resolve() if fields.root is not None else None
-    if fields.name != "synthetic":
+    if fields.name != "synthetic":  # whether it is there is checked when the data is (a dry run reads none)
         require(root is not None, f"dataset {fields.name!r} needs a root directory", path="dataset.root", value=None,
                 allowed="the directory holding the dataset")
-        from archsearch.data.registry import PREPARATION
-        require(root.is_dir(), f"no such data directory: {fields.name} was looked for in {root}", path="dataset.root",
-                value=str(root), allowed=f"a directory holding it: {PREPARATION[fields.name]}")
     return DatasetConfig(name=fields.name, root=root, options=options)
 
 
