@@ -217,6 +217,9 @@ class StudyFile:
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
+        for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
+            require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
+                    allowed="an integer from 0 to 2**32 - 1")
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=self.storage,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")

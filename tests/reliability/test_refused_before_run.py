@@ -106,3 +106,27 @@ def test_the_size_check_lets_a_study_that_fits_run(tiny_study):
     from archsearch.search.config import load_study
 
     check_sizes_fit(load_study(tiny_study, ["augmentation.crop_size=[512,512]"]))
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(("seeds", "index"), [("[99999999999999999999]", 0), ("[-1]", 0), ("[0, 4294967296]", 1)])
+def test_a_seed_out_of_range_is_refused_at_parse_naming_file_key_and_range(tiny_study, capsys, seeds, index,
+                                                                          dry_run):
+    run_dir = tiny_study.parent / "run"
+    if dry_run:
+        assert main(["run", str(tiny_study), "--dry-run", "--set", f"seeds={seeds}"]) == 2
+        err = capsys.readouterr().err
+    else:
+        err = refused_run(capsys, tiny_study, run_dir, f"seeds={seeds}")
+    assert f"{tiny_study}" in err and f"seeds[{index}]: " in err and "0 to 2**32 - 1" in err, err
+    assert not run_dir.exists()
+
+
+def test_a_seed_out_of_range_in_the_file_is_named_with_the_file(tiny_study):
+    from archsearch.errors import SpecError
+    from archsearch.search.config import load_study
+
+    tiny_study.write_text(tiny_study.read_text().replace("seeds: [0]", "seeds: [0, -1]"))
+    with pytest.raises(SpecError) as caught:
+        load_study(tiny_study)
+    assert caught.value.source == str(tiny_study) and caught.value.path == "seeds[1]" and caught.value.value == -1
