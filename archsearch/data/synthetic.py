@@ -37,6 +37,7 @@ from PIL import Image
 from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES
 from archsearch.data.scenes import SCENE_CLASS_NAMES, render_scene
 from archsearch.errors import SpecError
+from archsearch.resources import format_bytes
 
 GENERATOR_VERSION = 1
 """Bump whenever scenes.py draws different pictures for the same parameters."""
@@ -69,8 +70,8 @@ class GenerationCost:
     seconds: float
 
     def describe(self) -> str:
-        return (f"{self.images:,} scenes, {self.pixels:,} pixels: about {self.disk_bytes / 1024 ** 3:.2f} GiB "
-                f"of disk and {self.seconds / 60:.1f} min")
+        duration = f"{self.seconds:.0f} s" if self.seconds < 120 else f"{self.seconds / 60:.0f} min"
+        return f"{self.images:,} scenes, {self.pixels:,} pixels: about {format_bytes(self.disk_bytes)} and {duration}"
 
 
 def generation_cost(*, num_train: int, num_val: int, height: int, width: int) -> GenerationCost:
@@ -175,7 +176,7 @@ def _check_free_disk(cache_root: Path, cost: GenerationCost) -> None:
         return  # nothing to measure: writing will say what is wrong
     if cost.disk_bytes > free:
         raise SpecError(f"generating it would take {cost.describe()}, more than the "
-                        f"{free / 1024 ** 3:.2f} GiB free on the disk of {cache_root}",
+                        f"{format_bytes(free)} free on the disk of {cache_root}",
                         allowed="fewer or smaller scenes, or a dataset.root on a disk with room")
 
 

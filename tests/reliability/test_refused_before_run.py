@@ -130,3 +130,9 @@ def test_a_seed_out_of_range_in_the_file_is_named_with_the_file(tiny_study):
     with pytest.raises(SpecError) as caught:
         load_study(tiny_study)
     assert caught.value.source == str(tiny_study) and caught.value.path == "seeds[1]" and caught.value.value == -1
+
+
+def test_a_grid_past_the_cap_is_refused_before_the_run_naming_its_parameters(tiny_study, capsys):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "sampler.name=grid",
+                      "parameters={width: {int: [8, 100000]}}")
+    assert "the grid has 399,972 points: width (99993) x pattern (2) x group_width (2)" in err and "fix:" in err, err

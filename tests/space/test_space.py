@@ -518,3 +518,47 @@ def test_the_dry_run_refuses_a_huge_expression_with_exit_2(tmp_path, monkeypatch
     assert main(["run", str(study), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "spec.stages[1].blocks[0].out_channels" in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------- grid size, counted before walking
+
+
+def test_a_grid_past_the_cap_is_refused_at_once_naming_its_parameters_and_a_fix(monkeypatch):
+    import time
+
+    from archsearch.space import sampling
+
+    walked = []
+    monkeypatch.setattr(sampling, "_GridWalker", lambda *args: walked.append(1) or pytest.fail("walked the grid"))
+    space = load_space(SPACES / "regseg.yaml")  # 9 x 5 x 4 x 5 x 3 x 3 x 4 x 5 = 162,000 points
+    started = time.perf_counter()
+    with pytest.raises(SpaceError) as caught:
+        enumerate_grid(space)
+    assert time.perf_counter() - started < 1
+    message = str(caught.value)
+    assert "162,000 points" in message and "dilation_pattern (9)" in message and "stage8_depth (5)" in message
+    assert "fix:" in message and "random" in message
+
+
+def test_the_grid_size_is_counted_exactly_where_the_space_allows():
+    from archsearch.space.sampling import grid_size
+
+    parameters = {"width": {"choice": [8, 16]}, "depth": {"int": [1, 3]},
+                  "se": {"float": [0.0, 0.5], "grid": [0.0, 0.25]}, "tag": {"choice": ["a", "b"]},
+                  "unused": {"choice": [1, 2, 3]}}
+    space = make_space(parameters, name="tiny-${tag}",
+                       **{"stem.0.out_channels": "${width}", "stages.0.blocks.0.se_ratio": "${se}",
+                          "stages.1.blocks": [dblock(out_channels=32, stride=2),
+                                              dblock(out_channels=32, repeat="${depth}")]})
+    assert grid_size(space) == (24, {"width": 2, "depth": 3, "se": 2, "tag": 2})
+    assert len(enumerate_grid(space)) == 24
+    assert grid_size(space, {"width": 8})[0] == 12 == len(enumerate_grid(space, {"width": 8}))
+    assert grid_size(conditional_space()) is None  # conditions: only a walk can count it
+
+
+def test_a_conditional_grid_larger_than_its_product_suggests_is_still_walked_exactly():
+    """A wide product whose conditions leave few points: not refused by the count, enumerated by the walk."""
+    parameters = {"kind": {"choice": ["a", "b"]}, "wide": {"int": [1, 400]}, "deep": {"int": [1, 400]}}
+    space = make_space(parameters, **{"stem.0.out_channels": {"if": "kind == 'a'", "then": "${wide}",
+                                                               "else": "${deep}"}})
+    assert len(enumerate_grid(space)) == 800
