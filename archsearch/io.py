@@ -1,9 +1,10 @@
 """Files in and out: YAML read within bounds, outputs checked before work starts and written atomically.
 
 Reading: every YAML file (spec, space, study, key map) and every ``--set`` value goes through
-``read_yaml``/``parse_yaml``, which read numbers as YAML 1.2 does (``1e30`` is a float, ``0o17``
+``read_yaml``/``parse_yaml``, which read only regular files of at most MAX_YAML_BYTES (never
+/dev/zero, a FIFO or a sparse giant), read numbers as YAML 1.2 does (``1e30`` is a float, ``0o17``
 octal, ``017`` decimal), refuse duplicated keys, and bound nesting depth and alias expansion, so
-that a hostile file is a SpecError naming it rather than a RecursionError or gigabytes of copies.
+that a hostile file is a SpecError naming it rather than a hang, a RecursionError or gigabytes of copies.
 
 Writing: a reader never sees a half-written spec, weights file or table; files follow the umask
 as other tools' do; an OS error is an OutputError naming the path and the reason. Torch is
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -187,18 +189,49 @@ def _where(mark) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file; a missing, unreadable, non-UTF-8 or malformed file is a SpecError naming it."""
+MAX_YAML_BYTES = 4 * 1024 ** 2
+"""The largest YAML file read: the biggest space shipped is 6 KB; a larger file is a mistake (a device, a log)."""
+
+
+def read_bounded(path: str | Path, *, what: str, limit: int = MAX_YAML_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, never more read; anything else is a SpecError.
+
+    A device (/dev/zero), a FIFO or a socket is refused before it is opened for reading, so that it can
+    neither hang nor fill memory; the size is checked on the open file and the read stops at ``limit``
+    even where the reported size is wrong (/proc files, a file growing as it is read).
+    """
     source = str(path)
-    path = Path(path)
-    if path.is_dir():
-        raise SpecError("is a directory", allowed="a YAML file", source=source)
+    allowed = f"{what}: a regular file of at most {limit // 1024 ** 2} MiB"
     try:
-        data = path.read_bytes()
+        if Path(path).is_dir():
+            raise SpecError("is a directory", allowed=what, source=source)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise SpecError("not a regular file (a device, a FIFO or a socket)", allowed=allowed, source=source)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # never blocks on a swapped-in FIFO
     except FileNotFoundError:
         raise SpecError("no such file", source=source) from None
     except OSError as error:
         raise SpecError(f"cannot read file: {error.strerror or error}", source=source) from None
+    with os.fdopen(descriptor, "rb") as file:
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise SpecError("not a regular file (a device, a FIFO or a socket)", allowed=allowed, source=source)
+            if status.st_size > limit:
+                raise SpecError(f"larger than {limit // 1024 ** 2} MiB ({status.st_size:,} bytes)", allowed=allowed,
+                                source=source)
+            data = file.read(limit + 1)
+        except OSError as error:
+            raise SpecError(f"cannot read file: {error.strerror or error}", source=source) from None
+    if len(data) > limit:
+        raise SpecError(f"larger than {limit // 1024 ** 2} MiB", allowed=allowed, source=source)
+    return data
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file; a missing, unreadable, non-UTF-8 or malformed file is a SpecError naming it."""
+    source = str(path)
+    data = read_bounded(path, what="a YAML file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -41,18 +41,17 @@ def _evaluate(node: ast.AST, text: str, path: str) -> Any:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
         left, right = _evaluate(node.left, text, path), _evaluate(node.right, text, path)
         if isinstance(node.op, ast.Add) and isinstance(left, list) and isinstance(right, list):
-            return _checked_length(left + right, text, path)
+            _check_length(len(left) + len(right), text, path)
+            return left + right
         if isinstance(node.op, ast.Mult):
             if isinstance(left, int) and isinstance(right, list):
                 left, right = right, left
             if isinstance(left, list) and isinstance(right, int) and right >= 0:
-                _checked_length(range(len(left) * right), text, path)
+                _check_length(len(left) * right, text, path)  # counted before the list is made
                 return [item for _ in range(right) for item in left]
     raise SpecError("unsupported pattern expression", path=path, value=text, allowed=PATTERN_HELP)
 
 
-def _checked_length(values, text: str, path: str):
-    if len(values) > MAX_PATTERN_LENGTH:
-        raise SpecError(f"pattern gives {len(values)} values", path=path, value=text,
-                        allowed=f"at most {MAX_PATTERN_LENGTH}")
-    return values
+def _check_length(length: int, text: str, path: str) -> None:
+    if length > MAX_PATTERN_LENGTH:
+        raise SpecError(f"pattern gives {length} values", path=path, value=text, allowed=f"at most {MAX_PATTERN_LENGTH}")

@@ -33,6 +33,17 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+MAX_PORT = 65535
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: the socket layer would raise OverflowError past it."""
+    if not text.isdigit() or int(text) > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to {MAX_PORT} (0: any free one) "
+                                         f"(got {text!r})")
+    return int(text)
+
+
 def non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a trial number, an integer >= 0 (got {text!r})")

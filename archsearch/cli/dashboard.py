@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from archsearch.cli.arguments import MAX_PORT, port_number
 from archsearch.errors import SpecError
 
 DEFAULT_PORT = 8080
@@ -77,6 +78,8 @@ def dashboard_server(run_dir: Path, *, host: str = "127.0.0.1", port: int = DEFA
 
     from archsearch.storage_url import hide_secret, masked
 
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+        raise SpecError("not a port number", path="--port", value=port, allowed=f"0 to {MAX_PORT} (0: any free one)")
     url = run_storage_url(run_dir)
     try:
         storage = _storage_with_listed_constraints(url)
@@ -112,7 +115,7 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dashboard", help="browse a run's trials, constraints and attributes "
                                                    "in optuna-dashboard")
     parser.add_argument("run", type=Path, metavar="RUN", help="a run directory")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, metavar="N",
                         help=f"port to listen on (default {DEFAULT_PORT}; 0: any free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.set_defaults(handler=command_dashboard)

@@ -51,5 +51,6 @@ def print_dry_run(config: StudyConfig, num_classes: int) -> int:
                  "output_stride"):
         value = getattr(counts, name)
         print(f"{name}: {value:,}" if isinstance(value, int) else f"{name}: {value}")
-    print(f"\n{config.trials} trials, seeds {list(config.seeds)}; nothing was trained")
+    print(f"\n{config.trials} trials, seeds {list(config.seeds)}; nothing was trained, and no data was read or "
+          "generated")
     return 0

@@ -23,19 +23,22 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.run.trials_table import trial_state
     from archsearch.io import check_output_directory
     from archsearch.run.guard import check_run_directory
-    from archsearch.run.preflight import check_before_run
+    from archsearch.run.preflight import check_before_run, check_sizes_fit, check_synthetic_data
     from archsearch.search.trial import check_data
 
     flags = {"training.device": ("--device", arguments.device)} if arguments.device is not None else {}
     config = load_study(arguments.study, arguments.set or (), flags)
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
-    check_data(config)  # unreadable data stops here, with status 2, before anything is written
-    check_search(config)  # so do sampler and pruner options their classes refuse
-    check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
-    if arguments.dry_run:
+    check_sizes_fit(config)  # crops no network could fit stop before a sample is padded to them
+    check_synthetic_data(config)  # so does a synthetic set past its caps, before any scene is drawn
+    check_search(config)  # and sampler and pruner options their classes refuse
+    if arguments.dry_run:  # reads and generates no data: the recipe can be viewed without it
         from archsearch.cli.dry_run import print_dry_run
-        from archsearch.search.trial import study_datasets
-        return print_dry_run(config, study_datasets(config)[0].num_classes)
+        from archsearch.data.registry import CLASS_NAMES
+        check_before_run(config, read_data=False)
+        return print_dry_run(config, len(CLASS_NAMES[config.dataset.name]))
+    check_data(config)  # unreadable data stops here, with status 2, before anything is written
+    check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
     if config.backend == "optuna" and config.training is not None:  # Ray places trials on its workers' devices
         from archsearch.train import present_device
         try:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.data.base import PairTransform, SegmentationDataset
-from archsearch.data.camvid import CamVidDataset
-from archsearch.data.cityscapes import CityscapesDataset
+from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset
+from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CityscapesDataset
 from archsearch.data.synthetic import ensure_synthetic_cityscapes
-from archsearch.data.voc import VOCSegmentationDataset
+from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
 from archsearch.errors import SpecError
 
 
@@ -39,6 +39,9 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
                        if parameter.kind is inspect.Parameter.KEYWORD_ONLY),
 }
 DATASET_NAMES = tuple(_BUILDERS)
+CLASS_NAMES: dict[str, tuple[str, ...]] = {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES,
+                                           "camvid": CAMVID_CLASS_NAMES, "voc": VOC_CLASS_NAMES}
+"""Each dataset's classes, known without reading it (synthetic scenes are labelled as Cityscapes is)."""
 
 PREPARATION = {
     "synthetic": "nothing to prepare: the scenes are generated on first use",

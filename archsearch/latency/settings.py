@@ -26,6 +26,12 @@ TIMING_PROTOCOL = 2
 ``LatencySettings.key`` time again: 2 keeps freed memory in the process (``allocator``)."""
 
 LATENCY_DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")  # what timing synchronizes with (no MPS timer)
+MAX_WARMUP_SECONDS = 600.0
+MAX_TIME_BUDGET_SECONDS = 3600.0
+MAX_WARMUP_ITERATIONS = 100_000
+MAX_REPEATS = 1_000_000
+"""A warm-up beyond ten minutes or a timing beyond an hour is a typo (``1e9``, ``.inf``) that would hang a run;
+the iteration and repeat counts are bounded for the same reason (they can outlast the time budgets)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ class LatencySettings:
     intra-op threads, or onnxruntime's intra_op_num_threads. backend: "eager",
     "onnxruntime" or "compile". Warm-up runs for at least min_warmup_iterations calls
     and warmup_seconds; timing then stops after time_budget_seconds, but never before
-    min_repeats samples nor after max_repeats.
+    min_repeats samples nor after max_repeats. Each budget has a maximum (MAX_WARMUP_SECONDS and
+    the like), so that no setting can make a measurement run for days.
     """
 
     device: str = "cpu"
@@ -69,12 +76,13 @@ class LatencySettings:
             raise SpecError("must be true or false", path="channels_last", value=self.channels_last,
                             allowed="true, false")
         _check_int("num_threads", self.num_threads, minimum=1)
-        object.__setattr__(self, "warmup_seconds", _check_seconds("warmup_seconds", self.warmup_seconds))
-        _check_int("min_warmup_iterations", self.min_warmup_iterations, minimum=0)
-        object.__setattr__(self, "time_budget_seconds",
-                           _check_seconds("time_budget_seconds", self.time_budget_seconds))
-        _check_int("min_repeats", self.min_repeats, minimum=1)
-        _check_int("max_repeats", self.max_repeats, minimum=self.min_repeats)
+        object.__setattr__(self, "warmup_seconds",
+                           _check_seconds("warmup_seconds", self.warmup_seconds, maximum=MAX_WARMUP_SECONDS))
+        _check_int("min_warmup_iterations", self.min_warmup_iterations, minimum=0, maximum=MAX_WARMUP_ITERATIONS)
+        object.__setattr__(self, "time_budget_seconds", _check_seconds("time_budget_seconds", self.time_budget_seconds,
+                                                                       maximum=MAX_TIME_BUDGET_SECONDS))
+        _check_int("min_repeats", self.min_repeats, minimum=1, maximum=MAX_REPEATS)
+        _check_int("max_repeats", self.max_repeats, minimum=self.min_repeats, maximum=MAX_REPEATS)
         self._check_backend_combination()
 
     def _check_backend_combination(self) -> None:
@@ -130,17 +138,23 @@ def _check_choice(path: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise SpecError("not a known value", path=path, value=value, allowed=", ".join(allowed))
 
 
-def _check_int(path: str, value: Any, *, minimum: int) -> None:
+def _check_int(path: str, value: Any, *, minimum: int, maximum: int | None = None) -> None:
+    allowed = f"an integer >= {minimum}" + (f" and <= {maximum:,}" if maximum is not None else "")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError("must be an integer", path=path, value=value, allowed=f"an integer >= {minimum}")
+        raise SpecError("must be an integer", path=path, value=value, allowed=allowed)
     if value < minimum:
-        raise SpecError("too small", path=path, value=value, allowed=f"an integer >= {minimum}")
+        raise SpecError("too small", path=path, value=value, allowed=allowed)
+    if maximum is not None and value > maximum:
+        raise SpecError("too large", path=path, value=value, allowed=allowed)
 
 
-def _check_seconds(path: str, value: Any) -> float:
+def _check_seconds(path: str, value: Any, *, maximum: float) -> float:
     """Return ``value`` as a float so that 1 and 1.0 give the same cache key."""
+    allowed = f"a number of seconds >= 0 and <= {maximum:g}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise SpecError("must be a number of seconds", path=path, value=value, allowed="a number >= 0")
+        raise SpecError("must be a number of seconds", path=path, value=value, allowed=allowed)
+    if not value <= maximum:
+        raise SpecError("too long: a warm-up or timing runs for minutes at most", path=path, value=value, allowed=allowed)
     return float(value)
 
 

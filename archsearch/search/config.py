@@ -222,6 +222,9 @@ class StudyFile:
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
         require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
                 "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
+        for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
+            require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
+                    allowed="an integer from 0 to 2**32 - 1")
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=masked(self.storage) if self.storage is not None else None,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
@@ -363,7 +366,7 @@ def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any
     """The space file, with the study's ``parameters`` narrowing some definitions (e.g. fewer widths), and the
     ``fix`` values as sampling takes them: the one check that both lie inside the space, before any trial."""
     space_path = (base_dir / study.space).resolve()
-    require(space_path.is_file(), "no such space file", path="space", value=str(space_path))
+    require(space_path.exists(), "no such space file", path="space", value=str(space_path))
     space = load_space(space_path)
     for group in ("parameters", "fix"):
         for name in getattr(study, group):
@@ -379,12 +382,9 @@ def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any
 def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
     fields, options = parse_with_options(DatasetFields, data, "dataset")
     root = (base_dir / fields.root).resolve() if fields.root is not None else None
-    if fields.name != "synthetic":
+    if fields.name != "synthetic":  # whether it is there is checked when the data is (a dry run reads none)
         require(root is not None, f"dataset {fields.name!r} needs a root directory", path="dataset.root", value=None,
                 allowed="the directory holding the dataset")
-        from archsearch.data.registry import PREPARATION
-        require(root.is_dir(), f"no such data directory: {fields.name} was looked for in {root}", path="dataset.root",
-                value=str(root), allowed=f"a directory holding it: {PREPARATION[fields.name]}")
     return DatasetConfig(name=fields.name, root=root, options=options)
 
 
@@ -429,7 +429,7 @@ def _latency_reference(value: str, base_dir: Path) -> str:
     if value in preset_names():
         return value
     spec_path = (base_dir / value).resolve()
-    require(spec_path.is_file(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
+    require(spec_path.exists(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
     try:
         resolve_spec(str(spec_path))
     except SpecError as error:

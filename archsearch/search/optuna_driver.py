@@ -29,7 +29,7 @@ from archsearch.run.trials_table import write_trials_csv
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
 from archsearch.search.trial import TrialRunner
-from archsearch.space.sampling import Primitive, enumerate_grid
+from archsearch.space.sampling import MAX_GRID_POINTS, Primitive, enumerate_grid, grid_size
 from archsearch.storage_url import hide_secret, masked
 
 HEARTBEAT_SECONDS = 10
@@ -65,8 +65,12 @@ def option_names(option_class: type, name: str) -> str:
 
 def check_search(config: StudyConfig) -> None:
     """Build the study's sampler and its pruner (ASHA's settings on Ray) once: options their classes
-    refuse are bad input, found before a run directory is made."""
+    refuse are bad input, found before a run directory is made; so is a grid past MAX_GRID_POINTS."""
     make_sampler(config)
+    if config.sampler == "grid":
+        counted = grid_size(config.space, config.fix)
+        if counted is None or counted[0] > MAX_GRID_POINTS:
+            enumerate_grid(config.space, config.fix)  # refuses it: by its count, or by walking where conditions are
     if config.backend == "ray":
         from archsearch.search.ray.scheduler import asha_settings
         asha_settings(config)

@@ -17,6 +17,8 @@ import torch
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
 from archsearch.data import build_dataset, eval_transforms
+from archsearch.data.registry import PREPARATION
+from archsearch.errors import SpecError
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.errors import SpecError
@@ -113,6 +115,11 @@ def study_datasets(study: StudyConfig):
 
 def check_data(study: StudyConfig) -> None:
     """Build both splits and read their first sample: bad data is bad input, found before any trial runs."""
+    dataset = study.dataset
+    if dataset.name != "synthetic" and not dataset.root.is_dir():
+        raise SpecError(f"no such data directory: {dataset.name} was looked for in {dataset.root}", path="dataset.root",
+                        value=str(dataset.root), allowed=f"a directory holding it: {PREPARATION[dataset.name]}",
+                        source=study.source)
     for split in study_datasets(study):
         split[0]
 

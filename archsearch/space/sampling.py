@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
+import ast
+
 from archsearch.errors import SpecError
-from archsearch.space.expressions import ExpressionSyntaxError, condition, substitute
+from archsearch.space.expressions import PART, ExpressionSyntaxError, condition, substitute
 from archsearch.arch.spec import ArchSpec, parse_spec
-from archsearch.io import read_yaml
+from archsearch.io import parse_expression, read_yaml
 
 Primitive = str | int | float | bool | None
 NODE_KEYS = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log", "grid"},
@@ -306,6 +308,7 @@ class _GridWalker:
         self.fixed = fixed
         self.counts: list[int] = []
         self.taken: list[int] = []
+        self.names: list[str] = []
 
     def _pick(self, options: Sequence[Any], name: str) -> Any:
         if name in self.fixed:
@@ -314,6 +317,7 @@ class _GridWalker:
         index = self.chosen[position] if position < len(self.chosen) else 0
         self.counts.append(len(options))
         self.taken.append(index)
+        self.names.append(name)
         return options[index]
 
     def categorical(self, name: str, options: Sequence[Primitive]) -> Primitive:
@@ -338,18 +342,139 @@ class _GridWalker:
 def enumerate_grid(space: Space, fixed: Mapping[str, Primitive] | None = None) -> list[dict[str, Primitive]]:
     """Every point of a space (conditional parameters included), as parameter values in walk order.
 
-    ``fixed`` parameters keep their given value and are not enumerated.
+    ``fixed`` parameters keep their given value and are not enumerated. The grid is counted first
+    (``grid_size``) where the space allows, so that one past MAX_GRID_POINTS is refused at once
+    instead of after walking 100,000 points.
     """
+    counted = grid_size(space, fixed)
+    if counted is not None and counted[0] > MAX_GRID_POINTS:
+        raise _grid_too_large(space, f"{counted[0]:,} points", counted[1])
     points: list[dict[str, Primitive]] = []
     chosen: list[int] = []
     while True:
         walker = _GridWalker(chosen, fixed or {})
         points.append(sample(space, walker).params)
         if len(points) > MAX_GRID_POINTS:
-            raise SpaceError(f"the grid has more than {MAX_GRID_POINTS} points", source=space.source)
+            raise _grid_too_large(space, f"more than {MAX_GRID_POINTS:,} points",
+                                  dict(zip(walker.names, walker.counts)))
         position = len(walker.taken) - 1
         while position >= 0 and walker.taken[position] + 1 >= walker.counts[position]:
             position -= 1
         if position < 0:
             return points
         chosen = walker.taken[:position] + [walker.taken[position] + 1]
+
+
+def _grid_too_large(space: Space, size: str, factors: Mapping[str, int]) -> SpaceError:
+    named = " x ".join(f"{name} ({count})" for name, count in factors.items())
+    return SpaceError(f"the grid has {size}: {named}", source=space.source,
+                      allowed=f"at most {MAX_GRID_POINTS:,} points: fix some parameters in the study "
+                              "(fix: {name: value}), narrow them (parameters: {name: {choice: [...]}}), or use a "
+                              "sampler that draws points (random, tpe)")
+
+
+def grid_size(space: Space, fixed: Mapping[str, Primitive] | None = None) -> tuple[int, dict[str, int]] | None:
+    """The number of grid points and each enumerated decision's option count, by arithmetic alone; None where
+    conditions decide which parameters are asked (then only the walk can count them).
+
+    The grid is a plain product when every decision is always reached: no choice inside a choice's
+    options or an ``if``'s branches, no bounds that are expressions, and every name an option or a
+    branch refers to also referred to where it is always evaluated. A parameter nobody refers to is
+    not part of the grid.
+    """
+    fixed = fixed or {}
+    scan = _DecisionScan(space)
+    try:
+        scan.visit(space.template, "spec", always=True)
+        pending = list(scan.always)
+        while pending:
+            name = pending.pop()
+            if name in space.parameters and name not in scan.factors:
+                scan.decision(name, space.parameters[name], always=True)
+                pending += [new for new in scan.always if new not in scan.factors and new in space.parameters]
+    except _Conditional:
+        return None
+    if not scan.conditional <= scan.always:
+        return None
+    order = {name: index for index, name in enumerate(space.parameters)}  # the file's order, then inline choices
+    factors = {name: scan.factors[name] for name in sorted(scan.factors, key=lambda name: order.get(name, len(order)))
+               if name not in fixed}
+    return math.prod(factors.values()), factors
+
+
+class _Conditional(Exception):
+    """The space's decisions depend on values: its grid cannot be counted by multiplying."""
+
+
+class _DecisionScan:
+    """Walks a space's template and parameters (without sampling) for what ``grid_size`` multiplies."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.factors: dict[str, int] = {}
+        self.always: set[str] = set()  # parameter names referred to where they are always evaluated
+        self.conditional: set[str] = set()  # those referred to in an option or a branch
+
+    def visit(self, node: Any, path: str, *, always: bool) -> None:
+        if isinstance(node, str):
+            (self.always if always else self.conditional).update(self._names(PART.findall(node)))
+            return
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                self.visit(item, f"{path}[{index}]", always=always)
+            return
+        kind = _node_kind(node, path)
+        if kind in ("choice", "int", "float"):
+            self.decision(path.removeprefix("spec."), node, always=always)
+        elif kind == "if":
+            test = node["if"]
+            if isinstance(test, str):
+                (self.always if always else self.conditional).update(
+                    self._names([PART.sub(lambda match: f"({match.group(1)})", test)]))
+            for branch in ("then", "else"):
+                self.visit(node.get(branch), f"{path}.{branch}", always=False)
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                self.visit(value, f"{path}.{key}", always=always)
+
+    def decision(self, name: str, node: Mapping[str, Any], *, always: bool) -> None:
+        if not always:
+            raise _Conditional
+        kind = _node_kind(node, name)
+        if kind == "choice":
+            options = node["choice"]
+            values = list(options.values()) if isinstance(options, Mapping) else options
+            if not isinstance(values, list):
+                raise _Conditional  # malformed: the walk reports it
+            for index, value in enumerate(values):
+                self.visit(value, f"{name}.choice[{index}]", always=False)
+            self.factors[name] = len(values)
+            return
+        self.factors[name] = self._range_count(kind, node)
+
+    @staticmethod
+    def _range_count(kind: str, node: Mapping[str, Any]) -> int:
+        bounds, step = node[kind], node.get("step")
+        if not (isinstance(bounds, list) and len(bounds) == 2
+                and all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                        for value in (*bounds, *([step] if step is not None else [])))):
+            raise _Conditional  # bounds that are expressions (or malformed): the walk asks for them
+        low, high = bounds
+        if kind == "int":
+            return len(range(low, high + 1, step or 1)) if isinstance(low, int) and isinstance(high, int) else 0
+        if node.get("grid"):
+            return len(node["grid"])
+        if step:
+            return int(round((high - low) / step)) + 1
+        raise _Conditional  # not enumerable: the walk says so
+
+    def _names(self, expressions: list[str]) -> set[str]:
+        names: set[str] = set()
+        for text in expressions:
+            try:
+                tree = parse_expression(text.strip())
+            except SyntaxError:
+                raise _Conditional from None  # the walk reports the error
+            names.update(node.id for node in ast.walk(tree)
+                         if isinstance(node, ast.Name) and node.id in self.space.parameters)
+        return names

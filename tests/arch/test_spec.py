@@ -153,3 +153,8 @@ def test_topology_is_compiled_once_per_spec_and_never_shared_or_pickled():
     restored = pickle.loads(pickle.dumps(spec))
     assert "_compiled_topology" not in restored.__dict__
     assert restored == spec and restored.topology().shapes() == spec.topology().shapes()
+
+
+def test_a_pattern_repeated_past_its_cap_is_refused_without_overflow():
+    with pytest.raises(SpecError, match="x: pattern gives 100000000000000000000 values.*at most 1000"):
+        expand_pattern("[1] * 100000000000000000000", "x")

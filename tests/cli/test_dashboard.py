@@ -83,3 +83,18 @@ def test_a_host_it_cannot_listen_on_is_reported_under_host(tmp_path, capsys, hos
     assert main(["dashboard", str(run_dir), "--host", host, "--port", "0"]) == 2
     error = capsys.readouterr().err
     assert f"--host: cannot listen on this address" in error and host in error and "--port" not in error, error
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "65536", "99999999999999999999"])
+def test_a_port_out_of_range_exits_2_naming_the_range(tmp_path, capsys, port):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", str(tmp_path), "--port", port])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--port" in err and "0 to 65535" in err and "Traceback" not in err, err
+
+
+def test_the_server_refuses_a_port_out_of_range_before_opening_the_storage(tmp_path):
+    from archsearch.errors import SpecError
+
+    with pytest.raises(SpecError, match="--port: .*0 to 65535"):
+        dashboard_server(tmp_path / "missing", port=70000)

@@ -78,6 +78,10 @@ def test_every_flag_reaches_the_settings():
     (["--device", ""], "--device: expected a device name (got '')"),
     (["--backend", "onnxruntime", "--channels-last"], "--channels-last: onnxruntime chooses its own memory layout"),
     (["--backend", "onnxruntime", "--dtype", "bf16"], "--dtype: onnxruntime has no bf16 convolution kernels"),
+    (["--warmup", "inf"], "--warmup: too long: a warm-up or timing runs for minutes at most (got inf); allowed: a number of seconds >= 0 "
+                          "and <= 600"),
+    (["--warmup", "1e9"], "--warmup: too long: a warm-up or timing runs for minutes at most (got 1000000000.0)"),
+    (["--budget", "1e9"], "--budget: too long: a warm-up or timing runs for minutes at most (got 1000000000.0)"),
 ])
 def test_settings_that_cannot_run_exit_2(capsys, arguments, message):
     status, out, err = cli(capsys, "latency", "regseg", *QUICK, *arguments)

@@ -69,3 +69,16 @@ def test_a_device_flag_that_names_no_device_is_reported_under_the_flag(tiny_stud
     status = main(["run", str(tiny_study), "--out", str(tmp_path / "run"), "--device", device, "--dry-run"])
     error = capsys.readouterr().err
     assert status == 2 and message in error and "--set" not in error, error
+
+
+def test_a_dry_run_generates_no_data(tiny_study, tmp_path, capsys):
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "dataset.num_train=5000"]) == 0
+    assert not (tmp_path / "cache").exists()
+    assert "nothing was trained" in capsys.readouterr().out
+
+
+def test_a_dry_run_refuses_a_synthetic_set_past_its_cap_at_once(tiny_study, tmp_path, capsys):
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "dataset.num_train=100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset.num_train: " in err and "at most" in err and "Traceback" not in err, err
+    assert not (tmp_path / "cache").exists()

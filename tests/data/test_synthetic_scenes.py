@@ -197,3 +197,32 @@ def test_walls_stand_under_buildings(scenes) -> None:
         above_walls.append(labels[:-1][wall_top])
     above = np.concatenate(above_walls)
     assert above.size > 0 and np.mean(above == BUILDING) > 0.8 and not (above == SKY).any()
+
+
+@pytest.mark.parametrize(("key", "value"), [("num_train", 10 ** 8), ("num_val", 10 ** 8), ("height", 100_000),
+                                            ("width", 100_000)])
+def test_parameters_past_their_caps_are_refused_before_anything_is_written(tmp_path: Path, key: str, value) -> None:
+    with pytest.raises(SpecError) as error:
+        ensure_synthetic_cityscapes(tmp_path, **{**SMALL, key: value})
+    assert error.value.path == key and "at most" in error.value.allowed and list(tmp_path.iterdir()) == []
+
+
+def test_a_dataset_whose_pixels_pass_the_cap_is_refused_with_its_cost(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as error:
+        ensure_synthetic_cityscapes(tmp_path, num_train=synthetic.MAX_IMAGES - 1, num_val=1,
+                                    height=synthetic.MAX_SIDE, width=synthetic.MAX_SIDE)
+    assert "GiB" in str(error.value) and "min" in str(error.value) and list(tmp_path.iterdir()) == []
+
+
+def test_the_cost_is_estimated_from_the_sizes() -> None:
+    cost = synthetic.generation_cost(num_train=200, num_val=50, height=128, width=256)
+    assert cost.images == 250 and cost.pixels == 250 * 128 * 256
+    assert cost.disk_bytes == cost.pixels * synthetic.DISK_BYTES_PER_PIXEL
+    assert 1 < cost.seconds < 60  # measured: about 0.04 s a 128x256 scene
+
+
+def test_a_dataset_larger_than_the_free_disk_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(synthetic.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 ** 9, 10 ** 9, 1000))
+    with pytest.raises(SpecError, match="free on the disk") as error:
+        ensure_synthetic_cityscapes(tmp_path, **SMALL)
+    assert list(tmp_path.iterdir()) == [] and str(tmp_path) in str(error.value)

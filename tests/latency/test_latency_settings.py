@@ -97,3 +97,23 @@ def test_a_new_timing_protocol_changes_the_key_but_not_the_recorded_settings(mon
     monkeypatch.setattr(settings_module, "TIMING_PROTOCOL", settings_module.TIMING_PROTOCOL + 1)
     assert settings.key() != before_key and settings.to_json() == before_json
     assert LatencySettings.from_dict(json.loads(before_json), source="test") == settings
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("warmup_seconds", float("inf")), ("warmup_seconds", 1e9), ("warmup_seconds", float("nan")),
+    ("time_budget_seconds", float("inf")), ("time_budget_seconds", 1e9),
+    ("min_warmup_iterations", 10 ** 9), ("min_repeats", 10 ** 9), ("max_repeats", 10 ** 12),
+])
+def test_time_budgets_are_finite_and_bounded_naming_the_range(name: str, value) -> None:
+    """A warm-up or timing that could run for days is a typo; the message says the range allowed."""
+    with pytest.raises(SpecError) as caught:
+        LatencySettings.from_dict({name: value}, source="study.yaml")
+    assert caught.value.path == name and "<=" in caught.value.allowed
+
+
+def test_the_largest_budgets_allowed_are_accepted() -> None:
+    from archsearch.latency.settings import MAX_REPEATS, MAX_TIME_BUDGET_SECONDS, MAX_WARMUP_ITERATIONS, \
+        MAX_WARMUP_SECONDS
+
+    LatencySettings(warmup_seconds=MAX_WARMUP_SECONDS, time_budget_seconds=MAX_TIME_BUDGET_SECONDS,
+                    min_warmup_iterations=MAX_WARMUP_ITERATIONS, min_repeats=MAX_REPEATS, max_repeats=MAX_REPEATS)

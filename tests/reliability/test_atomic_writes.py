@@ -261,6 +261,7 @@ def test_a_generation_killed_half_way_is_never_read_and_is_redone(tmp_path):
     assert len(CityscapesDataset(root, "train")) == 6 and len(CityscapesDataset(root, "val")) == 2
     for index in range(6):
         CityscapesDataset(root, "train")[index]  # every file whole
+    assert list(tmp_path.iterdir()) == [root]  # the dead writer's staging directory was cleared away
 
 
 def test_leftover_partial_directories_do_not_disturb_a_study(tiny_study, tmp_path, cache_home, capsys):

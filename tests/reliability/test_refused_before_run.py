@@ -98,3 +98,77 @@ def test_an_empty_set_value_is_shown(tiny_study, capsys):
 def test_a_bad_dataset_option_names_the_study_and_its_key(tiny_study, capsys, assignment, message):
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", assignment)
     assert f"{tiny_study}: {message}" in err
+
+
+@pytest.mark.parametrize("setting", ["latency.warmup_seconds=1e9", "latency.time_budget_seconds=.inf",
+                                     "latency.min_repeats=1000000000"])
+def test_an_unbounded_latency_budget_is_refused_before_the_run(tiny_study, capsys, setting):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "latency.device=cpu", setting)
+    key = setting.partition("=")[0]
+    assert f"{key}: " in err and "<=" in err, err
+
+
+@pytest.fixture
+def data_untouched(monkeypatch):
+    """Fails a test that reads a sample: a size that cannot fit must be refused before the first one is padded."""
+    from archsearch.search import trial
+
+    def never(config):
+        raise AssertionError("read data before refusing the size")
+
+    monkeypatch.setattr(trial, "check_data", never)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(("sets", "key", "size"), [
+    (["augmentation.crop_size=null", "input_size=[100000,100000]"], "input_size", "[100000, 100000]"),
+    (["augmentation.crop_size=[100000,100000]"], "augmentation.crop_size", "[100000, 100000]"),
+    (["augmentation.crop_size=[20000,20000]"], "augmentation.crop_size", "[20000, 20000]"),
+    (["latency.device=cpu", "latency.input_size=[100000,100000]"], "latency.input_size", "[100000, 100000]"),
+])
+def test_a_size_no_network_could_fit_is_refused_before_any_data_is_read(tiny_study, capsys, data_untouched, sets,
+                                                                        key, size, dry_run):
+    run_dir = tiny_study.parent / "run"
+    err = refused_run(capsys, tiny_study, run_dir, *sets) if not dry_run else None
+    if dry_run:
+        arguments = ["run", str(tiny_study), "--dry-run"] + [part for item in sets for part in ("--set", item)]
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+    assert f"{key}: " in err and f"(got {size})" in err and "available" in err and "allowed: " in err, err
+
+
+def test_the_size_check_lets_a_study_that_fits_run(tiny_study):
+    from archsearch.run.preflight import check_sizes_fit
+    from archsearch.search.config import load_study
+
+    check_sizes_fit(load_study(tiny_study, ["augmentation.crop_size=[512,512]"]))
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(("seeds", "index"), [("[99999999999999999999]", 0), ("[-1]", 0), ("[0, 4294967296]", 1)])
+def test_a_seed_out_of_range_is_refused_at_parse_naming_file_key_and_range(tiny_study, capsys, seeds, index,
+                                                                          dry_run):
+    run_dir = tiny_study.parent / "run"
+    if dry_run:
+        assert main(["run", str(tiny_study), "--dry-run", "--set", f"seeds={seeds}"]) == 2
+        err = capsys.readouterr().err
+    else:
+        err = refused_run(capsys, tiny_study, run_dir, f"seeds={seeds}")
+    assert f"{tiny_study}" in err and f"seeds[{index}]: " in err and "0 to 2**32 - 1" in err, err
+    assert not run_dir.exists()
+
+
+def test_a_seed_out_of_range_in_the_file_is_named_with_the_file(tiny_study):
+    from archsearch.errors import SpecError
+    from archsearch.search.config import load_study
+
+    tiny_study.write_text(tiny_study.read_text().replace("seeds: [0]", "seeds: [0, -1]"))
+    with pytest.raises(SpecError) as caught:
+        load_study(tiny_study)
+    assert caught.value.source == str(tiny_study) and caught.value.path == "seeds[1]" and caught.value.value == -1
+
+
+def test_a_grid_past_the_cap_is_refused_before_the_run_naming_its_parameters(tiny_study, capsys):
+    err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "sampler.name=grid",
+                      "parameters={width: {int: [8, 100000]}}")
+    assert "the grid has 399,972 points: width (99993) x pattern (2) x group_width (2)" in err and "fix:" in err, err

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from archsearch.errors import SpecError
-from archsearch.io import MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml, read_yaml
+from archsearch.io import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml, read_yaml
 from archsearch.search.config import load_study
 
 ALIAS_BOMB = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
@@ -106,3 +106,62 @@ def test_set_value_that_is_bad_yaml_names_the_set(tiny_study):
     assert caught.value.source == "--set training.lr"
     with pytest.raises(SpecError, match="--set: a key path deeper than"):
         load_study(tiny_study, [".".join(["a"] * 1000) + "=1"])
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "study.yaml"
+    os.mkfifo(path)
+    return path
+
+
+def _sparse(tmp_path):
+    path = tmp_path / "spec.yaml"
+    with open(path, "wb") as file:
+        file.truncate(3 * 1024 ** 3)  # 3 GB of holes: no disk used
+    return path
+
+
+@pytest.mark.parametrize("make", [lambda tmp_path: "/dev/zero", lambda tmp_path: "/dev/urandom", _fifo],
+                         ids=["dev-zero", "dev-urandom", "fifo"])
+def test_a_file_that_is_not_a_regular_file_is_refused_without_reading(tmp_path, make):
+    path = make(tmp_path)
+    with pytest.raises(SpecError) as caught:
+        read_yaml(path)
+    assert str(caught.value).startswith(f"{path}: not a regular file") and "a YAML file" in caught.value.allowed
+
+
+def test_a_file_over_the_size_cap_is_refused_naming_the_cap(tmp_path):
+    path = _sparse(tmp_path)
+    with pytest.raises(SpecError) as caught:
+        read_yaml(path)
+    assert f"larger than {MAX_YAML_BYTES // 1024 ** 2} MiB" in str(caught.value) and caught.value.source == str(path)
+
+
+def test_a_file_is_read_with_a_bound_even_when_its_size_lies(tmp_path, monkeypatch):
+    """A file whose reported size is small (a /proc file, one growing as it is read) is still read only to the cap."""
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"#" * (MAX_YAML_BYTES + 10))
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda descriptor: os.stat_result(
+        real_fstat(descriptor)[:6] + (0,) + real_fstat(descriptor)[7:]))
+    with pytest.raises(SpecError, match=f"larger than {MAX_YAML_BYTES // 1024 ** 2} MiB"):
+        read_yaml(path)
+
+
+@pytest.mark.parametrize("make", [lambda tmp_path: "/dev/zero", lambda tmp_path: "/dev/urandom", _fifo, _sparse],
+                         ids=["dev-zero", "dev-urandom", "fifo", "sparse"])
+@pytest.mark.parametrize("command", [["build"], ["run"], ["run", "--dry-run"]])
+def test_the_cli_refuses_such_files_with_exit_2(tmp_path, capsys, make, command):
+    from archsearch.cli.main import main
+
+    path = make(tmp_path)
+    assert main([*command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"archsearch: error: {path}: ") and "Traceback" not in err, err
+
+
+def test_a_space_that_is_not_a_regular_file_is_refused_by_the_study(tiny_study):
+    (tiny_study.parent / "tiny_space.yaml").unlink()
+    os.mkfifo(tiny_study.parent / "tiny_space.yaml")
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_study(tiny_study)

@@ -146,3 +146,13 @@ def test_recipes_default_to_a_data_folder_in_the_project(capsys, tmp_path) -> No
     status = main(["run", str(PAPER / "regseg_cityscapes.yaml"), "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err
     assert status == 2 and str(REPOSITORY / "data" / "cityscapes") in error
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in PAPER.glob("*.yaml")))
+def test_a_recipe_can_be_viewed_with_a_dry_run_without_its_data(name, tmp_path, capsys) -> None:
+    """The README offers ``--dry-run`` as the way to read a recipe; it reads no data, so it needs none."""
+    missing = tmp_path / "nowhere"
+    status = main(["run", str(PAPER / name), "--set", f"dataset.root={missing}", "--dry-run"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "# first point" in captured.out and "no data was read" in captured.out

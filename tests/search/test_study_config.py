@@ -28,7 +28,6 @@ def test_tiny_study_parses(tiny_study):
     (lambda d: d.update(bogus=1), "bogus: unknown field"),
     (lambda d: d.update(sampler={"name": "annealing"}), "sampler.name: not an allowed value (got 'annealing'); allowed: 'tpe'"),
     (lambda d: d["dataset"].update(name="kitti"), "dataset.name: unknown dataset"),
-    (lambda d: d.update(dataset={"name": "cityscapes", "root": "nowhere"}), "dataset.root: no such data directory"),
     (lambda d: d["training"].update(lr="fast"), "training.lr"),
     (lambda d: d.update(fix={"depth": 3}), "fix.depth: not a parameter of the space"),
     (lambda d: d.update(parameters={"width": {"choice": [8], "extra": 1}}), "parameters.width"),
@@ -45,6 +44,16 @@ def test_bad_study_values_are_named(tiny_study, change, expected):
     with pytest.raises(SpecError) as caught:
         load_study(tiny_study)
     assert str(caught.value).startswith(str(tiny_study)) and expected in str(caught.value)
+
+
+def test_a_missing_data_directory_is_refused_when_the_data_is_checked_not_when_the_study_is_read(tiny_study):
+    from archsearch.search.trial import check_data
+
+    rewrite(tiny_study, lambda d: d.update(dataset={"name": "cityscapes", "root": "nowhere"}))
+    config = load_study(tiny_study)  # a dry run shows the recipe without the data
+    with pytest.raises(SpecError) as caught:
+        check_data(config)
+    assert str(caught.value).startswith(str(tiny_study)) and "dataset.root: no such data directory" in str(caught.value)
 
 
 def test_set_overrides_values_with_yaml(tiny_study):

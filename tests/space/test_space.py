@@ -463,3 +463,102 @@ def test_every_shipped_space_samples_mostly_valid_points(path):
 
 def test_the_regseg_and_rdrnet_spaces_are_shipped():
     assert {"rdrnet", "regseg"} <= {path.stem for path in SPACES.glob("*.yaml")}
+
+
+# ---------------------------------------------------------------- bounded evaluation
+
+
+@pytest.mark.parametrize(("expression", "quoted"), [
+    ("${10 ** 10 ** 10}", "bits"),
+    ("${width ** width ** width}", "bits"),
+    ("${len([1] * 10 ** 10)}", "values"),
+    ("${len('ab' * 10 ** 10)}", "values"),
+    ("${len([[1] * 10000] * 10000)}", "values"),
+    ("${len([1] * 9000 + [1] * 9000)}", "values"),
+    ("${round(5, -10 ** 18)}", "digits"),
+    ("${len('%999999999d' % 1)}", "unsupported"),
+    ("${int(1e308 * 10)}", "expression failed"),
+    ("${2.0 ** 100000}", "expression failed"),
+    ("${2 ** 1024 * 1.0}", "expression failed"),
+])
+def test_an_expression_beyond_the_bounds_fails_fast_naming_its_key_path(expression, quoted):
+    import time
+
+    space = make_space({"width": {"choice": [32]}}, **{"stem.0.out_channels": expression})
+    started = time.perf_counter()
+    try:
+        point = fixed(space, width=32)
+    except SpaceError as error:  # a value no architecture needs: the space file is wrong
+        message = str(error)
+    else:  # a value that fails to compute: an invalid point
+        assert not point.valid
+        message = point.invalid_reason
+    assert time.perf_counter() - started < 1
+    assert "stem[0].out_channels" in message and quoted in message and expression[2:-1] in message, message
+
+
+def test_expressions_within_the_bounds_still_compute():
+    space = make_space({"width": {"choice": [32]}},
+                       **{"stem.0.out_channels": "${len([1] * 8) * 2 ** 2 + width ** 0 - 1 + round(7, -1) - 10}"})
+    assert fixed(space, width=32).spec.stem[0].out_channels == 32
+
+
+def test_the_dry_run_refuses_a_huge_expression_with_exit_2(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from archsearch.cli.main import main
+    from tests.helpers.paths import FIXTURES
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("tiny_study.yaml", "tiny_space.yaml"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    study, space = tmp_path / "tiny_study.yaml", tmp_path / "tiny_space.yaml"
+    space.write_text(space.read_text().replace("out_channels: '${width}', stride: 2",
+                                               "out_channels: '${10 ** 10 ** 10}', stride: 2"))
+    assert main(["run", str(study), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "spec.stages[1].blocks[0].out_channels" in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------- grid size, counted before walking
+
+
+def test_a_grid_past_the_cap_is_refused_at_once_naming_its_parameters_and_a_fix(monkeypatch):
+    import time
+
+    from archsearch.space import sampling
+
+    walked = []
+    monkeypatch.setattr(sampling, "_GridWalker", lambda *args: walked.append(1) or pytest.fail("walked the grid"))
+    space = load_space(SPACES / "regseg.yaml")  # 9 x 5 x 4 x 5 x 3 x 3 x 4 x 5 = 162,000 points
+    started = time.perf_counter()
+    with pytest.raises(SpaceError) as caught:
+        enumerate_grid(space)
+    assert time.perf_counter() - started < 1
+    message = str(caught.value)
+    assert "162,000 points" in message and "dilation_pattern (9)" in message and "stage8_depth (5)" in message
+    assert "fix:" in message and "random" in message
+
+
+def test_the_grid_size_is_counted_exactly_where_the_space_allows():
+    from archsearch.space.sampling import grid_size
+
+    parameters = {"width": {"choice": [8, 16]}, "depth": {"int": [1, 3]},
+                  "se": {"float": [0.0, 0.5], "grid": [0.0, 0.25]}, "tag": {"choice": ["a", "b"]},
+                  "unused": {"choice": [1, 2, 3]}}
+    space = make_space(parameters, name="tiny-${tag}",
+                       **{"stem.0.out_channels": "${width}", "stages.0.blocks.0.se_ratio": "${se}",
+                          "stages.1.blocks": [dblock(out_channels=32, stride=2),
+                                              dblock(out_channels=32, repeat="${depth}")]})
+    assert grid_size(space) == (24, {"width": 2, "depth": 3, "se": 2, "tag": 2})
+    assert len(enumerate_grid(space)) == 24
+    assert grid_size(space, {"width": 8})[0] == 12 == len(enumerate_grid(space, {"width": 8}))
+    assert grid_size(conditional_space()) is None  # conditions: only a walk can count it
+
+
+def test_a_conditional_grid_larger_than_its_product_suggests_is_still_walked_exactly():
+    """A wide product whose conditions leave few points: not refused by the count, enumerated by the walk."""
+    parameters = {"kind": {"choice": ["a", "b"]}, "wide": {"int": [1, 400]}, "deep": {"int": [1, 400]}}
+    space = make_space(parameters, **{"stem.0.out_channels": {"if": "kind == 'a'", "then": "${wide}",
+                                                               "else": "${deep}"}})
+    assert len(enumerate_grid(space)) == 800
