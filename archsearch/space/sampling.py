@@ -423,7 +423,7 @@ class _DecisionScan:
             for index, item in enumerate(node):
                 self.visit(item, f"{path}[{index}]", always=always)
             return
-        kind = _node_kind(node, path)
+        kind = node_kind(node, path)
         if kind in ("choice", "int", "float"):
             self.decision(path.removeprefix("spec."), node, always=always)
         elif kind == "if":
@@ -440,7 +440,7 @@ class _DecisionScan:
     def decision(self, name: str, node: Mapping[str, Any], *, always: bool) -> None:
         if not always:
             raise _Conditional
-        kind = _node_kind(node, name)
+        kind = node_kind(node, name)
         if kind == "choice":
             options = node["choice"]
             values = list(options.values()) if isinstance(options, Mapping) else options
