@@ -22,7 +22,7 @@ def command_run(arguments: argparse.Namespace) -> int:
     from archsearch.search.optuna_driver import check_search
     from archsearch.run.trials_table import trial_state
     from archsearch.io import check_output_directory
-    from archsearch.run.guard import check_run_directory
+    from archsearch.run.guard import check_run_directory, check_run_directory_target
     from archsearch.run.preflight import check_before_run
     from archsearch.search.trial import check_data
 
@@ -44,6 +44,7 @@ def command_run(arguments: argparse.Namespace) -> int:
             raise error.under("training").with_source("--device" if arguments.device else config.source) from None
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
+    check_run_directory_target(out, flag="--out" if arguments.out else "run directory")
     guard = check_run_directory(config, out, config.storage or RunDirectory(out).default_storage,
                                 allow_changed=arguments.allow_changed_settings)
     run_dir = RunDirectory(out).create()

@@ -28,6 +28,7 @@ import yaml
 
 from archsearch.errors import SpecError
 from archsearch.io import read_yaml, write_text_atomic
+from archsearch.run.study_file import STUDY_FILE
 from archsearch.search.config import StudyConfig
 
 FINGERPRINT_FILE = "fingerprint.yaml"
@@ -196,7 +197,7 @@ def read_record(root: Path) -> dict[str, Any] | None:
 
 def legacy_study(root: Path) -> tuple[str, str] | None:
     """(name, space file) of a run directory made before fingerprints, from its study.yaml."""
-    path = root / "study.yaml"
+    path = root / STUDY_FILE
     if not path.is_file():
         return None
     data = read_yaml(path)
@@ -206,6 +207,26 @@ def legacy_study(root: Path) -> tuple[str, str] | None:
 
 
 # ---------------------------------------------------------------- the check
+
+
+def _part_of_a_starting_run(entry: Path) -> bool:
+    """What a run that is starting in the directory (another process of the study) has made before its
+    fingerprint: the layout's folders, the locks and atomic writes' temporaries."""
+    return entry.name in ("specs", "weights") or entry.name.startswith(".") and entry.name.endswith((".lock", ".tmp"))
+
+
+def check_run_directory_target(root: Path, *, flag: str) -> None:
+    """A run writes only into a new or empty folder, or into a run directory (one with a fingerprint or a
+    study.yaml); a folder of other files (a user's own trials.csv, say) is refused before anything is written."""
+    root = Path(root)
+    if not root.is_dir() or (root / FINGERPRINT_FILE).is_file() or (root / STUDY_FILE).is_file():
+        return
+    strangers = sorted(entry.name for entry in root.iterdir() if not _part_of_a_starting_run(entry))
+    if strangers:
+        listed = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
+        raise SpecError(f"not a run directory (no {FINGERPRINT_FILE} or {STUDY_FILE}), and it holds other files: "
+                        f"{listed}", source=flag, value=str(root),
+                        allowed="a new or empty folder, or a run directory `archsearch run` made (nothing was changed)")
 
 
 @dataclass(frozen=True)
