@@ -25,3 +25,4 @@ INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation be
 # Attributes of the study itself.
 STUDY_OBJECTIVES = "objectives"
 STUDY_GRID_TRIALS = "grid_trials"
+STUDY_RUN_DIRECTORY = "run_directory"  # {id, path} of the one run directory the study belongs to (run.guard)

@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from archsearch.errors import SpecError
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
+from archsearch.run.guard import run_directory_owner
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
@@ -173,7 +174,23 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
         raise SpecError("the storage holds this study with other objectives", path="objectives", value=objectives,
                         allowed=f"the objectives it was started with ({started}), or another --out or study name",
                         source=config.source)
+    claim_study(study, run_dir, url)
     return study
+
+
+def claim_study(study: optuna.Study, run_dir: RunDirectory, url: str) -> None:
+    """Record in the study which run directory it belongs to, or refuse a study that belongs to another one
+    (``run.guard`` checks the same before a run starts; this holds for processes that raced past it)."""
+    owner = run_directory_owner(run_dir.root)
+    if owner is None:  # a run directory without a fingerprint: nothing to record it by
+        return
+    stored = study.user_attrs.get(attributes.STUDY_RUN_DIRECTORY)
+    if isinstance(stored, dict) and stored.get("id") != owner["id"]:
+        raise SpecError(f"the storage's study belongs to the run directory {stored.get('path')}, not to "
+                        f"{run_dir.root}", path="storage", value=url,
+                        allowed="the storage this run directory was made with; nothing was changed")
+    if stored != owner:  # not recorded yet, or the run directory was moved
+        study.set_user_attr(attributes.STUDY_RUN_DIRECTORY, owner)
 
 
 def _process_alive(pid: int) -> bool:

@@ -195,3 +195,35 @@ def test_a_running_trial_is_running_in_the_table(tiny_study, tmp_path, capsys, n
     study = write_study(tiny_study, sampler="grid", fix={"group_width": 8})  # every point queued (WAITING) first
     assert run(capsys, study, tmp_path / "run", 2)[0] == 0
     assert seen and all(states == ["RUNNING"] for states in seen.values())
+
+
+def test_an_explicit_storage_of_another_run_is_refused(started, tiny_study, tmp_path, capsys):
+    """The study in a storage belongs to one run directory: named explicitly for another --out, it is not adopted."""
+    before = snapshot(started)
+    url = f"sqlite:///{started / 'study.db'}"
+    err = refused(*run(capsys, tiny_study, tmp_path / "B", 3, "--set", f"storage={url}"))
+    assert f"belongs to the run directory {started.resolve()}" in err and "storage" in err, err
+    assert snapshot(started) == before and not (tmp_path / "B").exists()
+
+
+def test_a_storage_records_its_run_directory(started, tiny_study, tmp_path, capsys):
+    import optuna
+
+    record = yaml.safe_load((started / FINGERPRINT_FILE).read_text())
+    study = optuna.load_study(study_name="tiny_study", storage=f"sqlite:///{started / 'study.db'}")
+    assert study.user_attrs["run_directory"] == {"id": record["run_id"], "path": str(started.resolve())}
+    moved = tmp_path / "moved"
+    started.rename(moved)  # a moved run directory keeps its identity, and its own storage
+    assert run(capsys, tiny_study, moved, 3)[0] in (0, 1)
+
+
+def test_a_deleted_fingerprint_does_not_disable_the_settings_guard(started, tiny_study, capsys):
+    (started / FINGERPRINT_FILE).unlink()
+    before = snapshot(started)
+    err = refused(*run(capsys, tiny_study, started, 3, "--set", "training.iterations=30"))
+    assert f"no {FINGERPRINT_FILE}" in err and "other settings" in err, err
+    assert snapshot(started) == before
+    status, err = run(capsys, tiny_study, started, 3)  # the settings its trials recorded: the fingerprint is rebuilt
+    assert status in (0, 1), err
+    assert "training.iterations: 2 -> 30" in refused(*run(capsys, tiny_study, started, 4,
+                                                           "--set", "training.iterations=30"))
