@@ -76,7 +76,7 @@ class RunDirectory:
         grid or a dead process's trials, and rewriting trials.csv from the storage.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(self.root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)  # less the umask
         try:
             if fcntl is not None:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Container, Mapping, Sequence
 
@@ -23,6 +24,7 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import SpecError
+from archsearch.io import create_shareable_file
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.run.guard import run_directory_owner
@@ -145,12 +147,26 @@ class RetriesFirstStorage(_CachedStorage):
         return trials
 
 
+def create_sqlite_file(url: str) -> None:
+    """The SQLite file of ``url``, made before SQLAlchemy makes it so that it follows the umask."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except sqlalchemy.exc.ArgumentError:
+        return  # a malformed URL: RDBStorage says so
+    if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+        create_shareable_file(database)
+
+
 def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(config, run_dir)
     # SQLite gives up on a lock after 5 s by default; processes sharing a study wait for each other instead.
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else None
+    if url.startswith("sqlite"):
+        create_sqlite_file(url)
     try:
         storage = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
                              grace_period=GRACE_SECONDS,

@@ -252,3 +252,26 @@ def test_cuda_work_is_checked_against_the_devices_free_memory(spec_file):
     with pytest.raises(OutOfMemory, match="memory on cuda, more than the"):
         check_fits_training(resolve_spec(str(spec_file)), (2048, 2048), num_classes=19, batch_size=100_000,
                             device="cuda")
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o077])
+def test_storage_cache_and_lock_files_follow_the_umask(tmp_path, umask):
+    """study.db, latency.db (and its WAL files) and the run directory's locks are made like every other file."""
+    from archsearch.latency.cache import LatencyCache
+    from archsearch.search import RunDirectory, load_study
+    from archsearch.search.optuna_driver import open_study
+    from tests.helpers.paths import FIXTURES
+
+    previous = os.umask(umask)
+    try:
+        run_dir = RunDirectory(tmp_path / "run").create()
+        with run_dir.lock("queue"):
+            pass
+        open_study(load_study(FIXTURES / "tiny_study.yaml"), run_dir)
+        LatencyCache(run_dir.latency_cache)
+    finally:
+        os.umask(previous)
+    made = [run_dir.root / name for name in ("study.db", "latency.db", ".queue.lock")]
+    made += sorted(run_dir.root.glob("latency.db-*"))
+    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in made} == \
+        {path.name: oct(0o666 & ~umask) for path in made}
