@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EXIT_UNFINISHED = 1
 EXIT_BAD_INPUT = 2
@@ -37,6 +38,13 @@ def non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a trial number, an integer >= 0 (got {text!r})")
     return int(text)
+
+
+def output_path(text: str) -> Path:
+    """An output path; an empty one would be the current directory (``Path("")`` is ``.``), so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path (got {text!r})")
+    return Path(text)
 
 
 class CommandParser(argparse.ArgumentParser):

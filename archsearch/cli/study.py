@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, positive_int
+from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, output_path, positive_int
 from archsearch.errors import SpecError
 
 def default_run_dir(study_name: str) -> Path:
@@ -136,11 +136,13 @@ def _cell(value) -> str:
 
 def command_report(arguments: argparse.Namespace) -> int:
     from archsearch.io import check_output_directory
-    from archsearch.report.write import write_report
+    from archsearch.report.write import check_report_target, write_report
 
     if not arguments.run.is_dir():
         raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")
     check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
+    if arguments.out is not None and not arguments.force:
+        check_report_target(arguments.out, arguments.run)
     files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
     print(files.markdown.read_text(encoding="utf-8"))
     print(f"wrote {files.markdown}, {files.table} and {files.plot}")
@@ -151,7 +153,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     running = commands.add_parser("run", help="run (or resume) a study")
     running.add_argument("study", type=Path, metavar="STUDY", help="a study YAML file")
     running.add_argument("--trials", type=positive_int, metavar="N", help="number of trials (overrides the file)")
-    running.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<study name>)")
+    running.add_argument("--out", type=output_path, metavar="DIR", help="run directory (default runs/<study name>)")
     running.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="override a study value, e.g. --set training.iterations=50 (repeatable)")
     running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
@@ -168,7 +170,9 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
 
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")
     reporting.add_argument("run", type=Path, metavar="RUN", help="a run directory")
-    reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    reporting.add_argument("--out", type=output_path, metavar="DIR", help="where to write (default: the run directory)")
+    reporting.add_argument("--force", action="store_true",
+                           help="replace report files already in DIR (another run's report, say)")
     reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
     reporting.set_defaults(handler=command_report)

@@ -275,3 +275,25 @@ def test_storage_cache_and_lock_files_follow_the_umask(tmp_path, umask):
     made += sorted(run_dir.root.glob("latency.db-*"))
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in made} == \
         {path.name: oct(0o666 & ~umask) for path in made}
+
+
+def test_report_out_into_another_run_keeps_its_report_unless_forced(tmp_path, capsys):
+    from tests.report.test_report import trial, write_run
+
+    rows = [trial(0, "a", miou=0.5, macs=2_000_000_000)]
+    first, second = write_run(tmp_path / "A", rows), write_run(tmp_path / "B", rows)
+    assert run(capsys, "report", str(second))[0] == 0
+    before = {name: (second / name).read_bytes() for name in ("report.md", "report.csv", "pareto.png")}
+    err = refused(capsys, "report", str(first), "--out", str(second))
+    assert "--out: " in err and repr(str(second)) in err and "--force" in err and "report.md" in err, err
+    assert {name: (second / name).read_bytes() for name in before} == before
+    assert run(capsys, "report", str(first), "--out", str(second), "--force")[0] == 0
+
+
+@pytest.mark.parametrize("command", [["report", "RUN"], ["run", "STUDY"], ["export", "RUN"]])
+def test_an_empty_output_path_is_refused(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--out", ""])
+    assert exit_info.value.code == 2 and "--out: expected a path (got '')" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
