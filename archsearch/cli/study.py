@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, output_path, positive_int
+from archsearch.cli.arguments import (EXIT_NOTHING_FITS, EXIT_UNFINISHED, output_path, positive_int,
+                                      sigterm_as_interrupt)
 from archsearch.errors import SpecError
 
 def default_run_dir(study_name: str) -> Path:
@@ -18,6 +19,11 @@ def default_run_dir(study_name: str) -> Path:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
+    with sigterm_as_interrupt():  # a run ended by SIGTERM queues its trial again, as Ctrl-C does
+        return run_study(arguments)
+
+
+def run_study(arguments: argparse.Namespace) -> int:
     from archsearch.search import RunDirectory, load_study, run_optuna
     from archsearch.search.optuna_driver import check_search
     from archsearch.run.trials_table import trial_state

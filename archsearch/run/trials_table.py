@@ -90,8 +90,12 @@ def trial_row(trial: Any) -> dict[str, Any]:
     row["number"] = trial.number
     row["state"] = trial_state(trial)
     if trial.state.name == "FAIL" and not attrs.get(attributes.FAIL_REASON):
-        row[attributes.FAIL_REASON] = ("interrupted; queued again" if attrs.get(attributes.INTERRUPTED)
-                              else "the process running it died; queued again")
+        if attrs.get(attributes.STOPPED_BY):
+            row[attributes.FAIL_REASON] = f"stopped: {attrs[attributes.STOPPED_BY]}" + (
+                "; queued again" if trial.params else "")
+        else:
+            row[attributes.FAIL_REASON] = ("interrupted; queued again" if attrs.get(attributes.INTERRUPTED)
+                                           else "the process running it died; queued again")
     if trial.state.name == "PRUNED" and not attrs.get(attributes.FAIL_REASON):
         intermediate = trial.intermediate_values
         if intermediate:

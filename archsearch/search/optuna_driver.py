@@ -23,7 +23,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from archsearch.errors import SpecError
+from archsearch.errors import OutputError, SpecError
 from archsearch.io import create_shareable_file
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
@@ -266,18 +266,22 @@ class Objective:
     def __call__(self, trial: Trial) -> float | list[float]:
         trial.set_user_attr(attributes.HOST, socket.gethostname())
         trial.set_user_attr(attributes.PID, os.getpid())
-        write_trials_csv(trial.study, self.runner.run_dir)  # a live run's table shows this trial RUNNING
-        start = start_trial(trial, self.config)
 
         def record(facts: Mapping[str, Any]) -> None:
             for key, value in facts.items():
                 trial.set_user_attr(key, value)
         try:
+            write_trials_csv(trial.study, self.runner.run_dir)  # a live run's table shows this trial RUNNING
+            start = start_trial(trial, self.config)
             outcome = live_trial(self.runner, start.sampled, number=trial.number, seed=start.seed, twin=start.twin,
                                  record=record, on_evaluation=self._reporter(trial))
-        except KeyboardInterrupt:  # stopped by the user, not failed: the next run retries this point
-            trial.set_user_attr(attributes.INTERRUPTED, True)
-            queue_again(trial.study, trial)
+        except (KeyboardInterrupt, OutputError) as stop:
+            # Stopped by the user (Ctrl-C, SIGTERM) or by the run's own files (a full disk), not failed: the run
+            # stops, and the next start retries this point (a trial stopped before it drew one has none to retry).
+            trial.set_user_attr(*((attributes.STOPPED_BY, str(stop)) if isinstance(stop, OutputError)
+                                  else (attributes.INTERRUPTED, True)))
+            if attributes.SEED in trial.user_attrs:
+                queue_again(trial.study, trial)
             raise
         ending = finish_trial(trial, self.config, outcome, record=False)
         if ending.state == TrialState.PRUNED:
