@@ -65,6 +65,9 @@ def run_study(arguments: argparse.Namespace) -> int:
     if config.backend == "ray":
         from archsearch.search.ray.driver import run_ray
         outcome = run_ray(config, run_dir, address=arguments.ray_address)
+    elif not console.is_terminal:  # a log file, nohup, CI: a progress bar would show only at the end
+        outcome = run_optuna(config, run_dir, lambda trial, finished, requested: print(trial_line(trial),
+                                                                                       file=sys.stderr, flush=True))
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[last]}"), console=console, transient=False) as progress:
@@ -89,6 +92,18 @@ def run_study(arguments: argparse.Namespace) -> int:
     console.print(f"study finished: {outcome.finished} of {outcome.requested} trials finished ({counts}); "
                   f"`archsearch report {run_dir.root}` ranks them")
     return 0
+
+
+def trial_line(trial) -> str:
+    """One ended trial (an Optuna FrozenTrial) as a line of a log: number, state, arch, seed, mIoU, time."""
+    from archsearch.run.trials_table import trial_state
+
+    attrs = trial.user_attrs
+    state = trial_state(trial)
+    miou = f" mIoU {attrs['miou']:.4f}" if state == "COMPLETE" and attrs.get("miou") is not None else ""
+    seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    return (f"trial {trial.number}: {state} arch {attrs.get('arch_hash') or '-'} seed {attrs.get('seed', '-')}"
+            f"{miou} {seconds:.1f} s")
 
 
 COUNTED_STATES = {"COMPLETE": "complete", "INFEASIBLE": "infeasible", "PRUNED": "pruned", "FAIL": "failed",

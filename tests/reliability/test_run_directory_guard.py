@@ -227,3 +227,15 @@ def test_a_deleted_fingerprint_does_not_disable_the_settings_guard(started, tiny
     assert status in (0, 1), err
     assert "training.iterations: 2 -> 30" in refused(*run(capsys, tiny_study, started, 4,
                                                            "--set", "training.iterations=30"))
+
+
+def test_a_run_logged_to_a_file_prints_one_line_per_finished_trial(tiny_study, tmp_path, capsys, no_training):
+    """Under capsys stderr is not a terminal, as in a log file, nohup or CI: a line per trial, as it ends."""
+    status, err = run(capsys, tiny_study, tmp_path / "run", 3)
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    assert len(lines) == len(table) == 3, err
+    for line, row in zip(lines, table.itertuples()):
+        arch = row.arch_hash if isinstance(row.arch_hash, str) else "-"
+        assert line.startswith(f"trial {row.number}: {row.state} arch {arch} seed {row.seed}"), line
+        assert (" mIoU 0.5000 " in line) == (row.state == "COMPLETE") and line.endswith(" s"), line
