@@ -26,4 +26,5 @@ INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation be
 # Attributes of the study itself.
 STUDY_OBJECTIVES = "objectives"
 STUDY_GRID_TRIALS = "grid_trials"
+STUDY_GRID_QUEUED = "grid_queued"  # how many of the grid's trials (points x seeds, in order) are queued so far
 STUDY_RUN_DIRECTORY = "run_directory"  # {id, path} of the one run directory the study belongs to (run.guard)

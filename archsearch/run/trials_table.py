@@ -113,8 +113,12 @@ def trials_frame(trials: list[Any]) -> pd.DataFrame:
     measured = sorted({name for row in rows for name in row if name.startswith(FLOAT_PREFIXES)})
     choices = sorted({name for row in rows for name in row if name.startswith(CHOICE_PREFIX)})
     frame = pd.DataFrame(rows, columns=[*COLUMN_NAMES, *measured, *choices])
+    # A choice of integers stays integers where some trials have no value (one that failed before sampling).
+    whole = [name for name in choices
+             if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                    for value in (row.get(name) for row in rows) if value is not None)]
     return frame.astype({**{column.name: DTYPES[column.kind] for column in COLUMNS},
-                         **{name: DTYPES["float"] for name in measured}})
+                         **{name: DTYPES["float"] for name in measured}, **{name: DTYPES["integer"] for name in whole}})
 
 
 def write_trials_csv(study: Any, run_dir: RunDirectory) -> None:

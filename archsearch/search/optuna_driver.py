@@ -237,16 +237,26 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
 
 
 def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
-    """For a grid study, queue every point with every seed, once per study; returns the grid's trial count."""
+    """For a grid study, queue the grid's points (each with every seed, in order) up to the study's trial count,
+    each once per study; returns the grid's trial count.
+
+    Only the trials this run will train are queued, so a run of fewer trials than the grid has leaves no
+    WAITING rows behind when it finishes; a later run with more trials queues the next points.
+    """
     if config.sampler != "grid":
         return None
-    if attributes.STUDY_GRID_TRIALS not in study.user_attrs:
-        points = enumerate_grid_with_fixed(config)
-        for params in points:
-            for seed in config.seeds:
-                study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
-        study.set_user_attr(attributes.STUDY_GRID_TRIALS, len(points) * len(config.seeds))
-    return study.user_attrs[attributes.STUDY_GRID_TRIALS]
+    attrs = study.user_attrs
+    total = attrs.get(attributes.STUDY_GRID_TRIALS)
+    queued = attrs.get(attributes.STUDY_GRID_QUEUED, total or 0)  # studies queued before this: the whole grid
+    if total is None or queued < min(config.trials, total):
+        trials = [(params, seed) for params in enumerate_grid_with_fixed(config) for seed in config.seeds]
+        total = len(trials)
+        wanted = min(config.trials, total)
+        for params, seed in trials[queued:wanted]:
+            study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
+        study.set_user_attr(attributes.STUDY_GRID_QUEUED, max(queued, wanted))
+        study.set_user_attr(attributes.STUDY_GRID_TRIALS, total)
+    return total
 
 
 def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]:

@@ -162,7 +162,7 @@ def test_an_interrupted_trial_is_retried_before_new_points(tiny_study, tmp_path,
     retried = table[table["state"] == "COMPLETE"]
     assert status == 0, err
     assert len(retried) == 1 and retried[["param.width", "param.pattern"]].iloc[0].tolist() == interrupted_params
-    assert "1 complete, 0 infeasible, 0 pruned, 1 failed, 5 waiting" in " ".join(err.split())
+    assert "1 complete, 0 infeasible, 0 pruned, 1 failed, 0 waiting" in " ".join(err.split())
 
 
 def test_the_storage_pops_retries_before_queued_points(tmp_path):
@@ -239,3 +239,17 @@ def test_a_run_logged_to_a_file_prints_one_line_per_finished_trial(tiny_study, t
         arch = row.arch_hash if isinstance(row.arch_hash, str) else "-"
         assert line.startswith(f"trial {row.number}: {row.state} arch {arch} seed {row.seed}"), line
         assert (" mIoU 0.5000 " in line) == (row.state == "COMPLETE") and line.endswith(" s"), line
+
+
+def test_a_grid_run_shorter_than_the_grid_queues_only_its_trials(tiny_study, tmp_path, capsys, no_training):
+    study = write_study(tiny_study, sampler="grid", fix={"group_width": 8})  # 3 widths x 2 patterns
+    capsys.readouterr()
+    assert main(["run", str(study), "--out", str(tmp_path / "run"), "--trials", "2"]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE", "COMPLETE"] and "0 waiting" in " ".join(captured.err.split())
+    assert table["param.width"].dtype == "int64" and "16.0" not in captured.out and "32.0" not in captured.out
+    assert run(capsys, study, tmp_path / "run", 6)[0] == 0  # the rest of the grid, each point once
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE"] * 6
+    assert len(set(zip(table["param.width"], table["param.pattern"]))) == 6
