@@ -16,7 +16,8 @@ training, latency, constraints, objectives) and a fingerprint of them. Before a 
   named explicitly for another ``--out`` is refused rather than shared by two run directories;
 - a run directory whose fingerprint is gone while its storage holds trials is not taken for a new
   one: the fingerprint is rebuilt only when the settings are those the storage's last trial records
-  (its ``recipe``), so deleting the file does not disable the settings check.
+  (its ``recipe``), so deleting the file does not disable the settings check (a run made before
+  fingerprints and recipes has none to compare, and is adopted with the settings it is resumed with).
 """
 
 from __future__ import annotations
@@ -378,8 +379,10 @@ def _check_owner(root: Path, record: dict[str, Any] | None, view: StorageView, u
 def _rebuilt_changes(view: StorageView, identity: StudyIdentity, where: str, allow_changed: bool,
                      source: str) -> list[str]:
     """A run directory without its fingerprint (deleted) whose storage holds trials: its fingerprint is rebuilt
-    only for the settings of the storage's last trial (its recipe), else refused unless ``allow_changed``."""
-    if view.last_recipe == identity.recipe:
+    only for the settings of the storage's last trial (its recipe), else refused unless ``allow_changed``. A run
+    made before fingerprints (its trials record no recipe, its study no run directory) has nothing to compare
+    with: its fingerprint is made from these settings, as when it was first guarded."""
+    if view.last_recipe == identity.recipe or (view.last_recipe is None and view.owner is None):
         return []
     measured = f"recipe {view.last_recipe}" if view.last_recipe else "settings it did not record"
     if not allow_changed:
