@@ -357,6 +357,13 @@ def _check_storage(root: Path, record: dict[str, Any] | None, view: StorageView,
                                 "(nothing was changed)")
 
 
+def foreign_study(owner: dict[str, Any], where: str, url: str) -> SpecError:
+    """The error for a storage whose study belongs to another run directory (``owner``: its ``{id, path}``)."""
+    return SpecError(f"the storage's study belongs to the run directory {owner.get('path')}, not to {where}",
+                     path="storage", value=url, allowed="the storage this run directory was made with, or none "
+                                                        "(a study.db of its own); nothing was changed")
+
+
 def _check_owner(root: Path, record: dict[str, Any] | None, view: StorageView, url: str, where: str) -> str:
     """The run directory's id, once the storage's study is known to be its own (or no run directory's yet)."""
     mine = (record or {}).get("run_id")
@@ -364,10 +371,7 @@ def _check_owner(root: Path, record: dict[str, Any] | None, view: StorageView, u
     if owner is not None:
         if owner.get("id") == mine or (mine is None and owner.get("path") == str(root.resolve())):
             return str(owner["id"])
-        raise SpecError(f"the storage's study belongs to the run directory {owner.get('path')}, not to {where}",
-                        path="storage", value=url,
-                        allowed="the storage this run directory was made with, or none (a study.db of its own); "
-                                "nothing was changed")
+        raise foreign_study(owner, where, url)
     if record is None and view.trials and not recorded_trial_numbers(root):
         raise SpecError(f"the storage holds {view.trials} trial{'s' * (view.trials != 1)} of the study, and "
                         f"{where} holds nothing of them (another run's storage?)", path="storage", value=url,

@@ -27,7 +27,7 @@ from archsearch.errors import OutputError, SpecError
 from archsearch.io import create_shareable_file
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
-from archsearch.run.guard import run_directory_owner
+from archsearch.run.guard import foreign_study, run_directory_owner
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
@@ -202,9 +202,7 @@ def claim_study(study: optuna.Study, run_dir: RunDirectory, url: str) -> None:
         return
     stored = study.user_attrs.get(attributes.STUDY_RUN_DIRECTORY)
     if isinstance(stored, dict) and stored.get("id") != owner["id"]:
-        raise SpecError(f"the storage's study belongs to the run directory {stored.get('path')}, not to "
-                        f"{run_dir.root}", path="storage", value=url,
-                        allowed="the storage this run directory was made with; nothing was changed")
+        raise foreign_study(stored, f"run directory {run_dir.root}", url)
     if stored != owner:  # not recorded yet, or the run directory was moved
         study.set_user_attr(attributes.STUDY_RUN_DIRECTORY, owner)
 

@@ -253,3 +253,16 @@ def test_a_grid_run_shorter_than_the_grid_queues_only_its_trials(tiny_study, tmp
     table = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert list(table["state"]) == ["COMPLETE"] * 6
     assert len(set(zip(table["param.width"], table["param.pattern"]))) == 6
+
+
+def test_a_process_that_raced_past_the_guard_does_not_claim_another_runs_study(started, tiny_study, tmp_path):
+    from archsearch.errors import SpecError
+    from archsearch.search import RunDirectory
+    from archsearch.search.optuna_driver import open_study
+
+    other = RunDirectory(tmp_path / "other").create()
+    record = yaml.safe_load((started / FINGERPRINT_FILE).read_text())
+    (other.root / FINGERPRINT_FILE).write_text(yaml.safe_dump({**record, "run_id": "another"}))
+    config = load_study(tiny_study, [f"storage=sqlite:///{started / 'study.db'}"])
+    with pytest.raises(SpecError, match=f"belongs to the run directory {started.resolve()}, not to run directory"):
+        open_study(config, other)
