@@ -290,6 +290,15 @@ def shareable_mode(*, directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~current_umask()
 
 
+def create_shareable_file(path: str | Path) -> None:
+    """Create ``path`` empty unless it exists, with the mode the umask gives (0666 less the umask): SQLite makes
+    its databases 0644 whatever the umask, and then gives its journal and WAL files the database's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
+    except OSError as error:
+        raise output_error(path, error) from None
+
+
 def output_error(path: str | Path, error: OSError) -> OutputError:
     """An OSError met while writing ``path``, as the one message the CLI prints."""
     return OutputError(f"cannot write {path}: {error.strerror or error or type(error).__name__}")

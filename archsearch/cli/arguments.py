@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 EXIT_UNFINISHED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING_FITS = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, ``kill``, a container stopping), handled as Ctrl-C is: the running trial is queued
+    again rather than left RUNNING in the storage."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises Terminated in the main thread; the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -48,6 +77,13 @@ def non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a trial number, an integer >= 0 (got {text!r})")
     return int(text)
+
+
+def output_path(text: str) -> Path:
+    """An output path; an empty one would be the current directory (``Path("")`` is ``.``), so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path (got {text!r})")
+    return Path(text)
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archsearch.cli.arguments import non_negative_float, non_negative_int
+from archsearch.cli.arguments import non_negative_float, non_negative_int, output_path
 from archsearch.errors import SpecError
 
 
@@ -17,7 +17,7 @@ def command_export(arguments: argparse.Namespace) -> int:
         raise SpecError("--max-latency narrows the choice of --best; it does not apply to a given --trial",
                         source="--max-latency", value=arguments.max_latency, allowed="--best --max-latency MS")
     if arguments.out is not None:
-        check_export_target(arguments.out, force=arguments.force)
+        check_export_target(arguments.out, force=arguments.force, run_dir=arguments.run)
     choice = select_trial(arguments.run, trial_number=arguments.trial, max_latency_ms=arguments.max_latency)
     exported = export_trial(arguments.run, choice, out_dir=arguments.out, force=arguments.force)
     card = exported.card
@@ -37,7 +37,7 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
                        help="the COMPLETE trial best by the study's first objective (the default)")
     exporting.add_argument("--max-latency", type=non_negative_float, metavar="MS",
                            help="with --best: only trials whose measured latency_ms is at most MS")
-    exporting.add_argument("--out", type=Path, metavar="DIR",
+    exporting.add_argument("--out", type=output_path, metavar="DIR",
                            help="where to write (default RUN/exports/trial_<N>-<arch hash>)")
-    exporting.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    exporting.add_argument("--force", action="store_true", help="replace DIR if an earlier export wrote it")
     exporting.set_defaults(handler=command_export)

@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Callable, Sequence
 
-from archsearch.cli.arguments import EXIT_BAD_INPUT, CommandParser
+from archsearch.cli.arguments import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandParser, Terminated
 from archsearch.cli.build import add_build_commands
 from archsearch.cli.dashboard import add_dashboard_command
 from archsearch.cli.export import add_export_command
@@ -64,9 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"archsearch: error: {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Terminated:
+        print("archsearch: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("archsearch: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

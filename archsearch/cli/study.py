@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, positive_int
+from archsearch.cli.arguments import (EXIT_NOTHING_FITS, EXIT_UNFINISHED, output_path, positive_int,
+                                      sigterm_as_interrupt)
 from archsearch.errors import SpecError
 
 def default_run_dir(study_name: str) -> Path:
@@ -18,11 +19,16 @@ def default_run_dir(study_name: str) -> Path:
 
 
 def command_run(arguments: argparse.Namespace) -> int:
+    with sigterm_as_interrupt():  # a run ended by SIGTERM queues its trial again, as Ctrl-C does
+        return run_study(arguments)
+
+
+def run_study(arguments: argparse.Namespace) -> int:
     from archsearch.search import RunDirectory, load_study, run_optuna
     from archsearch.search.optuna_driver import check_search
     from archsearch.run.trials_table import trial_state
     from archsearch.io import check_output_directory
-    from archsearch.run.guard import check_run_directory
+    from archsearch.run.guard import check_run_directory, check_run_directory_target
     from archsearch.run.preflight import check_before_run, check_sizes_fit, check_synthetic_data
     from archsearch.search.trial import check_data
 
@@ -49,6 +55,7 @@ def command_run(arguments: argparse.Namespace) -> int:
             raise error.under("training").with_source(config.source) from None
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
+    check_run_directory_target(out, flag="--out" if arguments.out else "run directory")
     guard = check_run_directory(config, out, config.storage or RunDirectory(out).default_storage,
                                 allow_changed=arguments.allow_changed_settings)
     run_dir = RunDirectory(out).create()
@@ -63,6 +70,9 @@ def command_run(arguments: argparse.Namespace) -> int:
     if config.backend == "ray":
         from archsearch.search.ray.driver import run_ray
         outcome = run_ray(config, run_dir, address=arguments.ray_address)
+    elif not console.is_terminal:  # a log file, nohup, CI: a progress bar would show only at the end
+        outcome = run_optuna(config, run_dir, lambda trial, finished, requested: print(trial_line(trial),
+                                                                                       file=sys.stderr, flush=True))
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[last]}"), console=console, transient=False) as progress:
@@ -87,6 +97,18 @@ def command_run(arguments: argparse.Namespace) -> int:
     console.print(f"study finished: {outcome.finished} of {outcome.requested} trials finished ({counts}); "
                   f"`archsearch report {run_dir.root}` ranks them")
     return 0
+
+
+def trial_line(trial) -> str:
+    """One ended trial (an Optuna FrozenTrial) as a line of a log: number, state, arch, seed, mIoU, time."""
+    from archsearch.run.trials_table import trial_state
+
+    attrs = trial.user_attrs
+    state = trial_state(trial)
+    miou = f" mIoU {attrs['miou']:.4f}" if state == "COMPLETE" and attrs.get("miou") is not None else ""
+    seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    return (f"trial {trial.number}: {state} arch {attrs.get('arch_hash') or '-'} seed {attrs.get('seed', '-')}"
+            f"{miou} {seconds:.1f} s")
 
 
 COUNTED_STATES = {"COMPLETE": "complete", "INFEASIBLE": "infeasible", "PRUNED": "pruned", "FAIL": "failed",
@@ -140,11 +162,13 @@ def _cell(value) -> str:
 
 def command_report(arguments: argparse.Namespace) -> int:
     from archsearch.io import check_output_directory
-    from archsearch.report.write import write_report
+    from archsearch.report.write import check_report_target, write_report
 
     if not arguments.run.is_dir():
         raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")
     check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
+    if arguments.out is not None and not arguments.force:
+        check_report_target(arguments.out, arguments.run)
     files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
     print(files.markdown.read_text(encoding="utf-8"))
     print(f"wrote {files.markdown}, {files.table} and {files.plot}")
@@ -155,7 +179,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     running = commands.add_parser("run", help="run (or resume) a study")
     running.add_argument("study", type=Path, metavar="STUDY", help="a study YAML file")
     running.add_argument("--trials", type=positive_int, metavar="N", help="number of trials (overrides the file)")
-    running.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<study name>)")
+    running.add_argument("--out", type=output_path, metavar="DIR", help="run directory (default runs/<study name>)")
     running.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="override a study value, e.g. --set training.iterations=50 (repeatable)")
     running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
@@ -172,7 +196,9 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
 
     reporting = commands.add_parser("report", help="rank a run's trials: Markdown, CSV and a Pareto plot")
     reporting.add_argument("run", type=Path, metavar="RUN", help="a run directory")
-    reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    reporting.add_argument("--out", type=output_path, metavar="DIR", help="where to write (default: the run directory)")
+    reporting.add_argument("--force", action="store_true",
+                           help="replace report files already in DIR (another run's report, say)")
     reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
     reporting.set_defaults(handler=command_report)

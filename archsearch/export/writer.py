@@ -42,7 +42,7 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
     """
     run = RunDirectory(Path(run_dir))
     target = Path(out_dir) if out_dir is not None else default_export_dir(run.root, choice)
-    check_export_target(target, force=force)
+    check_export_target(target, force=force, run_dir=run.root)
     spec = _trial_spec(run, choice)
     weights = run.weights_path(choice.number)
     if not weights.is_file():

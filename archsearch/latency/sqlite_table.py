@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from archsearch.io import create_shareable_file
+
 
 class SqliteTable:
     """Opens a connection per call, so an instance can be handed to worker processes.
@@ -19,6 +21,7 @@ class SqliteTable:
         self.path = Path(path)
         self.timeout_seconds = timeout_seconds
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_shareable_file(self.path)
         with closing(self._connect()) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
         with self._write_transaction() as connection:

@@ -37,6 +37,21 @@ class ReportFiles:
     plot: Path
 
 
+REPORT_FILE_NAMES = ("report.md", "report.csv", "pareto.png")
+
+
+def check_report_target(out_dir: Path, run_dir: Path) -> None:
+    """Refuse, before any work, an ``--out`` other than the run itself that already holds report files (another
+    run's report, say): replacing them is asked for with ``--force``."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or out_dir.resolve() == Path(run_dir).resolve():
+        return
+    present = [name for name in REPORT_FILE_NAMES if (out_dir / name).exists()]
+    if present:
+        raise SpecError(f"the directory already holds a report ({', '.join(present)})", source="--out",
+                        value=str(out_dir), allowed="another directory, or --force to replace them")
+
+
 def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
     """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
 
@@ -67,7 +82,8 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
             ", as plotted" if rank_by[0] == "miou" else "")
     summary["pareto"] = pareto_front(summary, objectives)
     out_dir = Path(run_dir if out_dir is None else out_dir)
-    files = ReportFiles(markdown=out_dir / "report.md", table=out_dir / "report.csv", plot=out_dir / "pareto.png")
+    markdown_name, table_name, plot_name = REPORT_FILE_NAMES
+    files = ReportFiles(markdown=out_dir / markdown_name, table=out_dir / table_name, plot=out_dir / plot_name)
     # Everything is rendered before anything is written: a failure while rendering leaves the old report.
     table = summary.to_csv(index=False)
     png = io.BytesIO()

@@ -11,6 +11,7 @@ FAIL_REASON = "fail_reason"      # why it failed; a FAIL trial without one died 
 BAD_INPUT = "bad_input"          # it failed on the study's input (data, the space), which stops the study
 INFEASIBLE = "infeasible"        # outside a constraint: recorded, never trained
 INTERRUPTED = "interrupted"      # stopped by the user; its point is queued again
+STOPPED_BY = "stopped_by"        # the OS error on the run's own files (a full disk) that stopped the run; queued again
 RETRY_OF = "retry_of"            # the number of the trial whose point this one runs again
 DUPLICATE_OF = "duplicate_of"    # the trained trial (same point and seed) whose result and weights it took
 HOST = "host"                    # where it ran, so a dead process's trial is recognised
@@ -25,3 +26,5 @@ INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation be
 # Attributes of the study itself.
 STUDY_OBJECTIVES = "objectives"
 STUDY_GRID_TRIALS = "grid_trials"
+STUDY_GRID_QUEUED = "grid_queued"  # how many of the grid's trials (points x seeds, in order) are queued so far
+STUDY_RUN_DIRECTORY = "run_directory"  # {id, path} of the one run directory the study belongs to (run.guard)

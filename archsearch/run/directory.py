@@ -20,7 +20,7 @@ try:
 except ImportError:  # not POSIX: runs sharing a directory are not serialized
     fcntl = None
 
-from archsearch.io import write_text_atomic
+from archsearch.io import output_error, write_text_atomic
 from archsearch.run.study_file import write_study_file
 from archsearch.arch.spec import ArchSpec
 
@@ -56,11 +56,16 @@ class RunDirectory:
     def share_weights(self, from_trial: int, to_trial: int) -> None:
         """Give ``to_trial`` the weights file of ``from_trial`` (a hard link where the filesystem has them)."""
         source, target = self.weights_path(from_trial), self.weights_path(to_trial)
-        target.unlink(missing_ok=True)
         try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)
+            target.unlink(missing_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+        except FileNotFoundError:  # the twin's weights are gone: this trial fails, the run goes on
+            raise
+        except OSError as error:  # the run's own file cannot be written (a full disk): stops the run
+            raise output_error(target, error) from None
 
     def save_spec(self, spec: ArchSpec) -> Path:
         path = self.spec_path(spec.arch_hash)
@@ -76,7 +81,7 @@ class RunDirectory:
         grid or a dead process's trials, and rewriting trials.csv from the storage.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(self.root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)  # less the umask
         try:
             if fcntl is not None:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)

@@ -10,7 +10,14 @@ training, latency, constraints, objectives) and a fingerprint of them. Before a 
   fingerprint of the recipe it was trained with (the ``recipe`` column of trials.csv);
 - the storage is read (read-only) and compared with the directory: trials the directory has
   rows or weights for must be in the storage, and trial 0 must be the one recorded, so an emptied,
-  replaced or foreign storage is refused before Optuna would create a fresh study over it.
+  replaced or foreign storage is refused before Optuna would create a fresh study over it;
+- the study in a storage belongs to one run directory: the fingerprint holds a random ``run_id``
+  and the study a user attribute (``run_directory``: that id and the directory's path), so a storage
+  named explicitly for another ``--out`` is refused rather than shared by two run directories;
+- a run directory whose fingerprint is gone while its storage holds trials is not taken for a new
+  one: the fingerprint is rebuilt only when the settings are those the storage's last trial records
+  (its ``recipe``), so deleting the file does not disable the settings check (a run made before
+  fingerprints and recipes has none to compare, and is adopted with the settings it is resumed with).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import uuid
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +36,8 @@ import yaml
 
 from archsearch.errors import SpecError
 from archsearch.io import read_yaml, write_text_atomic
+from archsearch.run.attributes import RECIPE, STUDY_RUN_DIRECTORY
+from archsearch.run.study_file import STUDY_FILE
 from archsearch.search.config import StudyConfig
 from archsearch.storage_url import hide_secret, masked
 
@@ -114,10 +124,13 @@ def _short(value: Any) -> str:
 
 @dataclass(frozen=True)
 class StorageView:
-    """What the storage holds of one study: its trial count and trial 0's start (None when there is none)."""
+    """What the storage holds of one study: its trial count, trial 0's start (None when there is none), the run
+    directory it belongs to (``{id, path}``, None before one is recorded) and its last trial's recipe."""
 
     trials: int
     first_started: str | None
+    owner: dict[str, str] | None = None
+    last_recipe: str | None = None
 
 
 def read_storage(url: str, study_name: str) -> StorageView:
@@ -131,17 +144,25 @@ def read_storage(url: str, study_name: str) -> StorageView:
         with engine.connect() as connection:
             if not sqlalchemy.inspect(connection).has_table("studies"):
                 return StorageView(0, None)
-            rows = connection.execute(sqlalchemy.text(_QUERY), {"name": study_name}).fetchall()
+            rows, owner, recipes = (connection.execute(sqlalchemy.text(query), {"name": study_name}).fetchall()
+                                    for query in _QUERIES)
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = hide_secret(" ".join(str(error).split()), url)[:300]
         raise SpecError(f"cannot read the study's storage: {reason}", path="storage", value=masked(url)) from None
     finally:
         engine.dispose()
-    return _view(rows)
+    return _view(rows, owner, recipes)
 
 
-_QUERY = ("SELECT t.number, t.datetime_start FROM trials t JOIN studies s ON t.study_id = s.study_id "
-          "WHERE s.study_name = :name ORDER BY t.number")
+_QUERIES = (
+    "SELECT t.number, t.datetime_start FROM trials t JOIN studies s ON t.study_id = s.study_id "
+    "WHERE s.study_name = :name ORDER BY t.number",
+    "SELECT a.value_json FROM study_user_attributes a JOIN studies s ON a.study_id = s.study_id "
+    f"WHERE s.study_name = :name AND a.key = '{STUDY_RUN_DIRECTORY}'",
+    "SELECT a.value_json FROM trial_user_attributes a JOIN trials t ON a.trial_id = t.trial_id "
+    f"JOIN studies s ON t.study_id = s.study_id WHERE s.study_name = :name AND a.key = '{RECIPE}' "
+    "ORDER BY t.number",
+)
 
 
 def _read_sqlite(url: str, study_name: str) -> StorageView:
@@ -158,17 +179,20 @@ def _read_sqlite(url: str, study_name: str) -> StorageView:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"studies", "trials"} <= tables:
             return StorageView(0, None)
-        rows = connection.execute(_QUERY.replace(":name", "?"), (study_name,)).fetchall()
+        rows, owner, recipes = (connection.execute(query.replace(":name", "?"), (study_name,)).fetchall()
+                                for query in _QUERIES)
     except sqlite3.Error as error:  # not a database, or a damaged one
         raise SpecError(f"cannot read the study's storage: {error}", path="storage", value=masked(url)) from None
     finally:
         connection.close()
-    return _view(rows)
+    return _view(rows, owner, recipes)
 
 
-def _view(rows: list) -> StorageView:
+def _view(rows: list, owner: list, recipes: list) -> StorageView:
     first = next((str(started) for number, started in rows if number == 0 and started is not None), None)
-    return StorageView(trials=len(rows), first_started=first)
+    owned = json.loads(owner[0][0]) if owner else None
+    return StorageView(trials=len(rows), first_started=first, owner=owned if isinstance(owned, dict) else None,
+                       last_recipe=json.loads(recipes[-1][0]) if recipes else None)
 
 
 # ---------------------------------------------------------------- the run directory's own record
@@ -197,9 +221,18 @@ def read_record(root: Path) -> dict[str, Any] | None:
     return data
 
 
+def run_directory_owner(root: Path) -> dict[str, str] | None:
+    """What the storage's study records of the run directory it belongs to: the fingerprint's ``run_id`` and the
+    directory's path (None for a directory without a fingerprint)."""
+    record = read_record(root)
+    if record is None or not record.get("run_id"):
+        return None
+    return {"id": str(record["run_id"]), "path": str(Path(root).resolve())}
+
+
 def legacy_study(root: Path) -> tuple[str, str] | None:
     """(name, space file) of a run directory made before fingerprints, from its study.yaml."""
-    path = root / "study.yaml"
+    path = root / STUDY_FILE
     if not path.is_file():
         return None
     data = read_yaml(path)
@@ -209,6 +242,26 @@ def legacy_study(root: Path) -> tuple[str, str] | None:
 
 
 # ---------------------------------------------------------------- the check
+
+
+def _part_of_a_starting_run(entry: Path) -> bool:
+    """What a run that is starting in the directory (another process of the study) has made before its
+    fingerprint: the layout's folders, the locks and atomic writes' temporaries."""
+    return entry.name in ("specs", "weights") or entry.name.startswith(".") and entry.name.endswith((".lock", ".tmp"))
+
+
+def check_run_directory_target(root: Path, *, flag: str) -> None:
+    """A run writes only into a new or empty folder, or into a run directory (one with a fingerprint or a
+    study.yaml); a folder of other files (a user's own trials.csv, say) is refused before anything is written."""
+    root = Path(root)
+    if not root.is_dir() or (root / FINGERPRINT_FILE).is_file() or (root / STUDY_FILE).is_file():
+        return
+    strangers = sorted(entry.name for entry in root.iterdir() if not _part_of_a_starting_run(entry))
+    if strangers:
+        listed = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
+        raise SpecError(f"not a run directory (no {FINGERPRINT_FILE} or {STUDY_FILE}), and it holds other files: "
+                        f"{listed}", source=flag, value=str(root),
+                        allowed="a new or empty folder, or a run directory `archsearch run` made (nothing was changed)")
 
 
 @dataclass(frozen=True)
@@ -226,7 +279,15 @@ class GuardDecision:
         return self.identity.recipe
 
     def record(self) -> None:
-        write_text_atomic(self.root / FINGERPRINT_FILE, yaml.safe_dump(self.record_data, sort_keys=False))
+        """Write the fingerprint. Under the run directory's lock, keeping the ``run_id`` a process of the study
+        that started beside this one wrote first, so that both name the one study in the storage alike."""
+        from archsearch.run.directory import RunDirectory
+
+        with RunDirectory(self.root).lock("fingerprint"):
+            written = read_record(self.root) if (self.root / FINGERPRINT_FILE).is_file() else None
+            if written is not None and written.get("run_id"):
+                self.record_data["run_id"] = written["run_id"]
+            write_text_atomic(self.root / FINGERPRINT_FILE, yaml.safe_dump(self.record_data, sort_keys=False))
 
     def record_first_trial(self) -> None:
         """After a run: the start of the storage's trial 0, by which a later start knows this storage again."""
@@ -251,10 +312,13 @@ def check_run_directory(config: StudyConfig, root: Path, storage_url: str, *,
         _check_same_study(legacy[0], None, identity, where)
     view = read_storage(storage_url, config.name)
     _check_storage(root, record, view, storage_url, where)
+    run_id = _check_owner(root, record, view, storage_url, where)
 
     recipes = list(record["recipes"]) if record is not None else []
     current = recipes[-1] if recipes else None
     changed = differences(current["settings"], identity.settings) if current is not None else []
+    if record is None and view.trials:
+        changed = _rebuilt_changes(view, identity, where, allow_changed, config.source)
     if changed and not allow_changed:
         listed = changed[:LISTED_DIFFERENCES] + ([f"... {len(changed) - LISTED_DIFFERENCES} more"]
                                                  if len(changed) > LISTED_DIFFERENCES else [])
@@ -264,7 +328,7 @@ def check_run_directory(config: StudyConfig, root: Path, storage_url: str, *,
     if current is None or current["recipe"] != identity.recipe:
         recipes.append({"recipe": identity.recipe, "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "settings": identity.settings})
-    data = {"study": identity.study, "space": identity.space, "fingerprint": digest([identity.study, identity.space,
+    data = {"study": identity.study, "space": identity.space, "run_id": run_id, "fingerprint": digest([identity.study, identity.space,
                                                                                      identity.recipe]),
             "recipe": identity.recipe, "storage": masked(storage_url),
             "first_trial_started": (record or {}).get("first_trial_started") or view.first_started,
@@ -295,3 +359,43 @@ def _check_storage(root: Path, record: dict[str, Any] | None, view: StorageView,
                         f"storage's at {view.first_started}", path="storage", value=masked(url),
                         allowed="the storage this run directory was made with, or another --out "
                                 "(nothing was changed)")
+
+
+def foreign_study(owner: dict[str, Any], where: str, url: str) -> SpecError:
+    """The error for a storage whose study belongs to another run directory (``owner``: its ``{id, path}``)."""
+    return SpecError(f"the storage's study belongs to the run directory {owner.get('path')}, not to {where}",
+                     path="storage", value=url, allowed="the storage this run directory was made with, or none "
+                                                        "(a study.db of its own); nothing was changed")
+
+
+def _check_owner(root: Path, record: dict[str, Any] | None, view: StorageView, url: str, where: str) -> str:
+    """The run directory's id, once the storage's study is known to be its own (or no run directory's yet)."""
+    mine = (record or {}).get("run_id")
+    owner = view.owner
+    if owner is not None:
+        if owner.get("id") == mine or (mine is None and owner.get("path") == str(root.resolve())):
+            return str(owner["id"])
+        raise foreign_study(owner, where, url)
+    if record is None and view.trials and not recorded_trial_numbers(root):
+        raise SpecError(f"the storage holds {view.trials} trial{'s' * (view.trials != 1)} of the study, and "
+                        f"{where} holds nothing of them (another run's storage?)", path="storage", value=url,
+                        allowed="the storage of this run directory, or a storage without this study; "
+                                "nothing was changed")
+    return str(mine or uuid.uuid4().hex)
+
+
+def _rebuilt_changes(view: StorageView, identity: StudyIdentity, where: str, allow_changed: bool,
+                     source: str) -> list[str]:
+    """A run directory without its fingerprint (deleted) whose storage holds trials: its fingerprint is rebuilt
+    only for the settings of the storage's last trial (its recipe), else refused unless ``allow_changed``. A run
+    made before fingerprints (its trials record no recipe, its study no run directory) has nothing to compare
+    with: its fingerprint is made from these settings, as when it was first guarded."""
+    if view.last_recipe == identity.recipe or (view.last_recipe is None and view.owner is None):
+        return []
+    measured = f"recipe {view.last_recipe}" if view.last_recipe else "settings it did not record"
+    if not allow_changed:
+        raise SpecError(f"{where} has no {FINGERPRINT_FILE} (deleted?), and its storage's trials were measured "
+                        f"with other settings ({measured}; these settings are recipe {identity.recipe})",
+                        allowed=f"the settings its trials were measured with (the fingerprint is then rebuilt), "
+                                f"another --out, or {ALLOW_FLAG} to continue with these", source=source)
+    return [f"recipe: {view.last_recipe or '(not recorded)'} -> {identity.recipe}"]

@@ -91,8 +91,12 @@ def trial_row(trial: Any) -> dict[str, Any]:
     row["number"] = trial.number
     row["state"] = trial_state(trial)
     if trial.state.name == "FAIL" and not attrs.get(attributes.FAIL_REASON):
-        row[attributes.FAIL_REASON] = ("interrupted; queued again" if attrs.get(attributes.INTERRUPTED)
-                              else "the process running it died; queued again")
+        if attrs.get(attributes.STOPPED_BY):
+            row[attributes.FAIL_REASON] = f"stopped: {attrs[attributes.STOPPED_BY]}" + (
+                "; queued again" if trial.params else "")
+        else:
+            row[attributes.FAIL_REASON] = ("interrupted; queued again" if attrs.get(attributes.INTERRUPTED)
+                                           else "the process running it died; queued again")
     if trial.state.name == "PRUNED" and not attrs.get(attributes.FAIL_REASON):
         intermediate = trial.intermediate_values
         if intermediate:
@@ -110,8 +114,12 @@ def trials_frame(trials: list[Any]) -> pd.DataFrame:
     measured = sorted({name for row in rows for name in row if name.startswith(FLOAT_PREFIXES)})
     choices = sorted({name for row in rows for name in row if name.startswith(CHOICE_PREFIX)})
     frame = pd.DataFrame(rows, columns=[*COLUMN_NAMES, *measured, *choices])
+    # A choice of integers stays integers where some trials have no value (one that failed before sampling).
+    whole = [name for name in choices
+             if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                    for value in (row.get(name) for row in rows) if value is not None)]
     return frame.astype({**{column.name: DTYPES[column.kind] for column in COLUMNS},
-                         **{name: DTYPES["float"] for name in measured}})
+                         **{name: DTYPES["float"] for name in measured}, **{name: DTYPES["integer"] for name in whole}})
 
 
 def write_trials_csv(study: Any, run_dir: RunDirectory) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +47,10 @@ PRUNERS: tuple[str, ...] = typing.get_args(PrunerName)
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 LATENCY_METRICS = ("latency_ms", "latency_ratio")
 DEFAULT_INPUT_SIZE = (512, 1024)
+# A study's name names its run directory (runs/<name>) and its study in the storage: one plain path part.
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+STUDY_NAME_RULE = ("letters, digits, '_', '-' and '.', starting with a letter or digit, at most 100 characters "
+                   "(the run directory is runs/<name>)")
 DEFAULT_OBJECTIVES = ({"metric": "miou", "direction": "maximize"},)
 
 
@@ -202,7 +207,8 @@ class StudyFile:
     supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
 
     def validate(self) -> None:
-        require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
+        require(self.name is None or STUDY_NAME.fullmatch(self.name) is not None, "not a study name", path="name",
+                value=self.name, allowed=STUDY_NAME_RULE)
         _check_size(self.input_size, "input_size")
         require(bool(self.objectives), "expected a non-empty list of {metric, direction}", path="objectives",
                 value=[])
@@ -350,8 +356,11 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     _check_screening(study, constraints, latency)
     if study.storage is not None:  # what is written (study.yaml, a dry run) shows the URL's password masked
         raw["storage"] = masked(study.storage)
+    name = study.name or Path(source).stem
+    require(STUDY_NAME.fullmatch(name) is not None, "the study has no name, and its file's name is not one",
+            path="name", value=name, allowed=f"{STUDY_NAME_RULE}; add a name: to the study")
     return StudyConfig(
-        name=study.name or Path(source).stem, source=source, space=space, space_path=space_path, fix=fix,
+        name=name, source=source, space=space, space_path=space_path, fix=fix,
         dataset=_dataset(study.dataset, base_dir), augmentation=study.augmentation, input_size=study.input_size,
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from archsearch.errors import SpecError
+from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
 from archsearch.run.guard import StudyIdentity
 from archsearch.search.config import StudyConfig
@@ -144,8 +144,10 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
     """Check, analyse, time and train one point; ``record`` receives each fact as soon as it is known.
 
     A KeyboardInterrupt passes through (the user stopped the run; the backend queues the point
-    again); every other error is a FAIL outcome with its reason, and a SpecError (bad input:
-    data, settings, the space itself) is marked so that it stops the study.
+    again), and so does an OutputError (the run's own files cannot be written, a full disk say: no
+    other point would do better, and the point is not at fault); every other error is a FAIL
+    outcome with its reason, and a SpecError (bad input: data, settings, the space itself) is
+    marked so that it stops the study.
     """
     recorded: dict[str, Any] = {}
 
@@ -179,6 +181,8 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         return Outcome(COMPLETE, recorded)
     except Pruned as stop:
         return Outcome(PRUNED, recorded, stop)
+    except OutputError:
+        raise
     except Exception as error:
         keep(failure(error))
         return Outcome(FAIL, recorded, error)

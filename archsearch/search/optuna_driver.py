@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Container, Mapping, Sequence
 
@@ -22,9 +23,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from archsearch.errors import SpecError
+from archsearch.errors import OutputError, SpecError
+from archsearch.io import create_shareable_file
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
+from archsearch.run.guard import foreign_study, run_directory_owner
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
@@ -149,12 +152,26 @@ class RetriesFirstStorage(_CachedStorage):
         return trials
 
 
+def create_sqlite_file(url: str) -> None:
+    """The SQLite file of ``url``, made before SQLAlchemy makes it so that it follows the umask."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except sqlalchemy.exc.ArgumentError:
+        return  # a malformed URL: RDBStorage says so
+    if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+        create_shareable_file(database)
+
+
 def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(config, run_dir)
     # SQLite gives up on a lock after 5 s by default; processes sharing a study wait for each other instead.
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else None
+    if url.startswith("sqlite"):
+        create_sqlite_file(url)
     try:
         storage = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
                              grace_period=GRACE_SECONDS,
@@ -178,7 +195,21 @@ def open_study(config: StudyConfig, run_dir: RunDirectory) -> optuna.Study:
         raise SpecError("the storage holds this study with other objectives", path="objectives", value=objectives,
                         allowed=f"the objectives it was started with ({started}), or another --out or study name",
                         source=config.source)
+    claim_study(study, run_dir, url)
     return study
+
+
+def claim_study(study: optuna.Study, run_dir: RunDirectory, url: str) -> None:
+    """Record in the study which run directory it belongs to, or refuse a study that belongs to another one
+    (``run.guard`` checks the same before a run starts; this holds for processes that raced past it)."""
+    owner = run_directory_owner(run_dir.root)
+    if owner is None:  # a run directory without a fingerprint: nothing to record it by
+        return
+    stored = study.user_attrs.get(attributes.STUDY_RUN_DIRECTORY)
+    if isinstance(stored, dict) and stored.get("id") != owner["id"]:
+        raise foreign_study(stored, f"run directory {run_dir.root}", url)
+    if stored != owner:  # not recorded yet, or the run directory was moved
+        study.set_user_attr(attributes.STUDY_RUN_DIRECTORY, owner)
 
 
 def _process_alive(pid: int) -> bool:
@@ -209,16 +240,26 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
 
 
 def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
-    """For a grid study, queue every point with every seed, once per study; returns the grid's trial count."""
+    """For a grid study, queue the grid's points (each with every seed, in order) up to the study's trial count,
+    each once per study; returns the grid's trial count.
+
+    Only the trials this run will train are queued, so a run of fewer trials than the grid has leaves no
+    WAITING rows behind when it finishes; a later run with more trials queues the next points.
+    """
     if config.sampler != "grid":
         return None
-    if attributes.STUDY_GRID_TRIALS not in study.user_attrs:
-        points = enumerate_grid_with_fixed(config)
-        for params in points:
-            for seed in config.seeds:
-                study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
-        study.set_user_attr(attributes.STUDY_GRID_TRIALS, len(points) * len(config.seeds))
-    return study.user_attrs[attributes.STUDY_GRID_TRIALS]
+    attrs = study.user_attrs
+    total = attrs.get(attributes.STUDY_GRID_TRIALS)
+    queued = attrs.get(attributes.STUDY_GRID_QUEUED, total or 0)  # studies queued before this: the whole grid
+    if total is None or queued < min(config.trials, total):
+        trials = [(params, seed) for params in enumerate_grid_with_fixed(config) for seed in config.seeds]
+        total = len(trials)
+        wanted = min(config.trials, total)
+        for params, seed in trials[queued:wanted]:
+            study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
+        study.set_user_attr(attributes.STUDY_GRID_QUEUED, max(queued, wanted))
+        study.set_user_attr(attributes.STUDY_GRID_TRIALS, total)
+    return total
 
 
 def enumerate_grid_with_fixed(config: StudyConfig) -> list[dict[str, Primitive]]:
@@ -238,18 +279,22 @@ class Objective:
     def __call__(self, trial: Trial) -> float | list[float]:
         trial.set_user_attr(attributes.HOST, socket.gethostname())
         trial.set_user_attr(attributes.PID, os.getpid())
-        write_trials_csv(trial.study, self.runner.run_dir)  # a live run's table shows this trial RUNNING
-        start = start_trial(trial, self.config)
 
         def record(facts: Mapping[str, Any]) -> None:
             for key, value in facts.items():
                 trial.set_user_attr(key, value)
         try:
+            write_trials_csv(trial.study, self.runner.run_dir)  # a live run's table shows this trial RUNNING
+            start = start_trial(trial, self.config)
             outcome = live_trial(self.runner, start.sampled, number=trial.number, seed=start.seed, twin=start.twin,
                                  record=record, on_evaluation=self._reporter(trial))
-        except KeyboardInterrupt:  # stopped by the user, not failed: the next run retries this point
-            trial.set_user_attr(attributes.INTERRUPTED, True)
-            queue_again(trial.study, trial)
+        except (KeyboardInterrupt, OutputError) as stop:
+            # Stopped by the user (Ctrl-C, SIGTERM) or by the run's own files (a full disk), not failed: the run
+            # stops, and the next start retries this point (a trial stopped before it drew one has none to retry).
+            trial.set_user_attr(*((attributes.STOPPED_BY, str(stop)) if isinstance(stop, OutputError)
+                                  else (attributes.INTERRUPTED, True)))
+            if attributes.SEED in trial.user_attrs:
+                queue_again(trial.study, trial)
             raise
         ending = finish_trial(trial, self.config, outcome, record=False)
         if ending.state == TrialState.PRUNED:

@@ -252,3 +252,48 @@ def test_cuda_work_is_checked_against_the_devices_free_memory(spec_file):
     with pytest.raises(OutOfMemory, match="memory on cuda, more than the"):
         check_fits_training(resolve_spec(str(spec_file)), (2048, 2048), num_classes=19, batch_size=100_000,
                             device="cuda")
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o077])
+def test_storage_cache_and_lock_files_follow_the_umask(tmp_path, umask):
+    """study.db, latency.db (and its WAL files) and the run directory's locks are made like every other file."""
+    from archsearch.latency.cache import LatencyCache
+    from archsearch.search import RunDirectory, load_study
+    from archsearch.search.optuna_driver import open_study
+    from tests.helpers.paths import FIXTURES
+
+    previous = os.umask(umask)
+    try:
+        run_dir = RunDirectory(tmp_path / "run").create()
+        with run_dir.lock("queue"):
+            pass
+        open_study(load_study(FIXTURES / "tiny_study.yaml"), run_dir)
+        LatencyCache(run_dir.latency_cache)
+    finally:
+        os.umask(previous)
+    made = [run_dir.root / name for name in ("study.db", "latency.db", ".queue.lock")]
+    made += sorted(run_dir.root.glob("latency.db-*"))
+    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in made} == \
+        {path.name: oct(0o666 & ~umask) for path in made}
+
+
+def test_report_out_into_another_run_keeps_its_report_unless_forced(tmp_path, capsys):
+    from tests.report.test_report import trial, write_run
+
+    rows = [trial(0, "a", miou=0.5, macs=2_000_000_000)]
+    first, second = write_run(tmp_path / "A", rows), write_run(tmp_path / "B", rows)
+    assert run(capsys, "report", str(second))[0] == 0
+    before = {name: (second / name).read_bytes() for name in ("report.md", "report.csv", "pareto.png")}
+    err = refused(capsys, "report", str(first), "--out", str(second))
+    assert "--out: " in err and repr(str(second)) in err and "--force" in err and "report.md" in err, err
+    assert {name: (second / name).read_bytes() for name in before} == before
+    assert run(capsys, "report", str(first), "--out", str(second), "--force")[0] == 0
+
+
+@pytest.mark.parametrize("command", [["report", "RUN"], ["run", "STUDY"], ["export", "RUN"]])
+def test_an_empty_output_path_is_refused(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--out", ""])
+    assert exit_info.value.code == 2 and "--out: expected a path (got '')" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

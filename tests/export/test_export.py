@@ -85,8 +85,8 @@ def test_export_writes_every_file_and_the_card(run_dir, tmp_path, capsys):
     out = tmp_path / "export"
     status, printed, _ = cli(capsys, "export", run_dir, "--best", "--max-latency", "8", "--out", out)
     assert status == 0 and "trial 4" in printed
-    assert sorted(path.name for path in out.iterdir()) == ["arch.yaml", "card.json", "card.md", "model.onnx",
-                                                           "model.safetensors"]
+    assert sorted(path.name for path in out.iterdir()) == [".archsearch-export", "arch.yaml", "card.json", "card.md",
+                                                           "model.onnx", "model.safetensors"]
     card = json.loads((out / "card.json").read_text())
     spec = tiny_spec(48)
     assert card["trial"] == 4 and card["study"] == "handmade" and card["arch_hash"] == spec.arch_hash
@@ -196,3 +196,29 @@ def test_runs_that_cannot_be_exported_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(unmeasured), "--trial", "-1"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("where", ["the run itself", "the run's parent", "another run", "a user's folder",
+                                   "an empty folder"])
+def test_force_replaces_only_a_previous_export(run_dir, tmp_path, capsys, where):
+    other = make_run(tmp_path / "other")
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = {"the run itself": run_dir, "the run's parent": tmp_path, "another run": other, "a user's folder": user,
+           "an empty folder": empty}[where]
+    before = sorted(str(path) for path in tmp_path.rglob("*"))
+    status, _, err = cli(capsys, "export", run_dir, "--trial", "1", "--out", out, "--force")
+    assert status == 2 and "Traceback" not in err and repr(str(out)) in err \
+        and ("not an export directory" in err or "holds the run directory" in err), err
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == before
+
+
+def test_force_refuses_an_export_directory_that_holds_the_run(run_dir, tmp_path, capsys):
+    """A marker file copied above the run does not make the run replaceable."""
+    (tmp_path / ".archsearch-export").write_text("archsearch export\n")
+    status, _, err = cli(capsys, "export", run_dir, "--trial", "1", "--out", tmp_path, "--force")
+    assert status == 2 and "holds the run directory" in err, err
+    assert (run_dir / "trials.csv").is_file()

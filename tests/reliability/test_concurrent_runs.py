@@ -94,7 +94,7 @@ def at_once(function: Callable[[], Any], count: int = 2) -> list[Any]:
 
 
 def test_starting_together_queues_the_grid_once(tiny_study, tmp_path):
-    config = load_study(tiny_study, ["sampler=grid", "fix={group_width: 8}", "seeds=[0, 1]"])
+    config = load_study(tiny_study, ["sampler=grid", "fix={group_width: 8}", "seeds=[0, 1]", "trials=12"])
     run_dir = RunDirectory(tmp_path / "run").create()
     prepared = at_once(lambda: prepare_study(config, run_dir))
     assert [grid_trials for _, grid_trials in prepared] == [12, 12]

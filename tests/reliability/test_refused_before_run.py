@@ -6,6 +6,7 @@ import pytest
 
 from archsearch.cli.main import main
 from archsearch.resources import available_cpus
+from tests.helpers.processes import write_study
 
 
 def refused_run(capsys, study, run_dir, *sets: str) -> str:
@@ -174,3 +175,37 @@ def test_a_grid_past_the_cap_is_refused_before_the_run_naming_its_parameters(tin
     space.write_text(space.read_text().replace("width: {choice: [16, 32, 48]}", "width: {int: [8, 100000]}"))
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", "sampler.name=grid")
     assert "the grid has 399,972 points: width (99993) x pattern (2) x group_width (2)" in err and "fix:" in err, err
+
+
+@pytest.mark.parametrize("name", ["../../x", "ABSOLUTE", ".", "..", "a/b", "", "tab\there"])
+def test_a_study_name_is_an_identifier_not_a_path(tiny_study, capsys, monkeypatch, name):
+    work = tiny_study.parent / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # the default run directory is runs/<name>, here
+    name = str(tiny_study.parent / "elsewhere") if name == "ABSOLUTE" else name
+    write_study(tiny_study, name=name)
+    before = sorted(path.name for path in tiny_study.parent.iterdir())
+    capsys.readouterr()
+    assert main(["run", str(tiny_study), "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tiny_study}: name: not a study name (got {name!r}); allowed: letters, digits" in err, err
+    assert sorted(path.name for path in tiny_study.parent.iterdir()) == before
+
+
+def test_a_study_file_named_like_a_path_needs_a_name(tiny_study, capsys):
+    odd = tiny_study.parent / "..yaml"
+    odd.write_text(tiny_study.read_text().replace("name: tiny_study\n", ""))
+    err = refused_run(capsys, odd, tiny_study.parent / "run")
+    assert "name:" in err and "'.'" in err and "add a name:" in err
+
+
+def test_out_into_a_folder_that_is_not_a_run_directory_is_refused(tiny_study, capsys):
+    folder = tiny_study.parent / "results"
+    folder.mkdir()
+    (folder / "trials.csv").write_text("my own table\n")
+    capsys.readouterr()
+    assert main(["run", str(tiny_study), "--out", str(folder), "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--out: not a run directory" in err and repr(str(folder)) in err and "Traceback" not in err, err
+    assert sorted(path.name for path in folder.iterdir()) == ["trials.csv"]
+    assert (folder / "trials.csv").read_text() == "my own table\n"

@@ -162,7 +162,7 @@ def test_an_interrupted_trial_is_retried_before_new_points(tiny_study, tmp_path,
     retried = table[table["state"] == "COMPLETE"]
     assert status == 0, err
     assert len(retried) == 1 and retried[["param.width", "param.pattern"]].iloc[0].tolist() == interrupted_params
-    assert "1 complete, 0 infeasible, 0 pruned, 1 failed, 5 waiting" in " ".join(err.split())
+    assert "1 complete, 0 infeasible, 0 pruned, 1 failed, 0 waiting" in " ".join(err.split())
 
 
 def test_the_storage_pops_retries_before_queued_points(tmp_path):
@@ -195,3 +195,74 @@ def test_a_running_trial_is_running_in_the_table(tiny_study, tmp_path, capsys, n
     study = write_study(tiny_study, sampler="grid", fix={"group_width": 8})  # every point queued (WAITING) first
     assert run(capsys, study, tmp_path / "run", 2)[0] == 0
     assert seen and all(states == ["RUNNING"] for states in seen.values())
+
+
+def test_an_explicit_storage_of_another_run_is_refused(started, tiny_study, tmp_path, capsys):
+    """The study in a storage belongs to one run directory: named explicitly for another --out, it is not adopted."""
+    before = snapshot(started)
+    url = f"sqlite:///{started / 'study.db'}"
+    err = refused(*run(capsys, tiny_study, tmp_path / "B", 3, "--set", f"storage={url}"))
+    assert f"belongs to the run directory {started.resolve()}" in err and "storage" in err, err
+    assert snapshot(started) == before and not (tmp_path / "B").exists()
+
+
+def test_a_storage_records_its_run_directory(started, tiny_study, tmp_path, capsys):
+    import optuna
+
+    record = yaml.safe_load((started / FINGERPRINT_FILE).read_text())
+    study = optuna.load_study(study_name="tiny_study", storage=f"sqlite:///{started / 'study.db'}")
+    assert study.user_attrs["run_directory"] == {"id": record["run_id"], "path": str(started.resolve())}
+    moved = tmp_path / "moved"
+    started.rename(moved)  # a moved run directory keeps its identity, and its own storage
+    assert run(capsys, tiny_study, moved, 3)[0] in (0, 1)
+
+
+def test_a_deleted_fingerprint_does_not_disable_the_settings_guard(started, tiny_study, capsys):
+    (started / FINGERPRINT_FILE).unlink()
+    before = snapshot(started)
+    err = refused(*run(capsys, tiny_study, started, 3, "--set", "training.iterations=30"))
+    assert f"no {FINGERPRINT_FILE}" in err and "other settings" in err, err
+    assert snapshot(started) == before
+    status, err = run(capsys, tiny_study, started, 3)  # the settings its trials recorded: the fingerprint is rebuilt
+    assert status in (0, 1), err
+    assert "training.iterations: 2 -> 30" in refused(*run(capsys, tiny_study, started, 4,
+                                                           "--set", "training.iterations=30"))
+
+
+def test_a_run_logged_to_a_file_prints_one_line_per_finished_trial(tiny_study, tmp_path, capsys, no_training):
+    """Under capsys stderr is not a terminal, as in a log file, nohup or CI: a line per trial, as it ends."""
+    status, err = run(capsys, tiny_study, tmp_path / "run", 3)
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    assert len(lines) == len(table) == 3, err
+    for line, row in zip(lines, table.itertuples()):
+        arch = row.arch_hash if isinstance(row.arch_hash, str) else "-"
+        assert line.startswith(f"trial {row.number}: {row.state} arch {arch} seed {row.seed}"), line
+        assert (" mIoU 0.5000 " in line) == (row.state == "COMPLETE") and line.endswith(" s"), line
+
+
+def test_a_grid_run_shorter_than_the_grid_queues_only_its_trials(tiny_study, tmp_path, capsys, no_training):
+    study = write_study(tiny_study, sampler="grid", fix={"group_width": 8})  # 3 widths x 2 patterns
+    capsys.readouterr()
+    assert main(["run", str(study), "--out", str(tmp_path / "run"), "--trials", "2"]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE", "COMPLETE"] and "0 waiting" in " ".join(captured.err.split())
+    assert table["param.width"].dtype == "int64" and "16.0" not in captured.out and "32.0" not in captured.out
+    assert run(capsys, study, tmp_path / "run", 6)[0] == 0  # the rest of the grid, each point once
+    table = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE"] * 6
+    assert len(set(zip(table["param.width"], table["param.pattern"]))) == 6
+
+
+def test_a_process_that_raced_past_the_guard_does_not_claim_another_runs_study(started, tiny_study, tmp_path):
+    from archsearch.errors import SpecError
+    from archsearch.search import RunDirectory
+    from archsearch.search.optuna_driver import open_study
+
+    other = RunDirectory(tmp_path / "other").create()
+    record = yaml.safe_load((started / FINGERPRINT_FILE).read_text())
+    (other.root / FINGERPRINT_FILE).write_text(yaml.safe_dump({**record, "run_id": "another"}))
+    config = load_study(tiny_study, [f"storage=sqlite:///{started / 'study.db'}"])
+    with pytest.raises(SpecError, match=f"belongs to the run directory {started.resolve()}, not to run directory"):
+        open_study(config, other)

@@ -135,3 +135,52 @@ def test_an_interrupted_trial_is_queued_again_and_retried(tiny_study, tmp_path, 
     assert list(frame["state"]) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     params = [column for column in frame.columns if column.startswith("param.")]
     assert frame.loc[2, params].equals(frame.loc[1, params]) and frame.loc[2, "seed"] == frame.loc[1, "seed"]
+
+
+def test_a_full_disk_stops_the_run_naming_the_path_and_the_trial_is_retried(tiny_study, tmp_path, monkeypatch,
+                                                                            capsys):
+    import errno
+
+    import safetensors.torch
+
+    fail_call(monkeypatch, "save_file", OSError(errno.ENOSPC, "No space left on device"), on_calls=(2,),
+              module=safetensors.torch)
+    run_dir = tmp_path / "run"
+    assert run(tiny_study, run_dir, "--trials", "3") == 2
+    err = capsys.readouterr().err
+    weights = run_dir / "weights" / "trial_1.safetensors"
+    assert last_line(err) == f"archsearch: error: cannot write {weights}: No space left on device\n", err
+    assert "study finished" not in err and "Traceback" not in err
+    frame = trials(run_dir)
+    assert list(frame["state"]) == ["COMPLETE", "FAIL", "WAITING"]
+    assert frame.loc[1, "fail_reason"] == f"stopped: cannot write {weights}: No space left on device; queued again"
+    monkeypatch.undo()
+    assert run(tiny_study, run_dir, "--trials", "3") == 0
+    frame = trials(run_dir)
+    assert list(frame["state"]) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    params = [column for column in frame.columns if column.startswith("param.")]
+    assert frame.loc[2, params].equals(frame.loc[1, params]) and frame.loc[2, "seed"] == frame.loc[1, "seed"]
+
+
+def test_sigterm_is_an_interruption_and_the_trial_is_retried(tiny_study, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    handler = signal.getsignal(signal.SIGTERM)
+    original = trial_module.train_and_evaluate
+    calls = []
+
+    def terminated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", terminated)
+    run_dir = tmp_path / "run"
+    assert run(tiny_study, run_dir, "--trials", "3") == 143
+    assert "archsearch: terminated" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == handler  # the run's handler is gone with the run
+    frame = trials(run_dir)
+    assert list(frame["state"]) == ["COMPLETE", "FAIL", "WAITING"]
+    assert frame.loc[1, "fail_reason"] == "interrupted; queued again"

@@ -99,3 +99,18 @@ def test_a_run_written_by_earlier_code_resumes(legacy_run, capsys):
     for column in ("state", "arch_hash", "params_deploy", "miou", "fail_reason"):
         pd.testing.assert_series_equal(after.loc[:1, column], before[column])
     assert "9169.0" not in (run_dir / "trials.csv").read_text()  # rewritten with integer columns as integers
+
+
+def test_an_integer_choice_stays_integers_where_a_trial_has_no_value():
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    from archsearch.run.trials_table import trials_frame
+
+    sampled = optuna.trial.create_trial(params={"width": 16, "pattern": "short"}, value=0.5,
+                                        distributions={"width": CategoricalDistribution([16, 32]),
+                                                       "pattern": CategoricalDistribution(["short", "long"])})
+    unsampled = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL)
+    frame = trials_frame([sampled, unsampled])
+    assert str(frame["param.width"].dtype) == "Int64" and frame["param.width"].tolist()[0] == 16
+    assert frame.to_csv(index=False).splitlines()[1].split(",")[-2:] == ["short", "16"]

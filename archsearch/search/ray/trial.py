@@ -19,7 +19,7 @@ import ray
 import torch
 from ray import tune
 
-from archsearch.errors import SpecError
+from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.search.config import Resources, StudyConfig
@@ -88,10 +88,15 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
         tune.report({**known, **failure(error), OUTCOME: FAIL})
         return
     twin = trial_config.get(TWIN)
-    outcome = live_trial(TrialRunner(study, run_dir), lambda: sample(study.space, FixedSuggester(trial_config["params"])),
-                         number=trial_config["number"], seed=trial_config["seed"],
-                         twin=Twin(twin["number"], twin["attrs"]) if twin is not None else None,
-                         record=known.update, on_evaluation=_reporter(known, report_until))
+    try:
+        outcome = live_trial(TrialRunner(study, run_dir),
+                             lambda: sample(study.space, FixedSuggester(trial_config["params"])),
+                             number=trial_config["number"], seed=trial_config["seed"],
+                             twin=Twin(twin["number"], twin["attrs"]) if twin is not None else None,
+                             record=known.update, on_evaluation=_reporter(known, report_until))
+    except OutputError as error:  # on a worker the trial fails with the path and reason (the driver goes on)
+        known.update(failure(error))
+        outcome = Outcome(FAIL, known, error)
     tune.report({**known, OUTCOME: outcome.state})
 
 
