@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,8 +14,28 @@ from rich.table import Table
 from archsearch.cli.arguments import EXIT_NOTHING_FITS, EXIT_UNFINISHED, positive_int
 from archsearch.errors import SpecError
 
+if TYPE_CHECKING:  # the study's types only; the command imports torch when it runs
+    from archsearch.search.config import StudyConfig
+
 def default_run_dir(study_name: str) -> Path:
     return Path("runs") / study_name
+
+
+def with_environment_threads(config: StudyConfig) -> StudyConfig:
+    """``OMP_NUM_THREADS``, where the user set it, over the study's ``training.num_threads`` (archsearch.runtime)."""
+    from dataclasses import replace
+    from archsearch.resources import check_threads
+    from archsearch.runtime import THREADS_VARIABLE, training_threads
+
+    if config.training is None:
+        return config
+    threads = training_threads(config.training.num_threads)
+    if threads == config.training.num_threads:
+        return config
+    check_threads(threads, source=THREADS_VARIABLE)
+    print(f"archsearch: training with {threads} thread{'s' * (threads > 1)} ({THREADS_VARIABLE} in the environment; "
+          f"the study says {config.training.num_threads})", file=sys.stderr)
+    return replace(config, training=replace(config.training, num_threads=threads))
 
 
 def command_run(arguments: argparse.Namespace) -> int:
@@ -29,6 +50,7 @@ def command_run(arguments: argparse.Namespace) -> int:
     device = [f"training.device={arguments.device}"] if arguments.device else []
     config = load_study(arguments.study, [*(arguments.set or ()), *device])
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
+    config = with_environment_threads(config)
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_search(config)  # so do sampler and pruner options their classes refuse
     check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set

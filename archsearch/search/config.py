@@ -23,6 +23,7 @@ from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency import LatencySettings
 from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
+from archsearch.runtime import RuntimeSettings
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
@@ -196,6 +197,7 @@ class StudyFile:
     backend: Backend = "optuna"
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
+    runtime: dict[str, Any] | None = None  # OpenMP's waiting (RuntimeSettings); applied before torch loads
 
     def validate(self) -> None:
         require(self.name is None or self.name != "", "expected a non-empty string", path="name", value=self.name)
@@ -271,6 +273,7 @@ class StudyConfig:
     backend: str
     resources: Resources
     proxies: tuple[str, ...] = ()
+    runtime: RuntimeSettings | None = None  # None: no runtime: section (archsearch's defaults)
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -332,7 +335,8 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
         pruner_options=pruner_options, trials=study.trials, seeds=study.seeds, storage=study.storage,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, proxies=study.proxies, raw=raw)
+        resources=study.resources, proxies=study.proxies,
+        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source), raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space]:
