@@ -77,7 +77,7 @@ class RuntimeSettings:
         return {VARIABLES[name]: value for name, value in values.items() if value is not None}
 
 
-DEFAULT = RuntimeSettings(wait_policy=None, spin_count=10_000)
+DEFAULT = RuntimeSettings(wait_policy=None, spin_count=1_000)
 """Chosen by ``benchmarks/thread_settings.py`` (README "Threads on a shared machine")."""
 
 

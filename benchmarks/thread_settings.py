@@ -10,7 +10,7 @@ within each round (order reversed every other round) and each load level (0, 1 a
 ``python -c "while True: pass"`` processes, always killed afterwards) holds every setting, so
 figures in one column met the same machine. The one-minute load average is printed with each
 block. A run that takes longer than ``--timeout`` seconds is stopped and shown as "timeout".
-``--short`` runs one round of fewer settings.
+``--short`` runs one round of fewer settings; Ctrl-C prints the tables of what was measured.
 
     python benchmarks/thread_settings.py [--short] [--rounds 2] [--busy 0 1 3]
 """
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--busy", type=int, nargs="+", default=None, help="busy-process counts (default 0 1 3)")
     parser.add_argument("--step-seconds", type=float, default=None, help="timed training seconds per run")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a run counts as too slow")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a run (start-up included) counts as too slow")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--interop-threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -142,20 +142,28 @@ def main() -> None:
 
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
     load_averages: dict[int, list[float]] = {busy: [] for busy in loads}
-    for round_index in range(rounds):
-        for busy in loads:
-            order = settings if round_index % 2 == 0 else settings[::-1]
-            with busy_processes(busy):
-                time.sleep(0.5)
-                load_averages[busy].append(load_average())
-                for setting in order:
-                    measured = run_setting(setting, step_seconds, arguments.timeout)
-                    results.setdefault((setting.label, busy), []).append(measured)
-                    print(f"round {round_index + 1}, {busy} busy, load {load_average():.1f}: {setting.label}: "
-                          f"step {measured['step_ms']:.0f} ms, latency {measured['latency_ms']:.2f} ms",
-                          file=sys.stderr, flush=True)
-                load_averages[busy].append(load_average())
+    try:
+        for round_index in range(rounds):
+            for busy in loads:
+                order = settings if round_index % 2 == 0 else settings[::-1]
+                with busy_processes(busy):
+                    time.sleep(0.5)
+                    load_averages[busy].append(load_average())
+                    for setting in order:
+                        measured = run_setting(setting, step_seconds, arguments.timeout)
+                        results.setdefault((setting.label, busy), []).append(measured)
+                        print(f"round {round_index + 1}, {busy} busy, load {load_average():.1f}: {setting.label}: "
+                              f"step {measured['step_ms']:.0f} ms, latency {measured['latency_ms']:.2f} ms",
+                              file=sys.stderr, flush=True)
+                    load_averages[busy].append(load_average())
+    except KeyboardInterrupt:
+        print("interrupted: the tables hold what was measured", file=sys.stderr)
+    finally:
+        print_tables(results, settings, loads, load_averages)
 
+
+def print_tables(results: dict[tuple[str, int], list[dict[str, float]]], settings: list[Setting], loads: list[int],
+                 load_averages: dict[int, list[float]]) -> None:
     for what, unit in (("step_ms", "training step, ms (median per run; runs in order)"),
                        ("latency_ms", "latency, ms (median per run; runs in order)")):
         print(f"\n{unit}")
@@ -163,13 +171,14 @@ def main() -> None:
         for setting in settings:
             cells = []
             for busy in loads:
-                values = [run[what] for run in results[(setting.label, busy)]]
-                cells.append(" / ".join(_format(value, what) for value in values))
+                values = [run[what] for run in results.get((setting.label, busy), [])]
+                cells.append(" / ".join(_format(value, what) for value in values) or "-")
             print(f"{setting.label:<40}" + "".join(f"{cell:>26}" for cell in cells))
     print("\nload average (1 min) at the start and end of each block: " + "; ".join(
         f"{busy} busy: " + ", ".join(f"{value:.1f}" for value in values) for busy, values in load_averages.items()))
     summary = {f"{setting.label} | {busy} busy": round(statistics.median(
-        run["step_ms"] for run in results[(setting.label, busy)]), 1) for setting in settings for busy in loads}
+        run["step_ms"] for run in results[(setting.label, busy)]), 1)
+        for setting in settings for busy in loads if (setting.label, busy) in results}
     print(json.dumps({"step_ms_median": summary}))
 
 
