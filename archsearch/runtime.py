@@ -21,7 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class RuntimeSettings:
 
     wait_policy: str | None = None
     spin_count: int | None = None
+    named: frozenset[str] = field(default=frozenset(), compare=False)  # the settings a study's section names
 
     def __post_init__(self) -> None:
         if self.wait_policy is not None and self.wait_policy not in WAIT_POLICIES:
@@ -64,9 +65,9 @@ class RuntimeSettings:
             if key not in VARIABLES:
                 raise SpecError("unknown runtime setting", path=f"{path}.{key}", value=key,
                                 allowed=", ".join(VARIABLES), source=source)
-        values = {field.name: getattr(DEFAULT, field.name) for field in fields(cls)}
+        values = {name: getattr(DEFAULT, name) for name in VARIABLES}
         try:
-            return cls(**{**values, **data})
+            return cls(**{**values, **data}, named=frozenset(data))
         except SpecError as error:
             raise error.under(path).with_source(source) from None
 
@@ -102,11 +103,11 @@ class EffectiveRuntime:
         return ",".join(f"{name}={self.values.get(name) or 'openmp default'}" for name in VARIABLES.values())
 
 
-def resolve(study: RuntimeSettings | None, environ: Mapping[str, str], *,
-            study_keys: frozenset[str] = frozenset()) -> EffectiveRuntime:
-    """Each variable from the environment if it is set there, else from the study (``study_keys``:
-    the settings its ``runtime:`` section names), else from :data:`DEFAULT`. A value an archsearch
-    parent process set as its default (see MARKER) gives way to the study's."""
+def resolve(study: RuntimeSettings | None, environ: Mapping[str, str]) -> EffectiveRuntime:
+    """Each variable from the environment if it is set there, else from the study (the settings its
+    ``runtime:`` section names), else from :data:`DEFAULT`. A value an archsearch parent process set
+    as its default (see MARKER) gives way to the study's."""
+    study_keys = study.named if study is not None else frozenset()
     inherited = _marker(environ)
     wanted = (study or DEFAULT).environment()
     values: dict[str, str | None] = {}
@@ -124,7 +125,7 @@ def resolve(study: RuntimeSettings | None, environ: Mapping[str, str], *,
     return EffectiveRuntime(values, sources)
 
 
-def configure_process(study: RuntimeSettings | None = None, *, study_keys: frozenset[str] = frozenset(),
+def configure_process(study: RuntimeSettings | None = None, *,
                       environ: MutableMapping[str, str] = os.environ) -> EffectiveRuntime:
     """Set OpenMP's variables for this process and its children; call before torch is imported.
 
@@ -134,11 +135,8 @@ def configure_process(study: RuntimeSettings | None = None, *, study_keys: froze
     """
     if "torch" in sys.modules:
         return current(environ)
-    effective = resolve(study, environ, study_keys=study_keys)
-    for variable, value in effective.values.items():
-        if value is not None and variable != THREADS_VARIABLE:
-            environ[variable] = value
-    environ[MARKER] = json.dumps(effective.to_dict(), sort_keys=True)
+    effective = resolve(study, environ)
+    environ.update(_variables(effective))
     return effective
 
 
@@ -165,16 +163,23 @@ def training_threads(configured: int | None, environ: Mapping[str, str] = os.env
     return int(text)
 
 
-def worker_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The variables a worker process (a Ray worker) must start with to run as this process does."""
-    return {name: environ[name] for name in (*VARIABLES.values(), MARKER) if name in environ}
+def worker_environment(study: RuntimeSettings | None, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The variables a worker process (a Ray worker) starts with: what :func:`configure_process` sets
+    for ``study``, whether or not this process could still take them (torch may be loaded here)."""
+    return _variables(resolve(study, environ))
 
 
-def study_runtime(study_path: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[RuntimeSettings | None,
-                                                                                             frozenset[str]]:
+def _variables(effective: EffectiveRuntime) -> dict[str, str]:
+    """OpenMP's variables to set (not OMP_NUM_THREADS: torch's threads are the trainer's to set) and MARKER."""
+    values = {name: value for name, value in effective.values.items() if value is not None and name in
+              VARIABLES.values()}
+    return {**values, MARKER: json.dumps(effective.to_dict(), sort_keys=True)}
+
+
+def study_runtime(study_path: Path, overrides: list[str] | tuple[str, ...] = ()) -> RuntimeSettings | None:
     """The ``runtime:`` section of a study file and ``--set runtime.KEY=VALUE`` overrides, read before
-    torch is imported; (None, {}) when there is none, or the file cannot be read or checked here:
-    reading the study properly reports that, with its usual message."""
+    torch is imported; None when there is none, or the file cannot be read or checked here: reading
+    the study properly reports that, with its usual message."""
     from archsearch.io import parse_yaml, read_yaml
 
     try:
@@ -184,11 +189,9 @@ def study_runtime(study_path: Path, overrides: list[str] | tuple[str, ...] = ())
             key, _, text = assignment.partition("=")
             if key.startswith("runtime."):
                 section[key.removeprefix("runtime.")] = parse_yaml(text, source=f"--set {key}")
-        if not section:
-            return None, frozenset()
-        return RuntimeSettings.from_dict(section, str(study_path)), frozenset(section)
+        return RuntimeSettings.from_dict(section, str(study_path)) if section else None
     except (SpecError, OSError, TypeError, ValueError):
-        return None, frozenset()
+        return None
 
 
 def _marker(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:

@@ -43,8 +43,7 @@ def step_worker(overrides: list[str], steps: int) -> None:
     """In a fresh process: the default study's training step under ``overrides``; prints ms per step."""
     from archsearch.runtime import configure_process, study_runtime
 
-    settings, keys = study_runtime(STUDY, overrides)
-    configure_process(settings, study_keys=keys)  # before torch loads, as the CLI does
+    configure_process(study_runtime(STUDY, overrides))  # before torch loads, as the CLI does
     from dataclasses import replace
 
     from archsearch.arch.build import build

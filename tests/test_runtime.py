@@ -76,7 +76,7 @@ def test_a_studys_runtime_section_applies_before_torch_is_imported(tiny_study):
 
 def test_environment_over_study_over_default():
     study = RuntimeSettings.from_dict({"wait_policy": "passive"})
-    effective = resolve(study, {"GOMP_SPINCOUNT": "5"}, study_keys=frozenset({"wait_policy"}))
+    effective = resolve(study, {"GOMP_SPINCOUNT": "5"})
     assert effective.values["OMP_WAIT_POLICY"] == "PASSIVE" and effective.sources["OMP_WAIT_POLICY"] == runtime.STUDY
     assert effective.values["GOMP_SPINCOUNT"] == "5" and effective.sources["GOMP_SPINCOUNT"] == runtime.ENVIRONMENT
     assert resolve(None, {}).values["GOMP_SPINCOUNT"] == str(DEFAULT.spin_count)
@@ -88,7 +88,7 @@ def test_a_child_keeps_the_source_and_a_study_replaces_an_inherited_default():
     parent[runtime.MARKER] = json.dumps(effective.to_dict())
     assert resolve(None, parent).sources["GOMP_SPINCOUNT"] == runtime.ARCHSEARCH
     study = RuntimeSettings.from_dict({"spin_count": 9})
-    assert resolve(study, parent, study_keys=frozenset({"spin_count"})).values["GOMP_SPINCOUNT"] == "9"
+    assert resolve(study, parent).values["GOMP_SPINCOUNT"] == "9"
 
 
 def test_null_leaves_openmps_own_default():
@@ -122,10 +122,15 @@ def test_the_users_omp_num_threads_replaces_the_studys_thread_count():
     assert runtime.training_threads(2, {}) == 2
 
 
-def test_ray_workers_start_with_this_process_settings():
-    environ = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10", runtime.MARKER: "{}", "HOME": "/x"}
-    assert runtime.worker_environment(environ) == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10",
-                                                   runtime.MARKER: "{}"}
+def test_ray_workers_start_with_the_studys_settings_and_the_users_environment():
+    study = RuntimeSettings.from_dict({"wait_policy": "passive"})
+    workers = runtime.worker_environment(study, {"GOMP_SPINCOUNT": "10", "OMP_NUM_THREADS": "1", "HOME": "/x"})
+    assert {key: workers[key] for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} == {"OMP_WAIT_POLICY": "PASSIVE",
+                                                                                 "GOMP_SPINCOUNT": "10"}
+    assert set(workers) == {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", runtime.MARKER}  # Ray sets OMP_NUM_THREADS itself
+    sources = json.loads(workers[runtime.MARKER])
+    assert sources["OMP_WAIT_POLICY"]["source"] == runtime.STUDY
+    assert sources["GOMP_SPINCOUNT"]["source"] == runtime.ENVIRONMENT
 
 
 def test_the_latency_cache_key_includes_how_openmp_waits(monkeypatch):

@@ -58,8 +58,7 @@ def configure_runtime(arguments: argparse.Namespace) -> None:
     (and ``--set runtime.KEY=VALUE``) for ``run``, archsearch's defaults otherwise."""
     study = getattr(arguments, "study", None)
     overrides = getattr(arguments, "set", None) or ()
-    settings, keys = study_runtime(study, overrides) if isinstance(study, Path) else (None, frozenset())
-    configure_process(settings, study_keys=keys)
+    configure_process(study_runtime(study, overrides) if isinstance(study, Path) else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

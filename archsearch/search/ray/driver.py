@@ -140,9 +140,9 @@ def ray_session(address: str | None, config: StudyConfig) -> Iterator[None]:
         return
     flag = "--ray-address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS")
-    # Workers start with this process's OpenMP settings (archsearch.runtime), before they import torch.
+    # Workers start with the study's OpenMP settings (archsearch.runtime), before they import torch.
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING,
-                               "runtime_env": {"env_vars": worker_environment()}}
+                               "runtime_env": {"env_vars": worker_environment(config.runtime)}}
     if address:
         check_reachable(address, flag)
         try:
