@@ -143,3 +143,18 @@ def test_the_latency_cache_key_includes_how_openmp_waits(monkeypatch):
     cuda = LatencySettings(device="cuda").key()
     monkeypatch.setenv("GOMP_SPINCOUNT", "2")
     assert LatencySettings(device="cuda").key() == cuda  # the GPU does not wait on OpenMP's barriers
+
+
+def test_a_local_ray_starts_its_workers_with_the_studys_settings(tiny_study, monkeypatch):
+    from archsearch.search.ray import driver
+
+    started: dict = {}
+    monkeypatch.setattr(driver.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(driver.ray, "init", lambda **options: started.update(options))
+    monkeypatch.setattr(driver.ray, "shutdown", lambda: None)
+    monkeypatch.setattr(driver, "check_resources_fit", lambda config: None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    with driver.ray_session(None, load_study(tiny_study, ["runtime.spin_count=77"])):
+        pass
+    assert started["runtime_env"]["env_vars"]["GOMP_SPINCOUNT"] == "77"
