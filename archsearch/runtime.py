@@ -136,8 +136,17 @@ def configure_process(study: RuntimeSettings | None = None, *,
     if "torch" in sys.modules:
         return current(environ)
     effective = resolve(study, environ)
-    environ.update(_variables(effective))
+    set_variables(effective, environ)
     return effective
+
+
+def set_variables(effective: EffectiveRuntime, environ: MutableMapping[str, str]) -> None:
+    """Write ``effective`` into ``environ``; a variable it leaves unset (a study's null over a default an
+    archsearch parent set; never a user's value) is removed, so OpenMP uses its own default."""
+    for variable in VARIABLES.values():
+        if effective.values[variable] is None:
+            environ.pop(variable, None)
+    environ.update(_variables(effective))
 
 
 def current(environ: Mapping[str, str] = os.environ) -> EffectiveRuntime:

@@ -158,3 +158,14 @@ def test_a_local_ray_starts_its_workers_with_the_studys_settings(tiny_study, mon
     with driver.ray_session(None, load_study(tiny_study, ["runtime.spin_count=77"])):
         pass
     assert started["runtime_env"]["env_vars"]["GOMP_SPINCOUNT"] == "77"
+
+
+def test_a_studys_null_unsets_a_default_an_archsearch_parent_set():
+    environ = {"HOME": "/x"}
+    runtime.set_variables(resolve(None, environ), environ)  # what the CLI of a parent process leaves
+    assert environ["GOMP_SPINCOUNT"] == str(DEFAULT.spin_count)
+    runtime.set_variables(resolve(RuntimeSettings.from_dict({"spin_count": None}), environ), environ)
+    assert "GOMP_SPINCOUNT" not in environ and environ["HOME"] == "/x"
+    user = {"GOMP_SPINCOUNT": "5"}
+    runtime.set_variables(resolve(RuntimeSettings.from_dict({"spin_count": None}), user), user)
+    assert user["GOMP_SPINCOUNT"] == "5"  # the user's value stays
