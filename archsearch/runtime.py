@@ -163,8 +163,8 @@ def training_threads(configured: int | None, environ: Mapping[str, str] = os.env
     """The torch threads a trial trains with: ``OMP_NUM_THREADS`` where the user set it (a choice for this
     process, e.g. one of several studies sharing a machine), else the study's ``training.num_threads``.
     SpecError for a value that is not a positive integer."""
-    if current(environ).sources[THREADS_VARIABLE] != ENVIRONMENT:
-        return configured
+    if configured is None or current(environ).sources[THREADS_VARIABLE] != ENVIRONMENT:
+        return configured  # None: torch already started with OMP_NUM_THREADS's count
     text = environ[THREADS_VARIABLE]
     if not text.strip().isdigit() or int(text) < 1:
         raise SpecError("must be a positive whole number of threads", value=text, allowed="an integer >= 1",

@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from archsearch import runtime
+from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
 from archsearch.runtime import DEFAULT, RuntimeSettings, resolve
@@ -118,9 +119,13 @@ def test_a_bad_omp_num_threads_is_an_error_naming_the_variable():
         runtime.training_threads(2, {"OMP_NUM_THREADS": "two"})
 
 
-def test_the_users_omp_num_threads_replaces_the_studys_thread_count():
+def test_the_users_omp_num_threads_replaces_the_studys_thread_count(tiny_study, monkeypatch, capsys):
     assert runtime.training_threads(2, {"OMP_NUM_THREADS": "1"}) == 1
     assert runtime.training_threads(2, {}) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert main(["run", str(tiny_study), "--dry-run", "--set", "training.num_threads=2"]) == 0
+    captured = capsys.readouterr()
+    assert "num_threads: 1" in captured.out and "OMP_NUM_THREADS in the environment" in captured.err
 
 
 def test_ray_workers_start_with_the_studys_settings_and_the_users_environment():
