@@ -12,6 +12,7 @@ import optuna
 import yaml
 
 from archsearch.arch.analyze import analyze
+from archsearch.runtime import current as current_runtime
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import OptunaSuggester
 from archsearch.search.optuna_driver import TrialSeededSampler, enumerate_grid_with_fixed
@@ -38,6 +39,9 @@ def resolved_study(config: StudyConfig) -> dict:
 def print_dry_run(config: StudyConfig, num_classes: int) -> int:
     print("# resolved study")
     print(yaml.safe_dump(resolved_study(config), sort_keys=False).rstrip())
+    waiting = ", ".join(f"{name}={entry['value'] or 'unset'} ({entry['source']})"
+                        for name, entry in current_runtime().to_dict().items())
+    print(f"# OpenMP in this process (archsearch.runtime): {waiting}")
     point = first_point(config)
     print(f"\n# first point: {point.params}")
     if point.spec is None:

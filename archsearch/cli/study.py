@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,8 +15,28 @@ from archsearch.cli.arguments import (EXIT_NOTHING_FITS, EXIT_UNFINISHED, output
                                       sigterm_as_interrupt)
 from archsearch.errors import SpecError
 
+if TYPE_CHECKING:  # the study's types only; the command imports torch when it runs
+    from archsearch.search.config import StudyConfig
+
 def default_run_dir(study_name: str) -> Path:
     return Path("runs") / study_name
+
+
+def with_environment_threads(config: StudyConfig) -> StudyConfig:
+    """``OMP_NUM_THREADS``, where the user set it, over the study's ``training.num_threads`` (archsearch.runtime)."""
+    from dataclasses import replace
+    from archsearch.resources import check_threads
+    from archsearch.runtime import THREADS_VARIABLE, training_threads
+
+    if config.training is None:
+        return config
+    threads = training_threads(config.training.num_threads)
+    if threads == config.training.num_threads:
+        return config
+    check_threads(threads, source=THREADS_VARIABLE)
+    print(f"archsearch: training with {threads} thread{'s' * (threads > 1)} ({THREADS_VARIABLE} in the environment; "
+          f"the study says {config.training.num_threads})", file=sys.stderr)
+    return replace(config, training=replace(config.training, num_threads=threads))
 
 
 def command_run(arguments: argparse.Namespace) -> int:
@@ -35,6 +56,7 @@ def run_study(arguments: argparse.Namespace) -> int:
     flags = {"training.device": ("--device", arguments.device)} if arguments.device is not None else {}
     config = load_study(arguments.study, arguments.set or (), flags)
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
+    config = with_environment_threads(config)
     check_sizes_fit(config)  # crops no network could fit stop before a sample is padded to them
     check_synthetic_data(config)  # so does a synthetic set past its caps, before any scene is drawn
     check_search(config)  # and sampler and pruner options their classes refuse

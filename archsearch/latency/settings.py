@@ -16,6 +16,7 @@ import torch
 
 from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
+from archsearch.runtime import current as current_runtime
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 BACKEND_NAMES: tuple[str, ...] = ("eager", "onnxruntime", "compile")
@@ -124,8 +125,12 @@ class LatencySettings:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def key(self) -> str:
-        """The settings and the timing protocol, for caching: a timing is reused only under both."""
-        return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}"
+        """The settings, the timing protocol and, on the CPU, how OpenMP's threads wait (the process's
+        ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT``, archsearch.runtime), for caching: a timing is reused
+        only under all of them. Waiting changes a multi-threaded CPU timing (spinning threads answer a
+        barrier sooner; README "Threads on a shared machine"), so it is part of what was timed."""
+        waiting = f"|openmp {current_runtime().timing_key()}" if self.device == "cpu" else ""
+        return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}{waiting}"
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -19,6 +19,7 @@ PID = "pid"
 NODE_ID = "node_id"              # the Ray node it ran on
 RAY_EXPERIMENT = "ray_experiment"
 RAY_TRIAL_ID = "ray_trial_id"
+RUNTIME = "runtime"              # OpenMP's variables (and their sources) and torch threads it ran with
 RECIPE = "recipe"                # the fingerprint of the settings it was trained with (run.guard)
 PROXY_PREFIX = "proxy."          # proxy.<name>: a zero-cost proxy of the untrained network (also a metric)
 INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation before the last

@@ -67,6 +67,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
     Column("supernet_miou", "float"),         # its subnet of the study's supernet, recalibrated (supernet:)
+    Column("runtime", "text"),                # OpenMP's waiting and torch threads, as JSON (archsearch.runtime)
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)

@@ -24,6 +24,7 @@ from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency import LatencySettings
 from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
+from archsearch.runtime import RuntimeSettings
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.bounds import check_fixed, narrowed_parameters
@@ -205,6 +206,7 @@ class StudyFile:
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
     supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
+    runtime: dict[str, Any] | None = None  # OpenMP's waiting (RuntimeSettings); applied before torch loads
 
     def validate(self) -> None:
         require(self.name is None or STUDY_NAME.fullmatch(self.name) is not None, "not a study name", path="name",
@@ -301,6 +303,7 @@ class StudyConfig:
     resources: Resources
     proxies: tuple[str, ...] = ()
     supernet: SupernetSettings | None = None
+    runtime: RuntimeSettings | None = None  # None: no runtime: section (archsearch's defaults)
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
@@ -368,7 +371,8 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, proxies=study.proxies, supernet=study.supernet, raw=raw)
+        resources=study.resources, proxies=study.proxies, supernet=study.supernet,
+        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source), raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:

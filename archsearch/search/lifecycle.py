@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
 from archsearch.run.guard import StudyIdentity
+from archsearch.runtime import current
 from archsearch.search.config import StudyConfig
 from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space.sampling import Primitive, SampledPoint, sample
@@ -156,6 +158,9 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         record(facts)
 
     try:
+        training = runner.study.training
+        threads = training.num_threads if training is not None and training.num_threads else torch.get_num_threads()
+        keep({attributes.RUNTIME: current().record(threads)})
         point = draw()
         if not point.valid:
             raise InvalidPoint(point.invalid_reason)

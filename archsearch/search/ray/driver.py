@@ -38,6 +38,7 @@ from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.run.directory import RunDirectory
+from archsearch.runtime import worker_environment
 
 RAY_FOLDER = "ray"
 EXPERIMENT_PREFIX = "tune-"
@@ -139,16 +140,18 @@ def ray_session(address: str | None, config: StudyConfig) -> Iterator[None]:
         return
     flag = "--ray-address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    # Workers start with the study's OpenMP settings (archsearch.runtime), before they import torch.
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING,
+                               "runtime_env": {"env_vars": worker_environment(config.runtime)}}
     if address:
         check_reachable(address, flag)
         try:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, **options)
         except (ConnectionError, ValueError) as error:
             raise SpecError(f"cannot attach to the Ray cluster: {error}", path=flag, value=address,
                             allowed=ADDRESS_HINT) from None
     else:
-        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **options)
     try:
         if not address:
             check_resources_fit(config)
