@@ -28,6 +28,7 @@ from archsearch.run.directory import RunDirectory
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.search.config import StudyConfig
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
+from archsearch.search.racing import race_round
 from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import Primitive, enumerate_grid
 
@@ -204,13 +205,14 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
 
 
 def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
-    """For a grid study, queue every point with every seed, once per study; returns the grid's trial count."""
+    """For a grid study, queue every point with every seed (a race's first ``min``), once per study; returns the
+    grid's trial count (at most, for a race)."""
     if config.sampler != "grid":
         return None
     if attributes.STUDY_GRID_TRIALS not in study.user_attrs:
         points = enumerate_grid_with_fixed(config)
         for params in points:
-            for seed in config.seeds:
+            for seed in config.initial_seeds:  # a race queues its further seeds round by round
                 study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
         study.set_user_attr(attributes.STUDY_GRID_TRIALS, len(points) * len(config.seeds))
     return study.user_attrs[attributes.STUDY_GRID_TRIALS]
@@ -271,10 +273,11 @@ class StudyOutcome:
     requested: int
     finished: int
     completed: int
+    race_over: bool = False  # a grid's race gave its last seed before ``requested`` trials
 
     @property
     def done(self) -> bool:
-        return self.finished >= self.requested and self.completed > 0
+        return (self.finished >= self.requested or self.race_over) and self.completed > 0
 
 
 def prepare_study(config: StudyConfig, run_dir: RunDirectory) -> tuple[optuna.Study, int | None]:
@@ -302,7 +305,15 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
         if on_trial_end is not None:
             on_trial_end(trial, _count_finished(study), requested)
 
+    def wait_for_others() -> None:
+        # Other processes run the last trials: wait for them instead of calling the study unfinished.
+        # One whose process dies is queued again (here at once, elsewhere after the heartbeat's grace).
+        time.sleep(WAIT_SECONDS)
+        with run_dir.lock("queue"):
+            requeue_dead_trials(study)
+
     write_trials_csv(study, run_dir)
+    race_over = False
     try:
         while True:
             trials = study.get_trials(deepcopy=False)
@@ -311,19 +322,29 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
             if done >= requested:
                 break
             if done + running >= requested:
-                # Other processes run the last trials: wait for them instead of calling the study unfinished.
-                # One whose process dies is queued again (here at once, elsewhere after the heartbeat's grace).
-                time.sleep(WAIT_SECONDS)
-                with run_dir.lock("queue"):
-                    requeue_dead_trials(study)
+                wait_for_others()
                 continue
+            if config.race is not None:
+                with run_dir.lock("queue"):
+                    turn = race_round(study, config)
+                # A grid has no new points to sample: its study ends with its race (other samplers sample anew).
+                if grid_trials is not None and turn.queued == turn.waiting == 0:
+                    if turn.running:
+                        wait_for_others()
+                        continue
+                    race_over = True
+                    break
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
     finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
         write_trials_csv(study, run_dir)
+    return study_outcome(study, requested, race_over=race_over)
+
+
+def study_outcome(study: optuna.Study, requested: int, *, race_over: bool = False) -> StudyOutcome:
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
                         completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
-                                      for trial in trials))
+                                      for trial in trials), race_over=race_over)
 
 
 def _count_finished(study: optuna.Study) -> int:

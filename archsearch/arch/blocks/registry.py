@@ -174,6 +174,8 @@ def describe(annotation: Any) -> str:
         return "null"
     if isinstance(annotation, type) and issubclass(annotation, ComponentConfig):
         return "a block mapping"
+    if dataclasses.is_dataclass(annotation):
+        return "a mapping {" + ", ".join(item.name for item in dataclasses.fields(annotation)) + "}"
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -193,9 +195,12 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
             try:
                 return coerce(value, option, path)
             except SpecError as error:
-                errors.append(error)
-        if len(errors) == 1:
-            raise errors[0]
+                errors.append((option, error))
+        # A mapping given where one option is a dataclass is meant as that one: its own error says more.
+        shaped = [error for option, error in errors
+                  if isinstance(value, Mapping) and dataclasses.is_dataclass(option)]
+        if len(errors) == 1 or len(shaped) == 1:
+            raise (shaped or [errors[0][1]])[0]
         raise SpecError("wrong type", path=path, value=value, allowed=describe(annotation))
     if origin is Literal:
         if value not in typing.get_args(annotation) or isinstance(value, bool):
