@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Container, Mapping, Sequence
 
@@ -313,31 +314,44 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
             requeue_dead_trials(study)
 
     write_trials_csv(study, run_dir)
-    race_over = False
     try:
-        while True:
-            trials = study.get_trials(deepcopy=False)
-            done = sum(finished(trial) for trial in trials)
-            running = sum(trial.state == TrialState.RUNNING for trial in trials)
-            if done >= requested:
-                break
-            if done + running >= requested:
-                wait_for_others()
-                continue
-            if config.race is not None:
-                with run_dir.lock("queue"):
-                    turn = race_round(study, config)
-                # A grid has no new points to sample: its study ends with its race (other samplers sample anew).
-                if grid_trials is not None and turn.queued == turn.waiting == 0:
-                    if turn.running:
-                        wait_for_others()
-                        continue
-                    race_over = True
-                    break
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
+        race_over = search_loop(study, config, objective, requested, after_trial=after_trial,
+                                wait_for_others=wait_for_others, queue_lock=lambda: run_dir.lock("queue"))
     finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
         write_trials_csv(study, run_dir)
     return study_outcome(study, requested, race_over=race_over)
+
+
+def search_loop(study: optuna.Study, config: StudyConfig, objective: Callable[[Trial], Any], requested: int, *,
+                after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+                wait_for_others: Callable[[], None] = lambda: time.sleep(WAIT_SECONDS),
+                queue_lock: Callable[[], AbstractContextManager] = nullcontext) -> bool:
+    """Run trials one at a time until ``requested`` have finished or a grid's race is over (returns whether it
+    was): the queue first (a grid, other seeds, retries, a race's round), else the sampler's next point.
+
+    The objective answers each trial: training (``Objective``), or a table of earlier results (the racing
+    replay benchmark runs this same loop over an in-memory storage).
+    """
+    callbacks = [after_trial] if after_trial is not None else []
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(finished(trial) for trial in trials)
+        running = sum(trial.state == TrialState.RUNNING for trial in trials)
+        if done >= requested:
+            return False
+        if done + running >= requested:
+            wait_for_others()
+            continue
+        if config.race is not None:
+            with queue_lock():
+                turn = race_round(study, config)
+            # A grid has no new points to sample: its study ends with its race (other samplers sample anew).
+            if config.sampler == "grid" and turn.queued == turn.waiting == 0:
+                if not turn.running:
+                    return True
+                wait_for_others()
+                continue
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
 
 
 def study_outcome(study: optuna.Study, requested: int, *, race_over: bool = False) -> StudyOutcome:

@@ -8,6 +8,7 @@ type are errors that name the key path, never silently ignored keyword arguments
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -129,11 +130,17 @@ def parse_block(data: Any, path: str) -> ComponentConfig:
 DataclassType = TypeVar("DataclassType")
 
 
+@functools.cache
+def _type_hints(target: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once (resolving them is most of the cost of parsing a spec)."""
+    return typing.get_type_hints(target)
+
+
 def parse_dataclass(target: type[DataclassType], data: Mapping[str, Any], path: str) -> DataclassType:
     """Build a dataclass from a mapping, checking each key against the declared fields."""
     if not isinstance(data, Mapping):
         raise SpecError("expected a mapping", path=path, value=data)
-    hints = typing.get_type_hints(target)
+    hints = _type_hints(target)
     declared = {item.name: item for item in dataclasses.fields(target)}
     unknown = [key for key in data if key not in declared]
     if unknown:
