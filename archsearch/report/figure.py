@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from archsearch.report.best import RaceStep, RunsEvidence
 from archsearch.report.ranking import objective_column, pareto_front
@@ -90,6 +91,7 @@ def race_figure(steps: list[RaceStep], found: RunsEvidence, *, title: str = "") 
     figure.suptitle(title)
     level = f"{found.evidence.rules.confidence:.0%}"
     axes.set_xlabel("seeds received")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"mIoU: mean and {level} interval as the seeds came in")
     axes.grid(True, alpha=0.3)
     race = found.evidence.standing
