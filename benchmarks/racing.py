@@ -15,7 +15,7 @@ right. Samplers (random, TPE) also print how many trainings they needed to find 
 first count from which their pick stayed the true best to the end of the budget). The last line is
 one JSON object.
 
-    python benchmarks/racing.py [--replays 200]
+    python benchmarks/racing.py [--replays 100]
     python benchmarks/racing.py --make-table runs/racing_table   # write table.csv from the table study's run
 """
 
@@ -205,7 +205,7 @@ def make_table(run_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--replays", type=int, default=100)
     parser.add_argument("--make-table", type=Path, metavar="RUN")
     parser.add_argument("--table", type=Path, default=TABLE, help="replay another table (same columns)")
     arguments = parser.parse_args()
