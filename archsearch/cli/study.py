@@ -116,8 +116,9 @@ def run_study(arguments: argparse.Namespace) -> int:
         console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials finished "
                       f"({counts})[/]")
         return EXIT_UNFINISHED
-    console.print(f"study finished: {outcome.finished} of {outcome.requested} trials finished ({counts}); "
-                  f"`archsearch report {run_dir.root}` ranks them")
+    ended = (f"the race ended after {outcome.finished} trials (at most {outcome.requested})" if outcome.race_over
+             else f"{outcome.finished} of {outcome.requested} trials finished")
+    console.print(f"study finished: {ended} ({counts}); `archsearch report {run_dir.root}` ranks them")
     return 0
 
 
@@ -193,7 +194,8 @@ def command_report(arguments: argparse.Namespace) -> int:
         check_report_target(arguments.out, arguments.run)
     files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
     print(files.markdown.read_text(encoding="utf-8"))
-    print(f"wrote {files.markdown}, {files.table} and {files.plot}")
+    race = f", {files.race}" if files.race.exists() else ""
+    print(f"wrote {files.markdown}, {files.table}, {files.plot}{race}")
     return 0
 
 

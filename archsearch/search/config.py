@@ -25,6 +25,8 @@ from archsearch.latency import LatencySettings
 from archsearch.latency.point import LatencyBudget
 from archsearch.latency.predictor import PREDICTOR_BACKENDS
 from archsearch.runtime import RuntimeSettings
+from archsearch.race.decision import DEFAULT_TEST, RaceRules
+from archsearch.race.model import Test
 from archsearch.train.proxies import PROXY_NAMES
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.bounds import check_fixed, narrowed_parameters
@@ -122,6 +124,38 @@ class Screening:
 
 
 @dataclass(frozen=True)
+class RaceSettings:
+    """Seeds raced onto the contenders (see race.decision): ``min`` seeds for every architecture, then a
+    seed a round for those a ``test`` at ``confidence`` cannot yet tell from the best (the ``top`` best),
+    up to ``max``. The seeds are 0, 1, ... in that order."""
+
+    min: int = 2
+    max: int = 8
+    confidence: float = 0.95
+    top: int = 1
+    test: Test = DEFAULT_TEST
+
+    def validate(self) -> None:
+        require(self.min >= 2, "a race measures seed-to-seed spread, which needs 2 seeds", path="min",
+                value=self.min, allowed="an integer >= 2")
+        require(self.min <= self.max <= 1000, "expected min <= max <= 1000", path="max", value=self.max,
+                allowed=f"an integer from {self.min} to 1000")
+        require(0.5 <= self.confidence < 1, "expected a confidence from 0.5 to below 1", path="confidence",
+                value=self.confidence, allowed="e.g. 0.9, 0.95, 0.99")
+        require(self.top >= 1, "expected a positive integer", path="top", value=self.top)
+
+    def rules(self) -> RaceRules:
+        return RaceRules(minimum=self.min, maximum=self.max, confidence=self.confidence, top=self.top, test=self.test)
+
+
+@dataclass(frozen=True)
+class RacingSeeds:
+    """``seeds: {race: {...}}``: the other form of a study's seeds (the plain one is a list)."""
+
+    race: RaceSettings
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """``name`` and ``root`` are the section's own fields; every other key goes to the dataset (checked there)."""
 
@@ -197,7 +231,7 @@ class StudyFile:
     sampler: str | dict[str, Any] | None = None
     pruner: str | dict[str, Any] | None = None
     trials: int = 10
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] | RacingSeeds = (0,)  # a list: every point with every seed; {race: ...}: raced
     storage: str | None = None
     latency: dict[str, Any] | None = None
     constraints: dict[ConstraintMetric, Bounds] = field(default_factory=dict)
@@ -228,11 +262,12 @@ class StudyFile:
                         value=metric, allowed="a proxy.<name>, a cost, or a training recipe under training:")
         self._check_supernet(metrics)
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
-        require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
-                "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
-        for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
-            require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
-                    allowed="an integer from 0 to 2**32 - 1")
+        if not isinstance(self.seeds, RacingSeeds):
+            require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
+                    "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
+            for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
+                require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
+                        allowed="an integer from 0 to 2**32 - 1")
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=masked(self.storage) if self.storage is not None else None,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
@@ -304,7 +339,13 @@ class StudyConfig:
     proxies: tuple[str, ...] = ()
     supernet: SupernetSettings | None = None
     runtime: RuntimeSettings | None = None  # None: no runtime: section (archsearch's defaults)
+    race: RaceRules | None = None  # seeds raced onto the contenders; ``seeds`` then lists the race's seeds
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
+
+    @property
+    def initial_seeds(self) -> tuple[int, ...]:
+        """The seeds a new point is trained with at once: all of them, or a race's first ``min``."""
+        return self.seeds[:self.race.minimum] if self.race is not None else self.seeds
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
         return replace(self, trials=trials if trials is not None else self.trials,
@@ -353,6 +394,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
             path="pruner.name", value=pruner.name, allowed="none")
     latency = _latency(study, source)
+    racing = isinstance(study.seeds, RacingSeeds)
     constraints = tuple(Constraint(metric, bounds.max, bounds.min,
                                    _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
                         for metric, bounds in study.constraints.items())
@@ -368,11 +410,13 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
-        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
+        pruner_options=pruner_options, trials=study.trials,
+        seeds=tuple(range(study.seeds.race.max)) if racing else study.seeds,
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, supernet=study.supernet,
-        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source), raw=raw)
+        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source),
+        race=study.seeds.race.rules() if racing else None, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:

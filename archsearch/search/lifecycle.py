@@ -107,7 +107,7 @@ class Outcome:
 def start_trial(trial: Trial, config: StudyConfig) -> Start:
     """Sample through ``trial``, give it its seed (a queued trial brings one) and find its trained twin.
 
-    A fresh valid point without a twin queues its other seeds. An error while sampling (a
+    A fresh valid point without a twin queues its other seeds (a race's first ``min``; the race gives more). An error while sampling (a
     structural error of the space, a distribution the sampler cannot draw from) is kept, not
     raised: the trial's life meets it and records it as the fail reason.
     """
@@ -123,7 +123,7 @@ def start_trial(trial: Trial, config: StudyConfig) -> Start:
     valid = point is not None and point.valid
     twin = trained_twin(trial, seed) if valid else None
     if fresh and valid and twin is None:
-        for other_seed in config.seeds[1:]:
+        for other_seed in config.initial_seeds[1:]:
             trial.study.enqueue_trial(trial.params, user_attrs={attributes.SEED: other_seed})
     return Start(seed=seed, point=point, error=error, twin=twin)
 

@@ -226,7 +226,7 @@ def test_report_files_rank_best_first_and_list_failures(tmp_path):
     table = pd.read_csv(files.table)
     assert list(table["arch_hash"]) == ["bbbb2222", "aaaa1111", "cccc3333"]
     assert list(table["pareto"]) == [True, True, False]
-    assert sorted(os.listdir(files.markdown.parent)) == ["pareto.png", "report.csv", "report.md", "study.yaml",
+    assert sorted(os.listdir(files.markdown.parent)) == ["pareto.png", "race.png", "report.csv", "report.md", "study.yaml",
                                                         "trials.csv"]
 
 

@@ -8,6 +8,7 @@ type are errors that name the key path, never silently ignored keyword arguments
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -129,11 +130,17 @@ def parse_block(data: Any, path: str) -> ComponentConfig:
 DataclassType = TypeVar("DataclassType")
 
 
+@functools.cache
+def _type_hints(target: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once (resolving them is most of the cost of parsing a spec)."""
+    return typing.get_type_hints(target)
+
+
 def parse_dataclass(target: type[DataclassType], data: Mapping[str, Any], path: str) -> DataclassType:
     """Build a dataclass from a mapping, checking each key against the declared fields."""
     if not isinstance(data, Mapping):
         raise SpecError("expected a mapping", path=path, value=data)
-    hints = typing.get_type_hints(target)
+    hints = _type_hints(target)
     declared = {item.name: item for item in dataclasses.fields(target)}
     unknown = [key for key in data if key not in declared]
     if unknown:
@@ -174,6 +181,8 @@ def describe(annotation: Any) -> str:
         return "null"
     if isinstance(annotation, type) and issubclass(annotation, ComponentConfig):
         return "a block mapping"
+    if dataclasses.is_dataclass(annotation):
+        return "a mapping {" + ", ".join(item.name for item in dataclasses.fields(annotation)) + "}"
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -193,9 +202,12 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
             try:
                 return coerce(value, option, path)
             except SpecError as error:
-                errors.append(error)
-        if len(errors) == 1:
-            raise errors[0]
+                errors.append((option, error))
+        # A mapping given where one option is a dataclass is meant as that one: its own error says more.
+        shaped = [error for option, error in errors
+                  if isinstance(value, Mapping) and dataclasses.is_dataclass(option)]
+        if len(errors) == 1 or len(shaped) == 1:
+            raise (shaped or [errors[0][1]])[0]
         raise SpecError("wrong type", path=path, value=value, allowed=describe(annotation))
     if origin is Literal:
         if value not in typing.get_args(annotation) or isinstance(value, bool):

@@ -32,7 +32,8 @@ from archsearch.errors import SpecError
 from archsearch.search.config import StudyConfig
 from archsearch.run import attributes
 from archsearch.search.lifecycle import finished
-from archsearch.search.optuna_driver import StudyOutcome, prepare_study
+from archsearch.search.optuna_driver import StudyOutcome, prepare_study, study_outcome
+from archsearch.search.racing import race_over
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
@@ -60,7 +61,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     experiments = Experiments(run_dir.root.resolve() / RAY_FOLDER)
     ended_before = {trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()}
     interrupted = prepare_resume(study, experiments)
-    if interrupted is not None or trials_to_start(study, requested) > 0:
+    if interrupted is not None or (trials_to_start(study, requested) > 0 and not grid_race_over(config, study)):
         with ray_session(address, config):
             if interrupted is not None:
                 trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
@@ -74,7 +75,12 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     if trial is not None:
         raise SpecError(f"trial {trial.number} stopped the study: {trial.user_attrs.get(attributes.FAIL_REASON)}",
                         source=config.source)
-    return study_outcome(study, requested)
+    return study_outcome(study, requested, race_over=grid_race_over(config, study))
+
+
+def grid_race_over(config: StudyConfig, study: optuna.Study) -> bool:
+    """A grid's race gave its last seed: the study is done with fewer trials than its grid could hold."""
+    return config.race is not None and config.sampler == "grid" and race_over(study, config)
 
 
 def stopped_by_bad_input(study: optuna.Study, ended_before: set[int]) -> FrozenTrial | None:
@@ -238,10 +244,3 @@ class TrialLines(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         print(f"trial {trial.config['number']}: its Ray worker failed", file=sys.stderr)
-
-
-def study_outcome(study: optuna.Study, requested: int) -> StudyOutcome:
-    trials = study.get_trials(deepcopy=False)
-    return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
-                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
-                                      for trial in trials))
