@@ -13,6 +13,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from archsearch.data.labels import IGNORE_INDEX
 
@@ -74,9 +75,10 @@ class PhotometricDistortion(v2.Transform):
 
     Brightness (add a delta up to +-32), contrast (scale by 0.5-1.5), saturation (0.5-1.5)
     and hue (shift up to 18/180 of the circle), each with probability 0.5; contrast
-    comes before or after the colour steps with equal chance. Saturation here blends with
-    the grayscale image (torchvision's ``adjust_saturation``) where mmseg scales the HSV
-    saturation channel: the same range of effect, not the same pixels.
+    comes before or after the colour steps with equal chance. Saturation scales the HSV
+    saturation channel as mmseg does (OpenCV's 8-bit HSV, emulated: pixels may differ from
+    OpenCV's by its rounding); hue shifts by a real number of degrees where mmseg shifts
+    by whole steps of 2 degrees.
     """
 
     def __init__(self, brightness_delta: float = 32.0, contrast_range: tuple[float, float] = (0.5, 1.5),
@@ -105,12 +107,23 @@ class PhotometricDistortion(v2.Transform):
         if params["contrast_first"] and params["contrast"] is not None:
             image = _affine_pixels(image, params["contrast"], 0.0)
         if params["saturation"] is not None:
-            image = functional.adjust_saturation(image, params["saturation"])
+            image = _scale_hsv_saturation(image, params["saturation"])
         if params["hue"] is not None:
             image = functional.adjust_hue(image, params["hue"])
         if not params["contrast_first"] and params["contrast"] is not None:
             image = _affine_pixels(image, params["contrast"], 0.0)
         return tv_tensors.wrap(image, like=inpt)
+
+
+def _scale_hsv_saturation(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """mmseg's saturation step on a uint8 RGB image: to 8-bit HSV (H in 0..179, S and V in 0..255),
+    S times ``factor`` clipped to 0..255 and truncated (mmseg's ``convert``), back to RGB."""
+    hue, saturation, value = _rgb_to_hsv(image.to(torch.float32) / 255.0).unbind(-3)
+    hue = torch.round(hue * 180.0).remainder(180.0) / 180.0
+    value = torch.round(value * 255.0) / 255.0
+    saturation = torch.floor((torch.round(saturation * 255.0) * factor).clamp(0.0, 255.0)) / 255.0
+    rgb = _hsv_to_rgb(torch.stack((hue, saturation, value), dim=-3))
+    return torch.round(rgb * 255.0).clamp_(0, 255).to(image.dtype)
 
 
 def _affine_pixels(image: torch.Tensor, scale: float, shift: float) -> torch.Tensor:

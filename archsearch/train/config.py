@@ -18,10 +18,13 @@ from typing import Any
 import torch
 
 from archsearch.errors import SpecError
+from archsearch.train.schedules import WARMUP_STYLES
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
 LOSSES = ("cross_entropy", "ohem")
+DECAY_EXEMPTIONS = ("none", "norms_and_biases", "batchnorm")
+OHEM_NORMALISATIONS = ("weight_sum", "kept_pixels")
 AMP_DTYPES = ("bf16", "fp16")
 
 
@@ -42,8 +45,12 @@ class TrainConfig:
     convolutions on tensor cores); ``compile`` wraps the model in ``torch.compile``.
     ``num_workers`` data-loading processes (None: :func:`default_workers` decides) feed
     the trainer. ``warmup_factor`` is the learning rate's share at the first warmup step
-    (None: ``1 / (warmup_iterations + 1)``). ``decay_norm_and_bias`` false leaves
-    BatchNorm weights and every bias without weight decay (RegSeg's ``bn_weight_decay``).
+    (None: ``1 / (warmup_iterations + 1)``); ``warmup_style`` ``multiplied`` multiplies the ramp into
+    a decay over the whole budget (RegSeg) instead of decaying after it. ``weight_decay_exempt``:
+    ``batchnorm`` leaves BatchNorm parameters undecayed (RegSeg's ``bn_weight_decay: False``),
+    ``norms_and_biases`` every norm weight and bias. ``ohem_normalisation`` ``kept_pixels``
+    averages the kept pixels' weighted losses over their count (mmseg's OhemCrossEntropy),
+    ``weight_sum`` over the sum of their class weights.
     """
 
     iterations: int | None = None
@@ -54,14 +61,16 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True
+    weight_decay_exempt: str = "none"
     schedule: str = "poly"
     poly_power: float = 0.9
     warmup_iterations: int = 0
     warmup_factor: float | None = None
+    warmup_style: str = "sequential"
     loss: str = "cross_entropy"
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
+    ohem_normalisation: str = "weight_sum"
     class_weights: tuple[float, ...] | None = None
     aux_weight: float = 0.4
     ignore_index: int = 255
@@ -246,14 +255,16 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "momentum": partial(_real, minimum=0.0, maximum=1.0, exclusive_maximum=True),
     "nesterov": _flag,
     "weight_decay": partial(_real, minimum=0.0),
-    "decay_norm_and_bias": _flag,
+    "weight_decay_exempt": partial(_choice, choices=DECAY_EXEMPTIONS),
     "schedule": partial(_choice, choices=SCHEDULES),
     "poly_power": partial(_real, minimum=0.0),
     "warmup_iterations": partial(_integer, minimum=0),
     "warmup_factor": _optional_fraction,
+    "warmup_style": partial(_choice, choices=WARMUP_STYLES),
     "loss": partial(_choice, choices=LOSSES),
     "ohem_threshold": partial(_real, minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "ohem_min_kept": partial(_integer, minimum=1),
+    "ohem_normalisation": partial(_choice, choices=OHEM_NORMALISATIONS),
     "class_weights": _class_weights,
     "aux_weight": partial(_real, minimum=0.0),
     "ignore_index": _integer,

@@ -31,7 +31,7 @@ AUTHORS = {
         "preset": "rdrnet-s", "dataset": "cityscapes", "train_split": "train", "val_split": "val",
         "input_size": [1024, 2048], "seeds": [304],                    # randomness = dict(seed=304)
         "training.optimizer": "sgd", "training.lr": 0.01, "training.momentum": 0.9,
-        "training.weight_decay": 0.0005, "training.decay_norm_and_bias": True,
+        "training.weight_decay": 0.0005, "training.weight_decay_exempt": "none",
         "training.schedule": "poly", "training.poly_power": 0.9, "training.warmup_iterations": 0,
         "training.iterations": 120000, "training.batch_size": 12,      # 2 GPUs x 6
         "training.loss": "ohem", "training.ohem_threshold": 0.9, "training.ohem_min_kept": 131072,
@@ -46,7 +46,7 @@ AUTHORS = {
         "preset": "rdrnet-s-simple", "dataset": "camvid", "train_split": "train", "val_split": "test",
         "input_size": [720, 960], "seeds": [304],
         "training.optimizer": "sgd", "training.lr": 0.001, "training.momentum": 0.9,
-        "training.weight_decay": 0.0005, "training.decay_norm_and_bias": True,
+        "training.weight_decay": 0.0005, "training.weight_decay_exempt": "none",
         "training.schedule": "poly", "training.poly_power": 0.9, "training.warmup_iterations": 0,
         "training.iterations": 7800, "training.batch_size": 12,
         "training.loss": "ohem", "training.ohem_threshold": 0.9, "training.ohem_min_kept": 131072,
@@ -61,7 +61,7 @@ AUTHORS = {
         "preset": "regseg", "dataset": "cityscapes", "train_split": "train", "val_split": "val",
         "input_size": [1024, 2048], "seeds": [0],                      # RNG_seed: 0, val_input_size: 1024
         "training.optimizer": "sgd", "training.lr": 0.05, "training.momentum": 0.9,
-        "training.weight_decay": 0.0001, "training.decay_norm_and_bias": False,   # bn_weight_decay: False
+        "training.weight_decay": 0.0001, "training.weight_decay_exempt": "batchnorm",   # bn_weight_decay: False
         "training.schedule": "poly", "training.poly_power": 0.9,
         "training.warmup_iterations": 3000, "training.warmup_factor": 0.1,
         "training.epochs": 1000, "training.batch_size": 8,
@@ -77,7 +77,7 @@ AUTHORS = {
         "preset": "regseg", "dataset": "camvid", "train_split": "train+val", "val_split": "test",
         "input_size": [720, 960], "seeds": [0],                        # train_split: trainval, val_split: test
         "training.optimizer": "sgd", "training.lr": 0.005, "training.momentum": 0.9,
-        "training.weight_decay": 0.0001, "training.decay_norm_and_bias": False,
+        "training.weight_decay": 0.0001, "training.weight_decay_exempt": "batchnorm",
         "training.schedule": "poly", "training.poly_power": 0.9,
         "training.warmup_iterations": 1000, "training.warmup_factor": 0.1,
         "training.epochs": 200, "training.batch_size": 12,
