@@ -27,23 +27,29 @@ def _chance(probability: float) -> bool:
 
 
 class ClassUniformCrop(v2.RandomCrop):
-    """A random crop (padded where the image is smaller) that, with probability
-    ``class_uniform_pct``, is centred on a random pixel of a class drawn uniformly from
-    the classes present in the mask (RegSeg's ``class_uniform_pct``).
+    """A random crop of at most ``size`` inside the image (a smaller image gives a smaller crop, which
+    :class:`~archsearch.data.padding.PadTo` pads later) that, with probability ``class_uniform_pct``,
+    is centred on a random pixel of a class drawn uniformly from the classes present in the mask.
 
     Rare classes (trains, buses, riders) then appear in crops as often as common ones
     per image that has them, instead of in proportion to their area. Near the border
-    the crop is shifted to stay inside the (padded) image, so the pixel stays in it.
+    the crop is shifted to stay inside the image, so the pixel stays in it.
     """
 
     def __init__(self, size: tuple[int, int], class_uniform_pct: float = 0.0,
                  ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__(size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index})
+        super().__init__(size)
         self.class_uniform_pct = class_uniform_pct
         self.ignore_index = ignore_index
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        params = super().make_params(flat_inputs)
+        image = next(item for item in flat_inputs if isinstance(item, tv_tensors.Image))
+        height, width = functional.get_size(image)
+        crop_height, crop_width = min(self.size[0], height), min(self.size[1], width)
+        top = int(torch.randint(0, height - crop_height + 1, ()))
+        left = int(torch.randint(0, width - crop_width + 1, ()))
+        params = {"needs_crop": True, "top": top, "left": left, "height": crop_height, "width": crop_width,
+                  "needs_pad": False, "padding": [0, 0, 0, 0]}
         if not _chance(self.class_uniform_pct):
             return params
         mask = next((item for item in flat_inputs if isinstance(item, tv_tensors.Mask)), None)
@@ -57,12 +63,8 @@ class ClassUniformCrop(v2.RandomCrop):
         chosen = classes[torch.randint(len(classes), ())]
         rows, columns = torch.nonzero(labels == chosen, as_tuple=True)
         pick = torch.randint(len(rows), ())
-        pad_left, pad_top, pad_right, pad_bottom = params["padding"]
-        padded_height = labels.shape[0] + pad_top + pad_bottom
-        padded_width = labels.shape[1] + pad_left + pad_right
-        top = _centred(int(rows[pick]) + pad_top, params["height"], padded_height)
-        left = _centred(int(columns[pick]) + pad_left, params["width"], padded_width)
-        return {**params, "top": top, "left": left}
+        return {**params, "top": _centred(int(rows[pick]), crop_height, height),
+                "left": _centred(int(columns[pick]), crop_width, width)}
 
 
 def _centred(centre: int, size: int, extent: int) -> int:

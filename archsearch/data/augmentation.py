@@ -9,6 +9,7 @@ from typing import Any
 from torchvision.transforms import v2
 
 from archsearch.data.augment import REDUCED_RANDAUGMENT_OPS
+from archsearch.data.padding import PAD_ORDERS, PAD_POSITIONS, PAD_VALUES
 from archsearch.data.transforms import train_transforms
 from archsearch.errors import SpecError
 
@@ -23,7 +24,11 @@ class AugmentationConfig:
     ``flip``: horizontal flips with probability 0.5. ``photometric``: mmseg's
     PhotoMetricDistortion. ``randaugment_ops`` > 0: RegSeg's reduced RandAugment with that
     many ops at ``randaugment_magnitude``. ``class_uniform_pct``: the share of crops
-    centred on a pixel of a randomly chosen class present in the image.
+    centred on a pixel of a randomly chosen class present in the image. A crop larger than the
+    rescaled image is padded (label 255) with ``pad_value`` (``black``; ``mean``: the ImageNet mean)
+    at ``pad_position`` (``random``; ``bottom_right``) at step ``pad_order`` (``at_crop``,
+    ``after_colour``: after flips, photometric and RandAugment; ``after_normalisation``): mmseg's is
+    ``mean``/``bottom_right``/``after_normalisation``, RegSeg's ``mean``/``random``/``after_colour``.
     """
 
     crop_size: tuple[int, int] | None = None
@@ -34,6 +39,9 @@ class AugmentationConfig:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.2
     class_uniform_pct: float = 0.0
+    pad_position: str = "random"
+    pad_value: str = "black"
+    pad_order: str = "at_crop"
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "", *, path: str = "augmentation") -> AugmentationConfig:
@@ -60,6 +68,10 @@ class AugmentationConfig:
                             value=list(self.short_side_range), allowed="one way of rescaling")
         _require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "randaugment_ops", self.randaugment_ops,
                  f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
+        for name, choices in (("pad_position", PAD_POSITIONS), ("pad_value", PAD_VALUES), ("pad_order", PAD_ORDERS)):
+            if getattr(self, name) not in choices:
+                raise SpecError("unknown choice", path=name, value=getattr(self, name),
+                                allowed=", ".join(repr(choice) for choice in choices))
         for name in ("randaugment_magnitude", "class_uniform_pct"):
             _require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "a number from 0 to 1")
 
@@ -73,7 +85,8 @@ class AugmentationConfig:
                                 short_side_range=self.short_side_range, flip=self.flip,
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
                                 randaugment_magnitude=self.randaugment_magnitude,
-                                class_uniform_pct=self.class_uniform_pct)
+                                class_uniform_pct=self.class_uniform_pct, pad_position=self.pad_position,
+                                pad_value=self.pad_value, pad_order=self.pad_order)
 
 
 def _require(condition: bool, path: str, value: Any, allowed: str) -> None:

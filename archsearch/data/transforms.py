@@ -16,10 +16,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
 
 from archsearch.data.augment import ClassUniformCrop, PhotometricDistortion, ReducedRandAugment
+from archsearch.data.padding import IMAGENET_MEAN, IMAGENET_STD, PadTo, pad_fill
 from archsearch.errors import SpecError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class RandomScale(v2.Transform):
@@ -73,8 +71,10 @@ def _checked_scale_range(scale_range: tuple[float, float]) -> tuple[float, float
 def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float, float] = (0.5, 2.0), *,
                      short_side_range: tuple[int, int] | None = None, flip: bool = True,
                      photometric: bool = False, randaugment_ops: int = 0, randaugment_magnitude: float = 0.2,
-                     class_uniform_pct: float = 0.0) -> v2.Compose:
-    """Random rescale, random crop (padding image with 0 and mask with 255), flip, colour, normalize.
+                     class_uniform_pct: float = 0.0, pad_position: str = "random", pad_value: str = "black",
+                     pad_order: str = "at_crop") -> v2.Compose:
+    """Random rescale, random crop, flip, colour, normalize; a crop smaller than ``crop_size`` is padded
+    (mask with 255) at ``pad_order`` with ``pad_value`` at ``pad_position`` (archsearch.data.padding).
 
     The rescale is by a factor from ``scale_range`` (mmseg's ``ratio_range``), or, given
     ``short_side_range``, to a shorter side drawn from it in pixels (RegSeg's
@@ -87,14 +87,17 @@ def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float,
         rescale: v2.Transform = v2.RandomShortestSize(list(range(low, high + 1)), antialias=True)
     else:
         rescale = RandomScale(_checked_scale_range(scale_range))
-    steps = [rescale, ClassUniformCrop(_crop_height_width(crop_size), class_uniform_pct)]
+    size = _crop_height_width(crop_size)
+    pad = {order: [PadTo(size, pad_fill(pad_value, order), pad_position)] if order == pad_order else []
+           for order in ("at_crop", "after_colour", "after_normalisation")}
+    steps = [rescale, ClassUniformCrop(size, class_uniform_pct), *pad["at_crop"]]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if photometric:
         steps.append(PhotometricDistortion())
     if randaugment_ops:
         steps.append(ReducedRandAugment(randaugment_ops, randaugment_magnitude))
-    return v2.Compose([*steps, *_to_normalized_float()])
+    return v2.Compose([*steps, *pad["after_colour"], *_to_normalized_float(), *pad["after_normalisation"]])
 
 
 def eval_transforms() -> v2.Compose:
