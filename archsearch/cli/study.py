@@ -140,7 +140,7 @@ def command_report(arguments: argparse.Namespace) -> int:
     if not arguments.run.is_dir():
         raise SpecError("no such run directory", value=str(arguments.run), allowed="a directory `archsearch run` wrote")
     check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
-    files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
+    files = write_report(arguments.run, arguments.out, x_metric=arguments.x, miou=arguments.miou)
     print(files.markdown.read_text(encoding="utf-8"))
     print(f"wrote {files.markdown}, {files.table} and {files.plot}")
     return 0
@@ -170,4 +170,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     reporting.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
     reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
+    reporting.add_argument("--miou", choices=("miou", "miou_best"),
+                           help="rank by each trial's final mIoU or its best evaluation "
+                                "(default: miou_best when the study's first objective is, else miou)")
     reporting.set_defaults(handler=command_report)

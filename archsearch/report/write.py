@@ -37,19 +37,31 @@ class ReportFiles:
     plot: Path
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
+MIOU_KINDS = ("miou", "miou_best")
+"""What a report's mIoU is: each trial's final evaluation, or its best (the number RegSeg reports)."""
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None,
+                 miou: str | None = None) -> ReportFiles:
     """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
 
     The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
     has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
-    trial still gets a report that says so.
+    trial still gets a report that says so. ``miou`` ``miou_best`` ranks by each trial's best
+    evaluation instead of its final one; None: ``miou_best`` when the study's first objective is.
     """
+    if miou is not None and miou not in MIOU_KINDS:
+        raise SpecError("unknown mIoU kind", path="miou", value=miou, allowed=", ".join(MIOU_KINDS))
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
                         allowed=", ".join(PLOT_X_METRICS))
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
+    if miou is None:
+        miou = "miou_best" if heading.objectives[0][0] == "miou_best" else "miou"
+    if miou == "miou_best":  # the table's mIoU columns then hold each trial's best evaluation
+        trials = trials.assign(miou=trials["miou_best"])
     # A study that trains nothing (``training: none``) is ranked by its first objective, a proxy or a cost.
     complete = trials["state"] == "COMPLETE"
     trained_nothing = bool(complete.any() and trials.loc[complete, "miou"].isna().all())
@@ -74,6 +86,9 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
     markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of, rank_by=rank_by)
     notice = mixed_recipes_notice(trials)
+    if miou == "miou_best":
+        best = "mIoU here is each trial's best evaluation (miou_best in trials.csv), not its final one."
+        notice = f"{notice}\n\n{best}" if notice else best
     if notice:  # right under the title: before any figure is read
         title, _, rest = markdown.partition("\n")
         markdown = f"{title}\n\n{notice}\n{rest}"

@@ -66,6 +66,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_margin", "float"),        # (budget - value) / budget of the tightest latency budget
     Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
+    Column("miou_best", "float"),             # the best of the trial's evaluations (what RegSeg reports)
+    Column("miou_best_step", "integer"),      # the step of that evaluation
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)

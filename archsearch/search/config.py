@@ -28,7 +28,7 @@ from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.space.sampling import Space, load_space, parse_space
 from archsearch.train import TrainConfig
 
-Metric = Literal["miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
+Metric = Literal["miou", "miou_best", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 ProxyName = Literal[PROXY_NAMES]
 ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]

@@ -204,7 +204,8 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
     """
     attrs = dict(outcome.attrs)
     if outcome.state != COMPLETE:
-        attrs.pop("miou", None)
+        for name in ("miou", "miou_best", "miou_best_step"):
+            attrs.pop(name, None)
     state = outcome.state
     values = None
     if state in (COMPLETE, INFEASIBLE):
@@ -226,7 +227,7 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
     """The values the sampler is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric == "miou" and infeasible else float(metrics.value(objective.metric))
+    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "miou_best") and infeasible else float(metrics.value(objective.metric))
               for objective in config.objectives]
     for objective, value in zip(config.objectives, values):
         if not math.isfinite(value):

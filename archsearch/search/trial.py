@@ -50,6 +50,8 @@ class TrialMetrics(PointLatency):
     receptive_field: int
     output_stride: int
     miou: float | None = None
+    miou_best: float | None = None
+    miou_best_step: int | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
     data_wait_fraction: float | None = None
@@ -194,6 +196,7 @@ class TrialRunner:
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
         earlier = {step: miou for step, miou in result.history[:-1]}
-        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
+        return replace(metrics, miou=result.miou, miou_best=result.miou_best, miou_best_step=result.miou_best_step,
+                       train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
                        trial_seconds=time.perf_counter() - started)

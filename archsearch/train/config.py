@@ -38,6 +38,8 @@ class TrainConfig:
     ``ohem_threshold`` and ``ohem_min_kept`` apply only to ``loss: ohem``; ``momentum``
     and ``nesterov`` only to ``optimizer: sgd``. ``eval_every`` adds intermediate
     evaluations (reported for pruning) to the one at the end; None means only that one.
+    ``eval_every_epochs`` and ``eval_last_epochs`` add evaluations at the ends of epochs (every
+    N-th, and each of the last K: RegSeg's schedule); every trial records its best evaluation too.
     ``num_threads`` None leaves torch's thread count as it is.
 
     Speed: ``amp`` runs forward and loss under ``torch.autocast`` in bf16 or fp16 (fp16
@@ -75,6 +77,8 @@ class TrainConfig:
     aux_weight: float = 0.4
     ignore_index: int = 255
     eval_every: int | None = None
+    eval_every_epochs: int | None = None
+    eval_last_epochs: int = 0
     seed: int = 0
     num_threads: int | None = None
     device: str = "cpu"
@@ -269,6 +273,8 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "aux_weight": partial(_real, minimum=0.0),
     "ignore_index": _integer,
     "eval_every": partial(_integer, minimum=1, optional=True),
+    "eval_every_epochs": partial(_integer, minimum=1, optional=True),
+    "eval_last_epochs": partial(_integer, minimum=0),
     "seed": partial(_integer, minimum=0, maximum=2**63 - 1),
     "num_threads": partial(_integer, minimum=1, optional=True),
     "device": _device,

@@ -18,6 +18,7 @@ from archsearch.errors import SpecError
 from archsearch.train.config import TrainConfig
 from archsearch.train.divergence import DivergenceWatch
 from archsearch.train.evaluate import evaluate
+from archsearch.train.evaluations import best_evaluation, evaluation_steps
 from archsearch.train.loaders import cycle_batches
 from archsearch.train.losses import SegmentationLoss, build_loss
 from archsearch.train.metrics import ConfusionMatrix
@@ -36,7 +37,8 @@ class TrainResult:
     and ``pixel_accuracy`` are from the final evaluation; ``history`` holds
     ``(step, miou)`` of every evaluation, the final one last. ``train_seconds`` is the
     time in training steps (data loading included), ``eval_seconds`` the time in
-    evaluations; neither counts ``on_evaluation``. ``final_loss`` is the loss of the
+    evaluations; neither counts ``on_evaluation``. ``miou_best`` is the best evaluation's mIoU
+    and ``miou_best_step`` its step (RegSeg's reported number). ``final_loss`` is the loss of the
     last optimizer step. ``data_wait_fraction`` is the share of ``train_seconds`` spent
     waiting for the next batch: near 0 when loading keeps up, high when the loader is
     the bottleneck (more workers, or cheaper augmentation, would speed training up).
@@ -51,6 +53,8 @@ class TrainResult:
     final_loss: float
     history: tuple[tuple[int, float], ...]
     data_wait_fraction: float = 0.0
+    miou_best: float = float("nan")
+    miou_best_step: int = 0
 
 
 def present_device(name: str) -> torch.device:
@@ -107,8 +111,9 @@ class _TrainingRun:
         self.val_loader = val_loader
         self.config = config
         self.device = device
-        self.total_steps = config.total_steps(
-            len(train_loader) if isinstance(train_loader, Sized) else None)
+        batches_per_epoch = len(train_loader) if isinstance(train_loader, Sized) else None
+        self.total_steps = config.total_steps(batches_per_epoch)
+        self.evaluation_steps = set(evaluation_steps(config, self.total_steps, batches_per_epoch))
         self.batches: Iterator[tuple[Tensor, Tensor]] = cycle_batches(train_loader)
         self.criterion: SegmentationLoss = build_loss(config).to(device)
         self.optimizer = build_optimizer(model, config)
@@ -122,8 +127,7 @@ class _TrainingRun:
         self.training_since = 0.0
 
     def run(self, on_evaluation: Callable[[int, float], None] | None) -> TrainResult:
-        every = self.config.eval_every
-        intermediate = set(range(every, self.total_steps, every)) if every is not None else set()
+        intermediate = self.evaluation_steps - {self.total_steps}
         self.model.train()
         self.training_since = time.perf_counter()
         for step in range(1, self.total_steps + 1):
@@ -133,12 +137,13 @@ class _TrainingRun:
             if step in intermediate:
                 self._evaluate(step, on_evaluation)
         matrix = self._evaluate(self.total_steps, on_evaluation)
+        best_step, best_miou = best_evaluation(tuple(self.history))
         return TrainResult(miou=matrix.miou(), per_class_iou=matrix.per_class_iou(),
                            pixel_accuracy=matrix.pixel_accuracy(), steps=self.total_steps,
                            train_seconds=self.train_seconds, eval_seconds=self.eval_seconds,
                            final_loss=float(loss), history=tuple(self.history),
                            data_wait_fraction=self.data_wait_seconds / self.train_seconds
-                           if self.train_seconds > 0 else 0.0)
+                           if self.train_seconds > 0 else 0.0, miou_best=best_miou, miou_best_step=best_step)
 
     def _step(self, step: int) -> Tensor:
         waiting_since = time.perf_counter()

@@ -35,6 +35,9 @@ def test_proxies_and_earlier_evaluations_are_recorded(tiny_study, tmp_path):
     for name in PROXIES:
         assert complete[f"proxy.{name}"].map(math.isfinite).all()
     assert complete["miou_at.1"].between(0, 1).all() and complete["miou"].notna().all()
+    best = complete[["miou_at.1", "miou"]].max(axis=1)  # trials.csv: the best evaluation and its step
+    assert (complete["miou_best"] == best).all()
+    assert (complete["miou_best_step"] == complete["miou_at.1"].ge(complete["miou"]).map({True: 1, False: 2})).all()
 
 
 def test_a_search_on_a_proxy_trains_nothing(tiny_study, tmp_path):
