@@ -50,6 +50,13 @@ class ClassUniformCrop(v2.RandomCrop):
         left = int(torch.randint(0, width - crop_width + 1, ()))
         params = {"needs_crop": True, "top": top, "left": left, "height": crop_height, "width": crop_width,
                   "needs_pad": False, "padding": [0, 0, 0, 0]}
+        point = next((item for item in flat_inputs if isinstance(item, tv_tensors.KeyPoints)), None)
+        if point is not None:  # RegSeg's get_centroid_crop_params: the crop holds the class centroid
+            x, y = (int(value) for value in point.as_subclass(torch.Tensor).reshape(-1, 2)[0])
+            left = int(torch.randint(x - crop_width, x + 1, ()))
+            top = int(torch.randint(y - crop_height, y + 1, ()))
+            return {**params, "top": min(max(top, 0), height - crop_height),
+                    "left": min(max(left, 0), width - crop_width)}
         if not _chance(self.class_uniform_pct):
             return params
         mask = next((item for item in flat_inputs if isinstance(item, tv_tensors.Mask)), None)

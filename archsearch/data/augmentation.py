@@ -24,7 +24,9 @@ class AugmentationConfig:
     ``flip``: horizontal flips with probability 0.5. ``photometric``: mmseg's
     PhotoMetricDistortion. ``randaugment_ops`` > 0: RegSeg's reduced RandAugment with that
     many ops at ``randaugment_magnitude``. ``class_uniform_pct``: the share of crops
-    centred on a pixel of a randomly chosen class present in the image. A crop larger than the
+    centred on a pixel of a randomly chosen class present in the image (``class_uniform_sampling``
+    ``per_image``), or, ``per_epoch``, RegSeg's sampling: that share of each epoch's crops drawn class
+    first from a class-to-image index of ``class_uniform_tile`` tiles (archsearch.data.class_uniform). A crop larger than the
     rescaled image is padded (label 255) with ``pad_value`` (``black``; ``mean``: the ImageNet mean)
     at ``pad_position`` (``random``; ``bottom_right``) at step ``pad_order`` (``at_crop``,
     ``after_colour``: after flips, photometric and RandAugment; ``after_normalisation``): mmseg's is
@@ -42,6 +44,8 @@ class AugmentationConfig:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.2
     class_uniform_pct: float = 0.0
+    class_uniform_sampling: str = "per_image"
+    class_uniform_tile: int = 1024
     pad_position: str = "random"
     pad_value: str = "black"
     pad_order: str = "at_crop"
@@ -86,7 +90,8 @@ class AugmentationConfig:
                             value=list(self.short_side_range), allowed="one way of rescaling")
         _require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "randaugment_ops", self.randaugment_ops,
                  f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
-        for name, choices in (("pad_position", PAD_POSITIONS), ("pad_value", PAD_VALUES), ("pad_order", PAD_ORDERS)):
+        _require(self.class_uniform_tile > 0, "class_uniform_tile", self.class_uniform_tile, "an integer > 0")
+        for name, choices in (("class_uniform_sampling", ("per_image", "per_epoch")), ("pad_position", PAD_POSITIONS), ("pad_value", PAD_VALUES), ("pad_order", PAD_ORDERS)):
             if getattr(self, name) not in choices:
                 raise SpecError("unknown choice", path=name, value=getattr(self, name),
                                 allowed=", ".join(repr(choice) for choice in choices))
@@ -103,7 +108,8 @@ class AugmentationConfig:
                                 short_side_range=self.short_side_range, flip=self.flip,
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
                                 randaugment_magnitude=self.randaugment_magnitude,
-                                class_uniform_pct=self.class_uniform_pct, pad_position=self.pad_position,
+                                class_uniform_pct=self.class_uniform_pct if self.class_uniform_sampling == "per_image"
+                                else 0.0, pad_position=self.pad_position,
                                 pad_value=self.pad_value, pad_order=self.pad_order, scale_base=self.scale_base)
 
     def eval_transforms(self) -> v2.Compose:

@@ -67,7 +67,10 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``key``; a key ``(index, x, y)`` (class-uniform sampling) hands the point (x, y) to the
+        transforms as ``tv_tensors.KeyPoints``, for the crop to contain it."""
+        index, point = (key[0], key[1:]) if isinstance(key, tuple) else (key, None)
         sample = self.samples[index]
         image = read_image(sample.image)
         train_ids = decode_label(sample.label, sample.lookup)
@@ -76,5 +79,9 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                             value=train_ids.shape,
                             allowed=f"the size of {sample.image}: {tuple(image.shape[1:])}")
         mask = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(train_ids)))
-        image, mask = self.transforms(image, mask)
+        if point is None:
+            image, mask = self.transforms(image, mask)
+        else:
+            points = tv_tensors.KeyPoints([list(point)], canvas_size=tuple(mask.shape), dtype=torch.float32)
+            image, mask, _ = self.transforms(image, mask, points)
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).long()

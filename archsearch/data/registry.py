@@ -16,10 +16,15 @@ from archsearch.data.voc import VOCSegmentationDataset
 from archsearch.errors import SpecError
 
 
+def archsearch_cache() -> Path:
+    """archsearch's cache directory: ``$XDG_CACHE_HOME/archsearch`` (default ``~/.cache/archsearch``)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "archsearch"
+
+
 def default_synthetic_cache() -> Path:
     """Where synthetic scenes go when no root is given: ``$XDG_CACHE_HOME/archsearch/synthetic``."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home) / "archsearch" / "synthetic"
+    return archsearch_cache() / "synthetic"
 
 
 def _synthetic(root: Path | None, split: str, transforms: PairTransform | None,

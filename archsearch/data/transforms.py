@@ -53,7 +53,7 @@ class RandomScale(v2.Transform):
 def _to_normalized_float() -> list[v2.Transform]:
     """The steps both pipelines end with: float image in ImageNet statistics, int64 mask."""
     return [
-        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64}, scale=True),
+        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
         v2.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
     ]
 

@@ -16,6 +16,8 @@ import torch
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
 from archsearch.data import build_dataset
+from archsearch.data.class_uniform import ClassUniformSampler, class_index
+from archsearch.data.registry import archsearch_cache
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict
@@ -115,6 +117,7 @@ class TrialRunner:
         self.study = study
         self.run_dir = run_dir
         self._analyses: dict[str, Analysis] = {}
+        self._class_index: dict | None = None
 
     @cached_property
     def _datasets(self):
@@ -180,6 +183,17 @@ class TrialRunner:
         scores = compute_proxies(untrained_model, batches, self.study.proxies)
         return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
 
+    def _class_uniform_sampler(self, seed: int) -> ClassUniformSampler | None:
+        """RegSeg's class-uniform epochs when the augmentation asks for them; the index is built once."""
+        augmentation = self.study.augmentation
+        if augmentation.class_uniform_sampling != "per_epoch" or augmentation.class_uniform_pct == 0.0:
+            return None
+        train_set = self._datasets[0]
+        if self._class_index is None:
+            self._class_index = class_index(train_set, augmentation.class_uniform_tile,
+                                            archsearch_cache() / "class_index")
+        return ClassUniformSampler(len(train_set), self._class_index, augmentation.class_uniform_pct, seed)
+
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
               on_evaluation: Callable[[int, float], None] | None) -> TrialMetrics:
         started = time.perf_counter()
@@ -191,7 +205,7 @@ class TrialRunner:
         model = build(spec, num_classes=self.num_classes)
         loading = loader_settings(config)
         train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True,
-                                   **loading)
+                                   sampler=self._class_uniform_sampler(metrics.seed), **loading)
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
