@@ -80,3 +80,14 @@ def test_class_first_epochs_put_the_rare_class_in_its_share_of_crops(tmp_path: P
     with_rare = sum(bool((dataset[key][1] == 1).any()) for key in keys)
     assert with_rare >= int(6 * 0.5 / 2)  # every entry of the rare class gives a crop holding its centroid
     assert keys != list(sampler)  # a new epoch each pass
+
+
+def test_a_loader_draws_its_batches_from_the_sampler(tmp_path: Path) -> None:
+    from archsearch.train import make_loader
+
+    augmentation = AugmentationConfig(crop_size=(8, 8), scale_range=(1.0, 1.0), flip=False, class_uniform_pct=0.5,
+                                      class_uniform_sampling="per_epoch", class_uniform_tile=16)
+    dataset = rare_class_dataset(tmp_path, augmentation.train_transforms((8, 8)))
+    sampler = ClassUniformSampler(len(dataset), class_index(dataset, 16, tmp_path / "cache"), 0.5, seed=3)
+    batches = list(make_loader(dataset, 3, shuffle=True, seed=0, sampler=sampler))
+    assert [tuple(batch[1].shape) for batch in batches] == [(3, 8, 8), (3, 8, 8)]
