@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Callable, Mapping
 
 import torch
@@ -27,7 +27,9 @@ from archsearch.run.attributes import INTERMEDIATE_PREFIX, PROXY_PREFIX
 from archsearch.search.config import StudyConfig, latency_budget
 from archsearch.run.directory import RunDirectory
 from archsearch.arch.spec import ArchSpec
-from archsearch.train import loader_settings, make_loader, train_and_evaluate
+from archsearch.errors import SpecError
+from archsearch.train import TrainConfig, TrainResult, loader_settings, make_loader, train_and_evaluate
+from archsearch.train.distributed import train_in_processes
 
 PROXY_BATCHES = 3
 PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
@@ -183,6 +185,19 @@ class TrialRunner:
         scores = compute_proxies(untrained_model, batches, self.study.proxies)
         return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
 
+    def _train_in_processes(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
+                            on_evaluation: Callable[[int, float], None] | None, config: TrainConfig,
+                            started: float) -> TrialMetrics:
+        """``training.processes`` > 1: one trial as that many processes (archsearch.train.distributed)."""
+        if self.study.augmentation.class_uniform_sampling == "per_epoch" and self.study.augmentation.class_uniform_pct:
+            raise SpecError("class-uniform epochs are drawn in one process", path="training.processes",
+                            value=config.processes, allowed="1 with augmentation.class_uniform_sampling: per_epoch")
+        train_set, val_set = self._datasets
+        result, weights = train_in_processes(partial(build, spec, num_classes=self.num_classes), train_set, val_set,
+                                             config, on_evaluation=on_evaluation)
+        write_state_dict(self.run_dir.weights_path(trial_number), weights)
+        return self._trained(metrics, result, started)
+
     def _class_uniform_sampler(self, seed: int) -> ClassUniformSampler | None:
         """RegSeg's class-uniform epochs when the augmentation asks for them; the index is built once."""
         augmentation = self.study.augmentation
@@ -201,7 +216,10 @@ class TrialRunner:
         config = replace(self.study.training, seed=metrics.seed)
         torch.manual_seed(metrics.seed)
         check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
-                            num_classes=self.num_classes, batch_size=config.batch_size, device=config.device)
+                            num_classes=self.num_classes, batch_size=config.batch_size // config.processes,
+                            device=config.device)
+        if config.processes > 1:
+            return self._train_in_processes(spec, metrics, trial_number, on_evaluation, config, started)
         model = build(spec, num_classes=self.num_classes)
         loading = loader_settings(config)
         train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True,
@@ -209,6 +227,10 @@ class TrialRunner:
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(self.run_dir.weights_path(trial_number), model.state_dict())
+        return self._trained(metrics, result, started)
+
+    @staticmethod
+    def _trained(metrics: TrialMetrics, result: TrainResult, started: float) -> TrialMetrics:
         earlier = {step: miou for step, miou in result.history[:-1]}
         return replace(metrics, miou=result.miou, miou_best=result.miou_best, miou_best_step=result.miou_best_step,
                        train_seconds=result.train_seconds, miou_history=earlier,

@@ -53,6 +53,10 @@ class TrainConfig:
     ``norms_and_biases`` every norm weight and bias. ``ohem_normalisation`` ``kept_pixels``
     averages the kept pixels' weighted losses over their count (mmseg's OhemCrossEntropy),
     ``weight_sum`` over the sum of their class weights.
+
+    ``processes`` > 1 trains one trial as that many processes (torch.distributed, one device each;
+    archsearch.train.distributed): ``batch_size`` is split evenly among them, each normalises its
+    own share in BatchNorm (``sync_batchnorm``: over all of them) and keeps its own OHEM pixels.
     """
 
     iterations: int | None = None
@@ -86,6 +90,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     num_workers: int | None = None
+    processes: int = 1
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -141,6 +147,9 @@ class TrainConfig:
                             allowed="false with momentum 0")
         if self.iterations is not None:
             self._check_warmup(self.iterations, "iterations")
+        if self.batch_size % self.processes:
+            raise SpecError("the batch must split evenly among the processes", path="batch_size",
+                            value=self.batch_size, allowed=f"a multiple of processes ({self.processes})")
         if self.warmup_factor is not None and self.warmup_iterations == 0:
             raise SpecError("warmup_factor needs warmup steps", path="warmup_factor", value=self.warmup_factor,
                             allowed="null, or warmup_iterations > 0")
@@ -282,4 +291,6 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "channels_last": _flag,
     "compile": _flag,
     "num_workers": partial(_integer, minimum=0, optional=True),
+    "processes": partial(_integer, minimum=1),
+    "sync_batchnorm": _flag,
 }

@@ -78,7 +78,8 @@ def present_device(name: str) -> torch.device:
 
 def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
                        val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig, *,
-                       on_evaluation: Callable[[int, float], None] | None = None) -> TrainResult:
+                       on_evaluation: Callable[[int, float], None] | None = None,
+                       gather: Callable[[ConfusionMatrix], None] | None = None) -> TrainResult:
     """Train ``model`` (in place, moved to ``config.device``) and evaluate it.
 
     Evaluates every ``config.eval_every`` steps and after the last step, calling
@@ -86,7 +87,8 @@ def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Te
     propagates and ends training. Raises :class:`TrainingDiverged` when the loss stops
     being finite. Seeds torch with ``config.seed``; with loaders from
     :func:`make_loader` and a model built after seeding, two CPU runs give identical
-    results. The caller's torch thread count is restored afterwards.
+    results. The caller's torch thread count is restored afterwards. ``gather`` completes each
+    evaluation's counts in place (a process of a multi-process trial sums every process's shard).
     """
     device = present_device(config.device)
     previous_threads = torch.get_num_threads()
@@ -94,7 +96,7 @@ def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Te
         torch.set_num_threads(config.num_threads)
     try:
         torch.manual_seed(config.seed)
-        return _TrainingRun(model, train_loader, val_loader, config, device).run(on_evaluation)
+        return _TrainingRun(model, train_loader, val_loader, config, device, gather).run(on_evaluation)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -104,7 +106,8 @@ class _TrainingRun:
 
     def __init__(self, model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
                  val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, gather: Callable[[ConfusionMatrix], None] | None = None) -> None:
+        self.gather = gather
         self.precision = Precision(config, device)
         self.model = self.precision.prepare(model, device)
         self.forward = compiled(self.model, config)
@@ -185,6 +188,8 @@ class _TrainingRun:
             matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
                               ignore_index=self.config.ignore_index, device=self.device,
                               memory_format=self.precision.memory_format)
+        if self.gather is not None:
+            self.gather(matrix)
         self._synchronize()
         self.eval_seconds += time.perf_counter() - started
         self.history.append((step, matrix.miou()))
