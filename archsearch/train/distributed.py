@@ -160,12 +160,13 @@ def _follow(workers: list[Any], messages: Any,
             elif kind == "error":
                 raise WorkerFailed(f"process {message[1]} of {len(workers)} failed: {message[2]}")
             continue
-        if outcome is not None and all(not worker.is_alive() for worker in workers):
-            if all(worker.exitcode == 0 for worker in workers):
-                return outcome
         for rank, worker in enumerate(workers):
             if worker.exitcode not in (None, 0):
                 raise WorkerFailed(f"process {rank} of {len(workers)} died: {_exit_reason(worker.exitcode)}")
+        if all(worker.exitcode == 0 for worker in workers):  # all ended well, and every message is read
+            if outcome is None:
+                raise WorkerFailed("every process ended without a result")
+            return outcome
 
 
 def _exit_reason(exitcode: int) -> str:
