@@ -192,7 +192,7 @@ def command_report(arguments: argparse.Namespace) -> int:
     check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
     if arguments.out is not None and not arguments.force:
         check_report_target(arguments.out, arguments.run)
-    files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
+    files = write_report(arguments.run, arguments.out, x_metric=arguments.x, miou=arguments.miou)
     print(files.markdown.read_text(encoding="utf-8"))
     race = f", {files.race}" if files.race.exists() else ""
     print(f"wrote {files.markdown}, {files.table}, {files.plot}{race}")
@@ -225,4 +225,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
                            help="replace report files already in DIR (another run's report, say)")
     reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
+    reporting.add_argument("--miou", choices=("miou", "miou_best"),
+                           help="rank by each trial's final mIoU or its best evaluation "
+                                "(default: miou_best when the study's first objective is, else miou)")
     reporting.set_defaults(handler=command_report)

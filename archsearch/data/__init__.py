@@ -6,7 +6,7 @@ and ``ignore_index = 255``, and exposes ``num_classes`` and ``class_names``.
 
 from archsearch.data.augmentation import AugmentationConfig
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset
-from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset
+from archsearch.data.camvid import CAMVID_CLASS_NAMES, CAMVID_COLOURS, CamVidDataset, SegNetCamVidDataset
 from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CITYSCAPES_LABEL_IDS, CityscapesDataset
 from archsearch.data.labels import IGNORE_INDEX
 from archsearch.data.registry import DATASET_NAMES, build_dataset, default_synthetic_cache
@@ -18,6 +18,7 @@ from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
 __all__ = [
     "AugmentationConfig",
     "CAMVID_CLASS_NAMES",
+    "CAMVID_COLOURS",
     "CITYSCAPES_CLASS_NAMES",
     "CITYSCAPES_LABEL_IDS",
     "DATASET_NAMES",
@@ -31,6 +32,7 @@ __all__ = [
     "PairTransform",
     "Sample",
     "Scene",
+    "SegNetCamVidDataset",
     "SegmentationDataset",
     "VOCSegmentationDataset",
     "build_dataset",

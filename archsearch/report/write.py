@@ -58,20 +58,32 @@ def check_report_target(out_dir: Path, run_dir: Path) -> None:
                         value=str(out_dir), allowed="another directory, or --force to replace them")
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
+MIOU_KINDS = ("miou", "miou_best")
+"""What a report's mIoU is: each trial's final evaluation, or its best (the number RegSeg reports)."""
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None,
+                 miou: str | None = None) -> ReportFiles:
     """Write ``report.md``, ``report.csv``, ``pareto.png`` and ``race.png`` into ``out_dir`` (default: the run dir).
 
     The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
     has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
     trial still gets a report that says so. The report opens with the verdict (``report.best``); a study
-    that trains nothing has no race and no race.png.
+    that trains nothing has no race and no race.png. ``miou`` ``miou_best`` ranks by each trial's best
+    evaluation instead of its final one; None: ``miou_best`` when the study's first objective is.
     """
+    if miou is not None and miou not in MIOU_KINDS:
+        raise SpecError("unknown mIoU kind", path="miou", value=miou, allowed=", ".join(MIOU_KINDS))
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
                         allowed=", ".join(PLOT_X_METRICS))
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
+    if miou is None:
+        miou = "miou_best" if heading.objectives[0][0] == "miou_best" else "miou"
+    if miou == "miou_best":  # the table's mIoU columns then hold each trial's best evaluation
+        trials = trials.assign(miou=trials["miou_best"])
     # A study that trains nothing (``training: none``) is ranked by its first objective, a proxy or a cost.
     complete = trials["state"] == "COMPLETE"
     trained_nothing = bool(complete.any() and trials.loc[complete, "miou"].isna().all())
@@ -106,6 +118,9 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
                                verdict=verdict, race_plot=files.race.name if found is not None else None,
                                rules=rules)
     notice = mixed_recipes_notice(trials)
+    if miou == "miou_best":
+        best = "mIoU here is each trial's best evaluation (miou_best in trials.csv), not its final one."
+        notice = f"{notice}\n\n{best}" if notice else best
     if notice:  # right under the title: before any figure is read
         title, _, rest = markdown.partition("\n")
         markdown = f"{title}\n\n{notice}\n{rest}"

@@ -68,6 +68,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
     Column("supernet_miou", "float"),         # its subnet of the study's supernet, recalibrated (supernet:)
     Column("runtime", "text"),                # OpenMP's waiting and torch threads, as JSON (archsearch.runtime)
+    Column("miou_best", "float"),             # the best of the trial's evaluations (what RegSeg reports)
+    Column("miou_best_step", "integer"),      # the step of that evaluation
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)

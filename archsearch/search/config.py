@@ -35,7 +35,8 @@ from archsearch.storage_url import connection_url, masked
 from archsearch.supernet.settings import SupernetSettings
 from archsearch.train import TrainConfig
 
-Metric = Literal["miou", "supernet_miou", "latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
+Metric = Literal["miou", "miou_best", "supernet_miou", "latency_ms", "latency_ratio", "macs", "params_deploy",
+                 "params_train"]
 ProxyName = Literal[PROXY_NAMES]
 ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
 Direction = Literal["maximize", "minimize"]

@@ -216,7 +216,8 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
     """
     attrs = dict(outcome.attrs)
     if outcome.state != COMPLETE:
-        attrs.pop("miou", None)
+        for name in ("miou", "miou_best", "miou_best_step"):
+            attrs.pop(name, None)
     state = outcome.state
     values = None
     if state in (COMPLETE, INFEASIBLE):
@@ -238,7 +239,7 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
     """The values the sampler is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "supernet_miou") and infeasible
+    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "miou_best", "supernet_miou") and infeasible
               else float(metrics.value(objective.metric))
               for objective in config.objectives]
     for objective, value in zip(config.objectives, values):

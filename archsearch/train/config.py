@@ -17,10 +17,13 @@ from typing import Any
 
 from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
+from archsearch.train.schedules import WARMUP_STYLES
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")
 LOSSES = ("cross_entropy", "ohem")
+DECAY_EXEMPTIONS = ("none", "norms_and_biases", "batchnorm")
+OHEM_NORMALISATIONS = ("weight_sum", "kept_pixels")
 AMP_DTYPES = ("bf16", "fp16")
 
 
@@ -34,6 +37,8 @@ class TrainConfig:
     ``ohem_threshold`` and ``ohem_min_kept`` apply only to ``loss: ohem``; ``momentum``
     and ``nesterov`` only to ``optimizer: sgd``. ``eval_every`` adds intermediate
     evaluations (reported for pruning) to the one at the end; None means only that one.
+    ``eval_every_epochs`` and ``eval_last_epochs`` add evaluations at the ends of epochs (every
+    N-th, and each of the last K: RegSeg's schedule); every trial records its best evaluation too.
     ``num_threads`` None leaves torch's thread count as it is.
 
     Speed: ``amp`` runs forward and loss under ``torch.autocast`` in bf16 or fp16 (fp16
@@ -41,8 +46,16 @@ class TrainConfig:
     convolutions on tensor cores); ``compile`` wraps the model in ``torch.compile``.
     ``num_workers`` data-loading processes (None: :func:`default_workers` decides) feed
     the trainer. ``warmup_factor`` is the learning rate's share at the first warmup step
-    (None: ``1 / (warmup_iterations + 1)``). ``decay_norm_and_bias`` false leaves
-    BatchNorm weights and every bias without weight decay (RegSeg's ``bn_weight_decay``).
+    (None: ``1 / (warmup_iterations + 1)``); ``warmup_style`` ``multiplied`` multiplies the ramp into
+    a decay over the whole budget (RegSeg) instead of decaying after it. ``weight_decay_exempt``:
+    ``batchnorm`` leaves BatchNorm parameters undecayed (RegSeg's ``bn_weight_decay: False``),
+    ``norms_and_biases`` every norm weight and bias. ``ohem_normalisation`` ``kept_pixels``
+    averages the kept pixels' weighted losses over their count (mmseg's OhemCrossEntropy),
+    ``weight_sum`` over the sum of their class weights.
+
+    ``processes`` > 1 trains one trial as that many processes (torch.distributed, one device each;
+    archsearch.train.distributed): ``batch_size`` is split evenly among them, each normalises its
+    own share in BatchNorm (``sync_batchnorm``: over all of them) and keeps its own OHEM pixels.
     """
 
     iterations: int | None = None
@@ -53,18 +66,22 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
-    decay_norm_and_bias: bool = True
+    weight_decay_exempt: str = "none"
     schedule: str = "poly"
     poly_power: float = 0.9
     warmup_iterations: int = 0
     warmup_factor: float | None = None
+    warmup_style: str = "sequential"
     loss: str = "cross_entropy"
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
+    ohem_normalisation: str = "weight_sum"
     class_weights: tuple[float, ...] | None = None
     aux_weight: float = 0.4
     ignore_index: int = 255
     eval_every: int | None = None
+    eval_every_epochs: int | None = None
+    eval_last_epochs: int = 0
     seed: int = 0
     num_threads: int | None = None
     device: str = "cpu"
@@ -72,6 +89,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     num_workers: int | None = None
+    processes: int = 1
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -127,6 +146,9 @@ class TrainConfig:
                             allowed="false with momentum 0")
         if self.iterations is not None:
             self._check_warmup(self.iterations, "iterations")
+        if self.batch_size % self.processes:
+            raise SpecError("the batch must split evenly among the processes", path="batch_size",
+                            value=self.batch_size, allowed=f"a multiple of processes ({self.processes})")
         if self.warmup_factor is not None and self.warmup_iterations == 0:
             raise SpecError("warmup_factor needs warmup steps", path="warmup_factor", value=self.warmup_factor,
                             allowed="null, or warmup_iterations > 0")
@@ -243,18 +265,22 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "momentum": partial(_real, minimum=0.0, maximum=1.0, exclusive_maximum=True),
     "nesterov": _flag,
     "weight_decay": partial(_real, minimum=0.0),
-    "decay_norm_and_bias": _flag,
+    "weight_decay_exempt": partial(_choice, choices=DECAY_EXEMPTIONS),
     "schedule": partial(_choice, choices=SCHEDULES),
     "poly_power": partial(_real, minimum=0.0),
     "warmup_iterations": partial(_integer, minimum=0),
     "warmup_factor": _optional_fraction,
+    "warmup_style": partial(_choice, choices=WARMUP_STYLES),
     "loss": partial(_choice, choices=LOSSES),
     "ohem_threshold": partial(_real, minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "ohem_min_kept": partial(_integer, minimum=1),
+    "ohem_normalisation": partial(_choice, choices=OHEM_NORMALISATIONS),
     "class_weights": _class_weights,
     "aux_weight": partial(_real, minimum=0.0),
     "ignore_index": _integer,
     "eval_every": partial(_integer, minimum=1, optional=True),
+    "eval_every_epochs": partial(_integer, minimum=1, optional=True),
+    "eval_last_epochs": partial(_integer, minimum=0),
     "seed": partial(_integer, minimum=0, maximum=2**63 - 1),
     "num_threads": partial(_integer, minimum=1, optional=True),
     "device": _device,
@@ -262,4 +288,6 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "channels_last": _flag,
     "compile": _flag,
     "num_workers": partial(_integer, minimum=0, optional=True),
+    "processes": partial(_integer, minimum=1),
+    "sync_batchnorm": _flag,
 }

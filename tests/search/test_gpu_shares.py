@@ -65,3 +65,8 @@ def test_a_trial_with_a_gpu_share_trains_on_the_gpu_ray_gave_it(tiny_study):
     shared = load_study(tiny_study, ["resources={gpu: 0.25}", "training.device=cuda:3"])
     assert trial_device(shared) == "cuda"
     assert trial_device(load_study(tiny_study, ["training.device=cpu"])) == "cpu"
+
+
+def test_a_trial_of_several_processes_asks_for_resources_per_process(tiny_study):
+    config = load_study(tiny_study, ["resources={cpu: 2, gpu: 1}", "training.processes=2"])
+    assert trial_resources(config) == {"cpu": 4, "gpu": 2}

@@ -182,7 +182,9 @@ def check_reachable(address: str, flag: str) -> None:
 
 
 def trial_resources(config: StudyConfig) -> dict[str, float]:
-    return {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
+    """What one trial asks Ray for: ``resources`` per process, times ``training.processes``."""
+    processes = config.training.processes if config.training is not None else 1
+    return {"cpu": config.resources.cpu * processes, "gpu": config.resources.gpu * processes}
 
 
 def check_resources_fit(config: StudyConfig) -> None:
