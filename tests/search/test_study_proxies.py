@@ -77,6 +77,18 @@ def test_fidelity_studies_train_the_same_architectures_a_quarter_as_long():
     assert short.proxies == long.proxies == tuple(PROXIES)
 
 
+def test_fidelity_studies_train_their_whole_grid_of_16_rdrnet_architectures():
+    """Their trials are the whole grid the comment describes (width x detail depth x semantic depth x branches),
+    with RDRNet's own fusion and context: a choice the space gained later must not widen it."""
+    from archsearch.search.optuna_driver import enumerate_grid_with_fixed
+
+    for name in ("fidelity_short.yaml", "fidelity_long.yaml"):
+        config = load_study(STUDIES / name)
+        grid = enumerate_grid_with_fixed(config)
+        assert len(grid) == config.trials == 16, name
+        assert (config.fix["fusion"], config.fix["context"]) == ("bilateral", "rppm")
+
+
 @pytest.mark.slow
 def test_a_trial_over_two_processes_records_its_result_and_weights(tiny_study, tmp_path):
     data = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
