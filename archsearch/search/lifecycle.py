@@ -22,8 +22,8 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
-from archsearch.run.guard import StudyIdentity
-from archsearch.search.config import StudyConfig
+from archsearch.study.identity import StudyIdentity
+from archsearch.study.config import StudyConfig
 from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space.sampling import Primitive, SampledPoint, sample
 

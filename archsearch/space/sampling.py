@@ -25,14 +25,16 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import ast
 
 from archsearch.errors import SpecError
 from archsearch.space.expressions import PART, ExpressionSyntaxError, condition, substitute
-from archsearch.arch.spec import ArchSpec, parse_spec
 from archsearch.io import parse_expression, read_yaml
+
+if TYPE_CHECKING:  # a space is read and checked without torch; a sampled point is parsed (and built) with it
+    from archsearch.arch.spec import ArchSpec
 
 Primitive = str | int | float | bool | None
 NODE_KEYS = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log", "grid"},
@@ -241,6 +243,8 @@ def sample(space: Space, suggester: Suggester) -> SampledPoint:
     resolved = resolve(space, suggester)
     if resolved.data is None:
         return SampledPoint(resolved.params, invalid_reason=resolved.invalid_reason)
+    from archsearch.arch.spec import parse_spec
+
     try:
         spec = parse_spec(resolved.data, source=f"{space.source or space.name} (sampled)")
     except SpecError as error:

@@ -29,10 +29,12 @@ from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.run import attributes
 from archsearch.search.lifecycle import finished
-from archsearch.search.optuna_driver import StudyOutcome, prepare_study
+from archsearch.search.backends import (SearchBackend, StudyOutcome, register_backend, requested_trials,
+                                       study_outcome)
+from archsearch.search.optuna_driver import check_sampler, prepare_study
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
@@ -54,7 +56,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     """
     settings = asha_settings(config)
     study, grid_trials = prepare_study(config, run_dir)
-    requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
+    requested = requested_trials(config, grid_trials)
     write_trials_csv(study, run_dir)
     experiments = Experiments(run_dir.root.resolve() / RAY_FOLDER)
     ended_before = {trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()}
@@ -237,8 +239,17 @@ class TrialLines(tune.Callback):
         print(f"trial {trial.config['number']}: its Ray worker failed", file=sys.stderr)
 
 
-def study_outcome(study: optuna.Study, requested: int) -> StudyOutcome:
-    trials = study.get_trials(deepcopy=False)
-    return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
-                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
-                                      for trial in trials))
+@register_backend("ray")
+class RayBackend(SearchBackend):
+    """Trials run in Ray Tune workers (a local Ray, or a cluster at ``address``), placed on their devices there;
+    each ended trial is a line on stderr (``TrialLines``)."""
+
+    reports_progress = False
+
+    def check(self, config: StudyConfig) -> None:
+        check_sampler(config)
+        asha_settings(config)
+
+    def run(self, config: StudyConfig, run_dir: RunDirectory, *, on_trial_end: Any = None,
+            address: str | None = None) -> StudyOutcome:
+        return run_ray(config, run_dir, address=address)
