@@ -1,8 +1,7 @@
 """Training and evaluation of one architecture: recipe, losses, mIoU and the trainer.
 
 Names are loaded on first use, so that reading a study's training section (``TrainConfig``)
-imports no torch. (``evaluate`` is imported from ``archsearch.train.evaluate``: a name shared with its
-module cannot be loaded lazily.)
+imports no torch.
 """
 
 from importlib import import_module
@@ -11,6 +10,7 @@ from typing import Any
 _EXPORTS = {
     "TrainConfig": "archsearch.train.config",
     "TrainingDiverged": "archsearch.train.divergence",
+    "evaluate": "archsearch.train.evaluation",
     "default_workers": "archsearch.train.loaders",
     "loader_settings": "archsearch.train.loaders",
     "make_loader": "archsearch.train.loaders",
