@@ -32,6 +32,7 @@ import ast
 from archsearch.errors import SpecError
 from archsearch.space.expressions import PART, ExpressionSyntaxError, condition, substitute
 from archsearch.io import parse_expression, read_yaml
+from archsearch.schema import UNKNOWN_FIELD
 
 if TYPE_CHECKING:  # a space is read and checked without torch; a sampled point is parsed (and built) with it
     from archsearch.arch.spec import ArchSpec
@@ -86,7 +87,7 @@ def parse_space(data: Any, *, source: str = "") -> Space:
             raise SpaceError("a space must be a mapping", value=type(data).__name__, allowed=", ".join(SPACE_KEYS))
         for key in data:
             if key not in SPACE_KEYS:
-                raise SpaceError("unknown key", path=str(key), value=key, allowed=", ".join(SPACE_KEYS))
+                raise SpaceError(UNKNOWN_FIELD, path=str(key), value=key, allowed=", ".join(SPACE_KEYS))
         if "spec" not in data or not isinstance(data["spec"], Mapping):
             raise SpaceError("needs a spec template (a mapping)", path="spec", value=data.get("spec"))
         parameters = data.get("parameters") or {}
