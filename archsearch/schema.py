@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
@@ -61,7 +62,7 @@ def parse_dataclass(target: type[Parsed], data: Any, path: str) -> Parsed:
     if not isinstance(data, Mapping):
         raise SpecError("expected a mapping", path=path, value=data,
                         allowed=f"a mapping of {', '.join(item.name for item in dataclasses.fields(target))}")
-    hints = typing.get_type_hints(target, include_extras=True)
+    hints = _type_hints(target)
     declared = {item.name: item for item in dataclasses.fields(target)}
     prefix = f"{path}." if path else ""
     for key in data:
@@ -83,6 +84,12 @@ def parse_dataclass(target: type[Parsed], data: Any, path: str) -> Parsed:
     return instance
 
 
+@functools.cache
+def _type_hints(target: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once (resolving them is most of the cost of parsing a spec)."""
+    return typing.get_type_hints(target, include_extras=True)
+
+
 def unknown_key(key: Any, declared: Mapping[str, Any] | tuple[str, ...], prefix: str = "") -> SpecError:
     """The one error for a key a config does not declare, with the closest declared name as a hint."""
     names = sorted(declared)
@@ -94,7 +101,7 @@ def unknown_key(key: Any, declared: Mapping[str, Any] | tuple[str, ...], prefix:
 def check_fields(instance: Any) -> None:
     """Check (and normalise: lists to tuples, integers to floats) every field of a dataclass built in Python,
     as ``parse_dataclass`` checks data; for a frozen config's ``__post_init__``."""
-    hints = typing.get_type_hints(type(instance), include_extras=True)
+    hints = _type_hints(type(instance))
     for item in dataclasses.fields(instance):
         value = coerce(getattr(instance, item.name), hints[item.name], item.name)
         object.__setattr__(instance, item.name, value)
@@ -122,6 +129,8 @@ def describe(annotation: Any) -> str:
     description = getattr(annotation, "FIELD_DESCRIPTION", None)
     if description is not None:
         return description
+    if dataclasses.is_dataclass(annotation):
+        return "a mapping {" + ", ".join(item.name for item in dataclasses.fields(annotation)) + "}"
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -167,10 +176,15 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
             try:
                 return coerce(value, option, path)
             except SpecError as error:
-                errors.append(error)
+                errors.append((option, error))
+        # A mapping given where one option is a dataclass is meant as that one: its own error says more.
+        shaped = [error for option, error in errors if isinstance(value, Mapping) and dataclasses.is_dataclass(option)]
+        if len(shaped) == 1 and len(errors) > 1:
+            raise shaped[0]
         if len(errors) == 1:
-            raise SpecError(errors[0].message, path=errors[0].path, value=errors[0].value,
-                            allowed=errors[0].allowed + (" or null" if type(None) in options else ""))
+            error = errors[0][1]
+            raise SpecError(error.message, path=error.path, value=error.value,
+                            allowed=error.allowed + (" or null" if type(None) in options else ""))
         raise SpecError("wrong type", path=path, value=value, allowed=describe(annotation))
     if origin is Literal:
         if value not in typing.get_args(annotation) or isinstance(value, bool):

@@ -12,6 +12,7 @@ import optuna
 import yaml
 
 from archsearch.arch.analyze import analyze
+from archsearch.runtime import current as current_runtime
 from archsearch.study.config import StudyConfig
 from archsearch.search.lifecycle import OptunaSuggester
 from archsearch.search.optuna_driver import TrialSeededSampler, enumerate_grid_with_fixed
@@ -38,6 +39,9 @@ def resolved_study(config: StudyConfig) -> dict:
 def print_dry_run(config: StudyConfig, num_classes: int) -> int:
     print("# resolved study")
     print(yaml.safe_dump(resolved_study(config), sort_keys=False).rstrip())
+    waiting = ", ".join(f"{name}={entry['value'] or 'unset'} ({entry['source']})"
+                        for name, entry in current_runtime().to_dict().items())
+    print(f"# OpenMP in this process (archsearch.runtime): {waiting}")
     point = first_point(config)
     print(f"\n# first point: {point.params}")
     if point.spec is None:
@@ -51,6 +55,8 @@ def print_dry_run(config: StudyConfig, num_classes: int) -> int:
                  "output_stride"):
         value = getattr(counts, name)
         print(f"{name}: {value:,}" if isinstance(value, int) else f"{name}: {value}")
-    print(f"\n{config.trials} trials, seeds {list(config.seeds)}; nothing was trained, and no data was read or "
-          "generated")
+    race = config.race
+    seeds = (f"seeds raced: {race.minimum} each, up to {race.maximum} for the contenders ({race.test} test at "
+             f"{race.confidence:.0%}, top {race.top})" if race is not None else f"seeds {list(config.seeds)}")
+    print(f"\n{config.trials} trials, {seeds}; nothing was trained, and no data was read or generated")
     return 0

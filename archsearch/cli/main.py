@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from archsearch.cli.arguments import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandParser, Terminated
@@ -15,6 +16,7 @@ from archsearch.cli.fidelity import add_fidelity_command
 from archsearch.cli.latency import add_latency_command
 from archsearch.cli.study import add_study_commands
 from archsearch.errors import ArchsearchError
+from archsearch.runtime import configure_process, study_runtime
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -51,10 +53,19 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return actions
 
 
+def configure_runtime(arguments: argparse.Namespace) -> None:
+    """OpenMP's waiting, set before any command imports torch: the study's ``runtime:`` section
+    (and ``--set runtime.KEY=VALUE``) for ``run``, archsearch's defaults otherwise."""
+    study = getattr(arguments, "study", None)
+    overrides = getattr(arguments, "set", None) or ()
+    configure_process(study_runtime(study, overrides) if isinstance(study, Path) else None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     arguments = parser.parse_args(attach_dashed_values(parser, sys.argv[1:] if argv is None else list(argv)))
     handler: Callable[[argparse.Namespace], int] = arguments.handler
+    configure_runtime(arguments)
     try:
         return handler(arguments)
     except ArchsearchError as error:

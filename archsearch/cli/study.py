@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,8 +17,28 @@ from archsearch.errors import SpecError
 from archsearch.study.config import BACKENDS
 from archsearch.study.metrics import PLOT_X_METRICS, SHOWN_METRICS
 
+if TYPE_CHECKING:  # the study's types only; the command imports torch when it runs
+    from archsearch.study.config import StudyConfig
+
 def default_run_dir(study_name: str) -> Path:
     return Path("runs") / study_name
+
+
+def with_environment_threads(config: StudyConfig) -> StudyConfig:
+    """``OMP_NUM_THREADS``, where the user set it, over the study's ``training.num_threads`` (archsearch.runtime)."""
+    from dataclasses import replace
+    from archsearch.resources import check_threads
+    from archsearch.runtime import THREADS_VARIABLE, training_threads
+
+    if config.training is None:
+        return config
+    threads = training_threads(config.training.num_threads)
+    if threads == config.training.num_threads:
+        return config
+    check_threads(threads, source=THREADS_VARIABLE)
+    print(f"archsearch: training with {threads} thread{'s' * (threads > 1)} ({THREADS_VARIABLE} in the environment; "
+          f"the study says {config.training.num_threads})", file=sys.stderr)
+    return replace(config, training=replace(config.training, num_threads=threads))
 
 
 def command_run(arguments: argparse.Namespace) -> int:
@@ -37,6 +58,7 @@ def run_study(arguments: argparse.Namespace) -> int:
     flags = {"training.device": ("--device", arguments.device)} if arguments.device is not None else {}
     config = load_study(arguments.study, arguments.set or (), flags)
     config = config.with_overrides(trials=arguments.trials, backend=arguments.backend)
+    config = with_environment_threads(config)
     check_sizes_fit(config)  # crops no network could fit stop before a sample is padded to them
     check_synthetic_data(config)  # so does a synthetic set past its caps, before any scene is drawn
     backend = get_backend(config.backend)
@@ -93,8 +115,9 @@ def run_study(arguments: argparse.Namespace) -> int:
         console.print(f"[yellow]study not finished: {outcome.finished} of {outcome.requested} trials finished "
                       f"({counts})[/]")
         return EXIT_UNFINISHED
-    console.print(f"study finished: {outcome.finished} of {outcome.requested} trials finished ({counts}); "
-                  f"`archsearch report {run_dir.root}` ranks them")
+    ended = (f"the race ended after {outcome.finished} trials (at most {outcome.requested})" if outcome.race_over
+             else f"{outcome.finished} of {outcome.requested} trials finished")
+    console.print(f"study finished: {ended} ({counts}); `archsearch report {run_dir.root}` ranks them")
     return 0
 
 
@@ -166,9 +189,10 @@ def command_report(arguments: argparse.Namespace) -> int:
     check_output_directory(arguments.out or arguments.run, flag="--out" if arguments.out else "RUN")
     if arguments.out is not None and not arguments.force:
         check_report_target(arguments.out, arguments.run)
-    files = write_report(arguments.run, arguments.out, x_metric=arguments.x)
+    files = write_report(arguments.run, arguments.out, x_metric=arguments.x, miou=arguments.miou)
     print(files.markdown.read_text(encoding="utf-8"))
-    print(f"wrote {files.markdown}, {files.table} and {files.plot}")
+    race = f", {files.race}" if files.race.exists() else ""
+    print(f"wrote {files.markdown}, {files.table}, {files.plot}{race}")
     return 0
 
 
@@ -198,4 +222,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
                            help="replace report files already in DIR (another run's report, say)")
     reporting.add_argument("--x", choices=PLOT_X_METRICS,
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
+    reporting.add_argument("--miou", choices=("miou", "miou_best"),
+                           help="rank by each trial's final mIoU or its best evaluation "
+                                "(default: miou_best when the study's first objective is, else miou)")
     reporting.set_defaults(handler=command_report)

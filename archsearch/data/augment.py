@@ -13,6 +13,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from archsearch.data.randaugment_ops import REDUCED_RANDAUGMENT_OPS
 from archsearch.data.labels import IGNORE_INDEX
@@ -27,23 +28,36 @@ def _chance(probability: float) -> bool:
 
 
 class ClassUniformCrop(v2.RandomCrop):
-    """A random crop (padded where the image is smaller) that, with probability
-    ``class_uniform_pct``, is centred on a random pixel of a class drawn uniformly from
-    the classes present in the mask (RegSeg's ``class_uniform_pct``).
+    """A random crop of at most ``size`` inside the image (a smaller image gives a smaller crop, which
+    :class:`~archsearch.data.padding.PadTo` pads later) that, with probability ``class_uniform_pct``,
+    is centred on a random pixel of a class drawn uniformly from the classes present in the mask.
 
     Rare classes (trains, buses, riders) then appear in crops as often as common ones
     per image that has them, instead of in proportion to their area. Near the border
-    the crop is shifted to stay inside the (padded) image, so the pixel stays in it.
+    the crop is shifted to stay inside the image, so the pixel stays in it.
     """
 
     def __init__(self, size: tuple[int, int], class_uniform_pct: float = 0.0,
                  ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__(size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index})
+        super().__init__(size)
         self.class_uniform_pct = class_uniform_pct
         self.ignore_index = ignore_index
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        params = super().make_params(flat_inputs)
+        image = next(item for item in flat_inputs if isinstance(item, tv_tensors.Image))
+        height, width = functional.get_size(image)
+        crop_height, crop_width = min(self.size[0], height), min(self.size[1], width)
+        top = int(torch.randint(0, height - crop_height + 1, ()))
+        left = int(torch.randint(0, width - crop_width + 1, ()))
+        params = {"needs_crop": True, "top": top, "left": left, "height": crop_height, "width": crop_width,
+                  "needs_pad": False, "padding": [0, 0, 0, 0]}
+        point = next((item for item in flat_inputs if isinstance(item, tv_tensors.KeyPoints)), None)
+        if point is not None:  # RegSeg's get_centroid_crop_params: the crop holds the class centroid
+            x, y = (int(value) for value in point.as_subclass(torch.Tensor).reshape(-1, 2)[0])
+            left = int(torch.randint(x - crop_width, x + 1, ()))
+            top = int(torch.randint(y - crop_height, y + 1, ()))
+            return {**params, "top": min(max(top, 0), height - crop_height),
+                    "left": min(max(left, 0), width - crop_width)}
         if not _chance(self.class_uniform_pct):
             return params
         mask = next((item for item in flat_inputs if isinstance(item, tv_tensors.Mask)), None)
@@ -57,12 +71,8 @@ class ClassUniformCrop(v2.RandomCrop):
         chosen = classes[torch.randint(len(classes), ())]
         rows, columns = torch.nonzero(labels == chosen, as_tuple=True)
         pick = torch.randint(len(rows), ())
-        pad_left, pad_top, pad_right, pad_bottom = params["padding"]
-        padded_height = labels.shape[0] + pad_top + pad_bottom
-        padded_width = labels.shape[1] + pad_left + pad_right
-        top = _centred(int(rows[pick]) + pad_top, params["height"], padded_height)
-        left = _centred(int(columns[pick]) + pad_left, params["width"], padded_width)
-        return {**params, "top": top, "left": left}
+        return {**params, "top": _centred(int(rows[pick]), crop_height, height),
+                "left": _centred(int(columns[pick]), crop_width, width)}
 
 
 def _centred(centre: int, size: int, extent: int) -> int:
@@ -75,9 +85,10 @@ class PhotometricDistortion(v2.Transform):
 
     Brightness (add a delta up to +-32), contrast (scale by 0.5-1.5), saturation (0.5-1.5)
     and hue (shift up to 18/180 of the circle), each with probability 0.5; contrast
-    comes before or after the colour steps with equal chance. Saturation here blends with
-    the grayscale image (torchvision's ``adjust_saturation``) where mmseg scales the HSV
-    saturation channel: the same range of effect, not the same pixels.
+    comes before or after the colour steps with equal chance. Saturation scales the HSV
+    saturation channel as mmseg does (OpenCV's 8-bit HSV, emulated: pixels may differ from
+    OpenCV's by its rounding); hue shifts by a real number of degrees where mmseg shifts
+    by whole steps of 2 degrees.
     """
 
     def __init__(self, brightness_delta: float = 32.0, contrast_range: tuple[float, float] = (0.5, 1.5),
@@ -106,12 +117,23 @@ class PhotometricDistortion(v2.Transform):
         if params["contrast_first"] and params["contrast"] is not None:
             image = _affine_pixels(image, params["contrast"], 0.0)
         if params["saturation"] is not None:
-            image = functional.adjust_saturation(image, params["saturation"])
+            image = _scale_hsv_saturation(image, params["saturation"])
         if params["hue"] is not None:
             image = functional.adjust_hue(image, params["hue"])
         if not params["contrast_first"] and params["contrast"] is not None:
             image = _affine_pixels(image, params["contrast"], 0.0)
         return tv_tensors.wrap(image, like=inpt)
+
+
+def _scale_hsv_saturation(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """mmseg's saturation step on a uint8 RGB image: to 8-bit HSV (H in 0..179, S and V in 0..255),
+    S times ``factor`` clipped to 0..255 and truncated (mmseg's ``convert``), back to RGB."""
+    hue, saturation, value = _rgb_to_hsv(image.to(torch.float32) / 255.0).unbind(-3)
+    hue = torch.round(hue * 180.0).remainder(180.0) / 180.0
+    value = torch.round(value * 255.0) / 255.0
+    saturation = torch.floor((torch.round(saturation * 255.0) * factor).clamp(0.0, 255.0)) / 255.0
+    rgb = _hsv_to_rgb(torch.stack((hue, saturation, value), dim=-3))
+    return torch.round(rgb * 255.0).clamp_(0, 255).to(image.dtype)
 
 
 def _affine_pixels(image: torch.Tensor, scale: float, shift: float) -> torch.Tensor:

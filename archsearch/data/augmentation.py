@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from archsearch.data.randaugment_ops import REDUCED_RANDAUGMENT_OPS
 from archsearch.errors import SpecError
-from archsearch.schema import parse_dataclass, require
+from archsearch.schema import Range, parse_dataclass, require
 
 if TYPE_CHECKING:  # the section is read without torch; the pipeline is built with it
     from torchvision.transforms import v2
 
+ClassUniformSampling = Literal["per_image", "per_epoch"]
+PadPosition = Literal["random", "bottom_right"]  # how archsearch.data.padding places a crop's padding
+PadValue = Literal["black", "mean"]
+PadOrder = Literal["at_crop", "after_colour", "after_normalisation"]
 
 @dataclass(frozen=True)
 class AugmentationConfig:
@@ -24,7 +28,16 @@ class AugmentationConfig:
     ``flip``: horizontal flips with probability 0.5. ``photometric``: mmseg's
     PhotoMetricDistortion. ``randaugment_ops`` > 0: RegSeg's reduced RandAugment with that
     many ops at ``randaugment_magnitude``. ``class_uniform_pct``: the share of crops
-    centred on a pixel of a randomly chosen class present in the image.
+    centred on a pixel of a randomly chosen class present in the image (``class_uniform_sampling``
+    ``per_image``), or, ``per_epoch``, RegSeg's sampling: that share of each epoch's crops drawn class
+    first from a class-to-image index of ``class_uniform_tile`` tiles (archsearch.data.class_uniform). A crop larger than the
+    rescaled image is padded (label 255) with ``pad_value`` (``black``; ``mean``: the ImageNet mean)
+    at ``pad_position`` (``random``; ``bottom_right``) at step ``pad_order`` (``at_crop``,
+    ``after_colour``: after flips, photometric and RandAugment; ``after_normalisation``): mmseg's is
+    ``mean``/``bottom_right``/``after_normalisation``, RegSeg's ``mean``/``random``/``after_colour``.
+    ``scale_base`` [height, width] makes ``scale_range`` absolute (mmseg's ``RandomResize(scale=...)``).
+    Evaluation: ``eval_size`` [height, width] resizes the image alone (mmseg), ``eval_short_side``
+    image and label to that shorter side (RegSeg); predictions are compared at the label's size.
     """
 
     crop_size: tuple[int, int] | None = None
@@ -35,6 +48,14 @@ class AugmentationConfig:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.2
     class_uniform_pct: float = 0.0
+    class_uniform_sampling: ClassUniformSampling = "per_image"
+    class_uniform_tile: Annotated[int, Range(1)] = 1024
+    pad_position: PadPosition = "random"
+    pad_value: PadValue = "black"
+    pad_order: PadOrder = "at_crop"
+    scale_base: tuple[int, int] | None = None
+    eval_size: tuple[int, int] | None = None
+    eval_short_side: Annotated[int | None, Range(1)] = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "", *, path: str = "augmentation") -> AugmentationConfig:
@@ -49,6 +70,17 @@ class AugmentationConfig:
         if self.crop_size is not None:
             require(len(self.crop_size) == 2 and min(self.crop_size) > 0, "out of range", path="crop_size",
                     value=list(self.crop_size), allowed="[height, width] of integers > 0")
+        for name in ("scale_base", "eval_size"):
+            size = getattr(self, name)
+            if size is not None:
+                require(len(size) == 2 and min(size) > 0, "out of range", path=name, value=list(size),
+                        allowed="[height, width] of integers > 0")
+        if self.eval_size is not None and self.eval_short_side is not None:
+            raise SpecError("give eval_size or eval_short_side, not both", path="eval_short_side",
+                            value=self.eval_short_side, allowed="one way of resizing for evaluation")
+        if self.scale_base is not None and self.short_side_range is not None:
+            raise SpecError("scale_base goes with scale_range, not short_side_range", path="scale_base",
+                            value=list(self.scale_base), allowed="null with short_side_range")
         for name in ("scale_range", "short_side_range"):
             pair = getattr(self, name)
             if pair is not None:
@@ -76,5 +108,13 @@ class AugmentationConfig:
                                 short_side_range=self.short_side_range, flip=self.flip,
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
                                 randaugment_magnitude=self.randaugment_magnitude,
-                                class_uniform_pct=self.class_uniform_pct)
+                                class_uniform_pct=self.class_uniform_pct if self.class_uniform_sampling == "per_image"
+                                else 0.0, pad_position=self.pad_position,
+                                pad_value=self.pad_value, pad_order=self.pad_order, scale_base=self.scale_base)
+
+    def eval_transforms(self) -> v2.Compose:
+        """The evaluation pipeline: normalize, after ``eval_size`` or ``eval_short_side`` resizing if set."""
+        from archsearch.data.transforms import eval_transforms
+
+        return eval_transforms(self.eval_size, self.eval_short_side)
 

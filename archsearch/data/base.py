@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from archsearch.data.labels import IGNORE_INDEX, IMAGE_ERRORS, open_image, read_label, unreadable
+from archsearch.data.labels import IGNORE_INDEX, IMAGE_ERRORS, ColourTable, decode_label, open_image, unreadable
 from archsearch.data.transforms import eval_transforms
 from archsearch.errors import SpecError
 
@@ -24,11 +24,11 @@ PairTransform = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor
 
 
 class Sample(NamedTuple):
-    """One image, its label file, and the table that turns that file's values into train ids."""
+    """One image, its label file, and the table that turns that file's values (or colours) into train ids."""
 
     image: Path
     label: Path
-    lookup: np.ndarray
+    lookup: np.ndarray | ColourTable
 
 
 def require_directory(directory: Path, expected: str) -> Path:
@@ -67,14 +67,21 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``key``; a key ``(index, x, y)`` (class-uniform sampling) hands the point (x, y) to the
+        transforms as ``tv_tensors.KeyPoints``, for the crop to contain it."""
+        index, point = (key[0], key[1:]) if isinstance(key, tuple) else (key, None)
         sample = self.samples[index]
         image = read_image(sample.image)
-        raw_label = read_label(sample.label)
-        if raw_label.shape != tuple(image.shape[1:]):
+        train_ids = decode_label(sample.label, sample.lookup)
+        if train_ids.shape != tuple(image.shape[1:]):
             raise SpecError("label size differs from image size", path=str(sample.label),
-                            value=raw_label.shape,
+                            value=train_ids.shape,
                             allowed=f"the size of {sample.image}: {tuple(image.shape[1:])}")
-        mask = tv_tensors.Mask(torch.from_numpy(sample.lookup[raw_label]))
-        image, mask = self.transforms(image, mask)
+        mask = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(train_ids)))
+        if point is None:
+            image, mask = self.transforms(image, mask)
+        else:
+            points = tv_tensors.KeyPoints([list(point)], canvas_size=tuple(mask.shape), dtype=torch.float32)
+            image, mask, _ = self.transforms(image, mask, points)
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).long()

@@ -33,6 +33,33 @@ def identity_table(num_classes: int) -> np.ndarray:
     return lookup_table({train_id: train_id for train_id in range(num_classes)})
 
 
+class ColourTable:
+    """Turns colour-coded label images (RGB) into train ids: each listed colour to its id, every
+    other colour to the ignore index."""
+
+    def __init__(self, colours: Mapping[tuple[int, int, int], int]) -> None:
+        keys = np.array([(red << 16) | (green << 8) | blue for red, green, blue in colours], dtype=np.int64)
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.train_ids = np.array(list(colours.values()), dtype=np.uint8)[order]
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        keys = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+        position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[position] == keys, self.train_ids[position], IGNORE_INDEX).astype(np.uint8)
+
+
+def decode_label(path: Path, lookup: np.ndarray | ColourTable) -> np.ndarray:
+    """The train ids of one label file: index PNGs through a 256-entry table, colour PNGs through a ColourTable."""
+    if not isinstance(lookup, ColourTable):
+        return lookup[read_label(path)]
+    with open_image(path) as label:
+        try:
+            return lookup(np.asarray(label.convert("RGB")))
+        except IMAGE_ERRORS as error:
+            raise unreadable(path, error) from None
+
+
 IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
 """What PIL raises for a file that is not a readable image (SyntaxError: a broken PNG chunk)."""
 

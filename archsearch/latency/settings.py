@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
+from archsearch.runtime import current as current_runtime
 from archsearch.schema import Range, check_fields, parse_dataclass, require
 
 if TYPE_CHECKING:  # reading settings (a study file) needs no torch; timing does
@@ -113,8 +114,12 @@ class LatencySettings:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def key(self) -> str:
-        """The settings and the timing protocol, for caching: a timing is reused only under both."""
-        return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}"
+        """The settings, the timing protocol and, on the CPU, how OpenMP's threads wait (the process's
+        ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT``, archsearch.runtime), for caching: a timing is reused
+        only under all of them. Waiting changes a multi-threaded CPU timing (spinning threads answer a
+        barrier sooner; README "Threads on a shared machine"), so it is part of what was timed."""
+        waiting = f"|openmp {current_runtime().timing_key()}" if self.device == "cpu" else ""
+        return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}{waiting}"
 
     @property
     def torch_dtype(self) -> "torch.dtype":

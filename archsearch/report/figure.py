@@ -1,12 +1,17 @@
-"""The Pareto plot: mIoU against a cost, drawn on a bare Agg figure (no pyplot state)."""
+"""The report's figures, drawn on bare Agg figures (no pyplot state): the Pareto plot (mIoU against a cost)
+and the race (each architecture's interval as its seeds came in)."""
 
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from archsearch.report.best import RaceStep, RunsEvidence
 from archsearch.report.ranking import objective_column, pareto_front
 from archsearch.report.statistics import CONFIDENCE
 from archsearch.study.metrics import METRIC_INFO, PLOT_X_METRICS
@@ -72,3 +77,50 @@ def _labelled(front: np.ndarray, front_order: np.ndarray) -> np.ndarray:
     if len(along_front) <= MOST_LABELS:
         return along_front
     return along_front[np.linspace(0, len(along_front) - 1, MOST_LABELS).round().astype(int)]
+
+
+def race_figure(steps: list[RaceStep], found: RunsEvidence, *, title: str = "") -> Figure:
+    """The race as it ran: each architecture's mean and interval after each of its seeds (refitted on every run
+    known then), its line ending where it stopped receiving seeds; leaders red, contenders the test could
+    not yet separate blue, architectures shown worse grey with a cross at their last seed."""
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(textwrap.fill(found.evidence.verdict, 90), fontsize=8)
+    figure.suptitle(title)
+    level = f"{found.evidence.rules.confidence:.0%}"
+    axes.set_xlabel("seeds received")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel(f"mIoU: mean and {level} interval as the seeds came in")
+    axes.grid(True, alpha=0.3)
+    race = found.evidence.standing
+    if not steps:
+        axes.text(0.5, 0.5, "no complete run with an mIoU", ha="center", va="center", transform=axes.transAxes)
+        return figure
+    arms = len(found.observations.arms)
+    offsets = np.linspace(-0.2, 0.2, arms) if arms > 1 else np.zeros(1)
+    labelled = set()
+    for arm in range(arms):
+        mine = [step for step in steps if step.arm == arm]
+        if arm in race.leaders:
+            color, label, marker = "tab:red", "leader", "o"
+        elif race.out[arm]:
+            color, label, marker = "0.6", "stopped: shown worse", "x"
+        else:
+            color, label, marker = "tab:blue", "contender (not separated)", "o"
+        x = np.array([step.runs for step in mine]) + offsets[arm]
+        y = np.array([step.mean for step in mine])
+        low = np.array([step.low for step in mine])
+        high = np.array([step.high for step in mine])
+        axes.plot(x, y, color=color, linewidth=0.8, alpha=0.8, zorder=2)
+        spread = ~np.isnan(low)
+        axes.errorbar(x[spread], y[spread], yerr=[y[spread] - low[spread], high[spread] - y[spread]], fmt="none",
+                      ecolor=color, elinewidth=0.8, alpha=0.5, capsize=1.5, zorder=1)
+        axes.scatter(x[-1:], y[-1:], s=36, marker=marker, color=color, zorder=3,
+                     label=label if label not in labelled else None)
+        labelled.add(label)
+        if not race.out[arm]:
+            axes.annotate(found.names[found.observations.arms[arm]].split(" ")[0], (x[-1], y[-1]), xytext=(4, 2),
+                          textcoords="offset points", fontsize=7, zorder=4)
+    axes.legend(loc="best", fontsize=8)
+    return figure

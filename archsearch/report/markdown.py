@@ -1,4 +1,4 @@
-"""report.md: trial counts, the ranking table, the plot and the failures, as plain Markdown."""
+"""report.md: the verdict, trial counts, the ranking table, the plots and the failures, as plain Markdown."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from archsearch.race.decision import RaceRules
+from archsearch.report.best import SAMPLES
 from archsearch.run.study_file import StudyHeading
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
@@ -17,20 +19,35 @@ STATE_WORDS = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned", "IN
 MARKDOWN_ROWS = 50
 LISTED_FAILURES = 20
 LISTED_TRIAL_NUMBERS = 10
+TEST_WORDS = {"paired": "architecture and seed effects, one noise level",
+              "pooled": "architecture effects, one noise level", "welch": "each architecture its own spread"}
 
 
 def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.DataFrame, x_metric: str,
-                    plot_name: str, front_of: str, *, rank_by: tuple[str, str] = ("miou", "maximize")) -> str:
-    """The whole report.md: counts, objectives, ranking table, plot, failures; ``front_of`` names what
-    summary's ``pareto`` column is the front of, ``rank_by`` what the table is ordered by."""
+                    plot_name: str, front_of: str, *, rank_by: tuple[str, str] = ("miou", "maximize"),
+                    verdict: str = "", race_plot: str | None = None, rules: RaceRules = RaceRules()) -> str:
+    """The whole report.md: verdict, counts, objectives, ranking table, plots, failures; ``front_of`` names what
+    summary's ``pareto`` column is the front of, ``rank_by`` what the table is ordered by, ``rules`` what
+    P(best) and the verdict were weighed with."""
     objectives = ", ".join(f"{metric} ({direction})" for metric, direction in heading.objectives)
-    lines = [f"# Study report: {heading.name}", "", state_counts(trials), "", f"Objectives: {objectives}.", ""]
+    lines = [f"# Study report: {heading.name}", ""]
+    if verdict:
+        lines += [f"**{verdict}**", ""]
+    lines += [state_counts(trials), "", f"Objectives: {objectives}.", ""]
+    if heading.race is not None:
+        race = heading.race
+        lines += [f"Seeds raced: {race.minimum} for every architecture, then a round at a time for those a "
+                  f"{race.test} test at {race.confidence:.0%} cannot tell from the best"
+                  f"{'' if race.top == 1 else f' {race.top}'}, up to {race.maximum}.", ""]
     if summary.empty:
         lines += ["No trial has completed, so there is nothing to rank yet.", ""]
     else:
         if rank_by[0] != "miou":
             lines += [f"Nothing was trained (training: none): ranked by {rank_by[0]} ({rank_by[1]}).", ""]
-        lines += [_ranking_intro(summary), "", "## Ranking", "", *markdown_table(_ranking_cells(summary)), ""]
+        lines += [_ranking_intro(summary)]
+        if "p_best" in summary.columns:
+            lines[-1] += " " + _probability_method(rules)
+        lines += ["", "## Ranking", "", *markdown_table(_ranking_cells(summary)), ""]
         if len(summary) > MARKDOWN_ROWS:
             lines += [f"Top {MARKDOWN_ROWS} of {len(summary)} shown; report.csv holds them all.", ""]
         lines += [f"On the Pareto front of {front_of}: {int(summary['pareto'].sum())} "
@@ -39,8 +56,16 @@ def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.Dat
         if unplotted:
             lines += [f"{unplotted} without {x_metric} not plotted.", ""]
     lines += [f"![mIoU against {x_metric}]({plot_name})", ""]
+    if race_plot is not None:
+        lines += [f"![each architecture's mIoU interval as its seeds came in]({race_plot})", ""]
     lines += _failure_section(trials)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _probability_method(rules: RaceRules) -> str:
+    top = f" and P(top {rules.top}), the share among the {rules.top} best" if rules.top > 1 else ""
+    return (f"P(best) is the share of {SAMPLES} draws from the posterior of the mean mIoUs (flat prior, "
+            f"{rules.test} model of seed noise: {TEST_WORDS[rules.test]}) in which the architecture is best{top}.")
 
 
 def state_counts(trials: pd.DataFrame) -> str:
@@ -73,6 +98,9 @@ def _ranking_cells(summary: pd.DataFrame) -> pd.DataFrame:
         cells[f"{CONFIDENCE:.0%} CI"] = [_interval(low, high) for low, high in zip(top["miou_ci_low"],
                                                                                      top["miou_ci_high"])]
         cells["tied"] = [_tie_mark(rank, tied) for rank, tied in enumerate(top["tied_with_best"])]
+        for column in (column for column in top.columns if column == "p_best" or column.startswith("p_top_")):
+            title = "P(best)" if column == "p_best" else f"P(top {column.removeprefix('p_top_')})"
+            cells[title] = top[column].map(lambda value: _cell(value, 2))
         cells["runs"] = top["runs"].map(str)
     else:
         cells["trial"] = top["number"].map(str)

@@ -40,10 +40,8 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
     trials = trials.reindex(columns=[*trials.columns, *(c for c in ARCHITECTURE_COLUMNS if c not in trials.columns)])
     proxies = [column for column in trials.columns if column.startswith(PROXY_PREFIX)]
     scores = [column for column in SCORE_COLUMNS if column in trials.columns]
-    complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
-    keys = ["arch_hash", *choices]
-    # The same architecture and choices with the same seed is the same run, counted once.
-    complete = complete.drop_duplicates([*keys, "seed"], keep="first")
+    keys = architecture_keys(trials)
+    complete = seed_runs(trials)
     if not group_seeds or not complete.duplicated(keys).any():
         columns = ["number", "arch_hash", "seed", "miou", *scores, *ARCHITECTURE_COLUMNS, *proxies, *choices]
         table = _ranked(complete[columns], rank_by, "miou")
@@ -56,6 +54,24 @@ def summarize(trials: pd.DataFrame, *, group_seeds: bool = True,
     table = table[["arch_hash", "miou_mean", "miou_std", "runs", *scores, *ARCHITECTURE_COLUMNS, *proxies, *choices]]
     table = _ranked(table, rank_by, "miou_mean")
     return _with_intervals(table, table["miou_mean"], table["miou_std"], table["runs"])
+
+
+def architecture_keys(trials: pd.DataFrame) -> list[str]:
+    """The columns that tell architectures apart: the arch hash and every sampled choice."""
+    return ["arch_hash", *(column for column in trials.columns if column.startswith(CHOICE_PREFIX))]
+
+
+def seed_runs(trials: pd.DataFrame) -> pd.DataFrame:
+    """COMPLETE trials in trial order; the same architecture and choices with the same seed is the same run,
+    counted once."""
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("number", kind="stable")
+    return complete.drop_duplicates([*architecture_keys(trials), "seed"], keep="first")
+
+
+def row_keys(frame: pd.DataFrame, keys: list[str]) -> list[tuple]:
+    """Each row's architecture key as a hashable tuple (a missing choice is None, which equals itself)."""
+    return [tuple(None if pd.isna(value) else value for value in row)
+            for row in frame[keys].itertuples(index=False, name=None)]
 
 
 def _ranked(table: pd.DataFrame, rank_by: tuple[str, str], miou_column: str) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""write_report: the run directory in, report.md, report.csv and pareto.png out, each written atomically."""
+"""write_report: the run directory in, report.md, report.csv, pareto.png and race.png out, each written atomically."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archsearch.errors import SpecError
+import numpy as np
+import pandas as pd
+
 from archsearch.io import write_files_atomic
-from archsearch.report.figure import PLOT_X_METRICS, pareto_figure
+from archsearch.race.decision import RaceRules
+from archsearch.report.best import RunsEvidence, race_history, runs_evidence
+from archsearch.report.figure import PLOT_X_METRICS, pareto_figure, race_figure
 from archsearch.report.markdown import report_markdown
-from archsearch.report.ranking import objective_column, pareto_front, summarize
+from archsearch.report.ranking import objective_column, pareto_front, row_keys, summarize
 from archsearch.run.study_file import load_study_heading
 from archsearch.run.trials_table import load_trials
 
@@ -30,14 +35,15 @@ def mixed_recipes_notice(trials) -> str | None:
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """Where ``write_report`` put its three files."""
+    """Where ``write_report`` put its four files."""
 
     markdown: Path
     table: Path
     plot: Path
+    race: Path
 
 
-REPORT_FILE_NAMES = ("report.md", "report.csv", "pareto.png")
+REPORT_FILE_NAMES = ("report.md", "report.csv", "pareto.png", "race.png")
 
 
 def check_report_target(out_dir: Path, run_dir: Path) -> None:
@@ -52,19 +58,32 @@ def check_report_target(out_dir: Path, run_dir: Path) -> None:
                         value=str(out_dir), allowed="another directory, or --force to replace them")
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None) -> ReportFiles:
-    """Write ``report.md``, ``report.csv`` and ``pareto.png`` into ``out_dir`` (default: the run dir).
+MIOU_KINDS = ("miou", "miou_best")
+"""What a report's mIoU is: each trial's final evaluation, or its best (the number RegSeg reports)."""
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None,
+                 miou: str | None = None) -> ReportFiles:
+    """Write ``report.md``, ``report.csv``, ``pareto.png`` and ``race.png`` into ``out_dir`` (default: the run dir).
 
     The plot puts mIoU against ``x_metric``: by default the latency ratio when any architecture
     has one (a relative budget), else latency when any has one, else MACs. A run with no COMPLETE
-    trial still gets a report that says so.
+    trial still gets a report that says so. The report opens with the verdict (``report.best``); a study
+    that trains nothing has no race and no race.png. ``miou`` ``miou_best`` ranks by each trial's best
+    evaluation instead of its final one; None: ``miou_best`` when the study's first objective is.
     """
+    if miou is not None and miou not in MIOU_KINDS:
+        raise SpecError("unknown mIoU kind", path="miou", value=miou, allowed=", ".join(MIOU_KINDS))
     if x_metric is not None and x_metric not in PLOT_X_METRICS:
         raise SpecError("cannot plot mIoU against this", path="x_metric", value=x_metric,
                         allowed=", ".join(PLOT_X_METRICS))
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
     heading = load_study_heading(run_dir)
+    if miou is None:
+        miou = "miou_best" if heading.objectives[0][0] == "miou_best" else "miou"
+    if miou == "miou_best":  # the table's mIoU columns then hold each trial's best evaluation
+        trials = trials.assign(miou=trials["miou_best"])
     # A study that trains nothing (``training: none``) is ranked by its first objective, a proxy or a cost.
     complete = trials["state"] == "COMPLETE"
     trained_nothing = bool(complete.any() and trials.loc[complete, "miou"].isna().all())
@@ -81,18 +100,49 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
         front_of = f"{'mIoU' if rank_by[0] == 'miou' else rank_by[0]} against {x_metric}" + (
             ", as plotted" if rank_by[0] == "miou" else "")
     summary["pareto"] = pareto_front(summary, objectives)
+    rules = heading.race or RaceRules()
+    found = None if trained_nothing else runs_evidence(trials, rules)
+    if found is not None:
+        summary = with_probabilities(summary, found)
     out_dir = Path(run_dir if out_dir is None else out_dir)
-    markdown_name, table_name, plot_name = REPORT_FILE_NAMES
-    files = ReportFiles(markdown=out_dir / markdown_name, table=out_dir / table_name, plot=out_dir / plot_name)
+    markdown_name, table_name, plot_name, race_name = REPORT_FILE_NAMES
+    files = ReportFiles(markdown=out_dir / markdown_name, table=out_dir / table_name, plot=out_dir / plot_name,
+                        race=out_dir / race_name)
     # Everything is rendered before anything is written: a failure while rendering leaves the old report.
     table = summary.to_csv(index=False)
-    png = io.BytesIO()
+    png, race_png = io.BytesIO(), io.BytesIO()
     pareto_figure(summary, x_metric, title=heading.name).savefig(png, format="png", dpi=120)
-    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of, rank_by=rank_by)
+    verdict = (found.evidence.verdict if found is not None
+               else f"no verdict: nothing was trained, so no architecture is best at mIoU (ranked by {rank_by[0]})")
+    markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of, rank_by=rank_by,
+                               verdict=verdict, race_plot=files.race.name if found is not None else None,
+                               rules=rules)
     notice = mixed_recipes_notice(trials)
+    if miou == "miou_best":
+        best = "mIoU here is each trial's best evaluation (miou_best in trials.csv), not its final one."
+        notice = f"{notice}\n\n{best}" if notice else best
     if notice:  # right under the title: before any figure is read
         title, _, rest = markdown.partition("\n")
         markdown = f"{title}\n\n{notice}\n{rest}"
-    write_files_atomic({files.table: table.encode("utf-8"), files.plot: png.getvalue(),
-                        files.markdown: markdown.encode("utf-8")})
+    written = {files.table: table.encode("utf-8"), files.plot: png.getvalue(), files.markdown: markdown.encode("utf-8")}
+    if found is not None:
+        steps = race_history(found.observations, rules)
+        race_figure(steps, found, title=heading.name).savefig(race_png, format="png", dpi=120)
+        written[files.race] = race_png.getvalue()
+    write_files_atomic(written)
     return files
+
+
+def with_probabilities(summary: pd.DataFrame, found: RunsEvidence) -> pd.DataFrame:
+    """``p_best`` (and ``p_top_<k>`` for a race for the top k) after the tie column, matched by architecture."""
+    index = {key: position for position, key in enumerate(found.observations.arms)}
+    rows = [index.get(key) for key in row_keys(summary, found.key_columns)]
+    probabilities = found.evidence.probabilities
+    columns = {"p_best": probabilities.p_best}
+    if found.evidence.rules.top > 1:
+        columns[f"p_top_{found.evidence.rules.top}"] = probabilities.p_top
+    summary = summary.copy()
+    position = summary.columns.get_loc("tied_with_best") + 1
+    for offset, (name, values) in enumerate(columns.items()):
+        summary.insert(position + offset, name, [np.nan if row is None else values[row] for row in rows])
+    return summary

@@ -21,6 +21,7 @@ PID = "pid"
 NODE_ID = "node_id"              # the Ray node it ran on
 RAY_EXPERIMENT = "ray_experiment"
 RAY_TRIAL_ID = "ray_trial_id"
+RUNTIME = "runtime"              # OpenMP's variables (and their sources) and torch threads it ran with
 RECIPE = "recipe"                # the fingerprint of the settings it was trained with (run.guard)
 INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation before the last
 

@@ -15,18 +15,20 @@ import yaml
 
 from archsearch.io import read_yaml
 from archsearch.io import write_text_atomic
-from archsearch.study.config import parse_record
+from archsearch.race.decision import RaceRules
+from archsearch.study.config import RacingSeeds, parse_record
 
 STUDY_FILE = "study.yaml"
 
 
 @dataclass(frozen=True)
 class StudyHeading:
-    """What a report or an export needs from study.yaml: its name, what it optimises, its input size."""
+    """What a report or an export needs from study.yaml: its name, what it optimises, its input size, its race."""
 
     name: str
     objectives: list[tuple[str, str]]
     input_size: tuple[int, int]
+    race: RaceRules | None = None  # seeds raced (``seeds: {race: ...}``): its test, confidence and top k
 
 
 def write_study_file(run_root: Path, raw: dict[str, Any]) -> None:
@@ -37,4 +39,5 @@ def load_study_heading(run_dir: Path) -> StudyHeading:
     path = Path(run_dir) / STUDY_FILE
     study = parse_record(read_yaml(path), source=str(path))
     return StudyHeading(name=study.name or Path(run_dir).name, objectives=study.objective_pairs(),
-                        input_size=study.input_size)
+                        input_size=study.input_size,
+                        race=study.seeds.race.rules() if isinstance(study.seeds, RacingSeeds) else None)

@@ -74,6 +74,9 @@ _LISTED: tuple[Column, ...] = (
     Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
     metric_column("supernet_miou"),         # its subnet of the study's supernet, recalibrated (supernet:)
+    Column("runtime", "text"),                # OpenMP's waiting and torch threads, as JSON (archsearch.runtime)
+    metric_column("miou_best"),             # the best of the trial's evaluations (what RegSeg reports)
+    Column("miou_best_step", "integer"),      # the step of that evaluation
 )
 COLUMNS: tuple[Column, ...] = _LISTED + tuple(metric_column(metric.name) for metric in REGISTRY
                                               if metric.name not in {column.name for column in _LISTED})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from archsearch.run import attributes
 from archsearch.search.lifecycle import finished
+from archsearch.search.racing import race_over
 from archsearch.study.config import BACKENDS, StudyConfig
 
 if TYPE_CHECKING:
@@ -36,10 +37,11 @@ class StudyOutcome:
     requested: int
     finished: int
     completed: int
+    race_over: bool = False  # a grid's race gave its last seed before ``requested`` trials
 
     @property
     def done(self) -> bool:
-        return self.finished >= self.requested and self.completed > 0
+        return (self.finished >= self.requested or self.race_over) and self.completed > 0
 
 
 def requested_trials(config: StudyConfig, grid_trials: int | None) -> int:
@@ -47,12 +49,19 @@ def requested_trials(config: StudyConfig, grid_trials: int | None) -> int:
     return config.trials if grid_trials is None else min(config.trials, grid_trials)
 
 
-def study_outcome(study: "optuna.Study", requested: int) -> StudyOutcome:
-    """The outcome of a run from its storage: finished trials (lost ones are retried) and feasible completes."""
+def grid_race_over(config: StudyConfig, study: "optuna.Study") -> bool:
+    """A grid's race gave its last seed: the study is done with fewer trials than its grid could hold (other
+    samplers sample new points instead)."""
+    return config.race is not None and config.sampler == "grid" and race_over(study, config)
+
+
+def study_outcome(study: "optuna.Study", config: StudyConfig, requested: int) -> StudyOutcome:
+    """The outcome of a run from its storage: finished trials (lost ones are retried), feasible completes, and
+    whether a grid's race is over."""
     trials = study.get_trials(deepcopy=False)
     return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
                         completed=sum(trial.state.name == "COMPLETE" and not trial.user_attrs.get(attributes.INFEASIBLE)
-                                      for trial in trials))
+                                      for trial in trials), race_over=grid_race_over(config, study))
 
 
 class SearchBackend:

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
+from archsearch.runtime import current
 from archsearch.study.identity import StudyIdentity
 from archsearch.study.config import StudyConfig
 from archsearch.search.trial import TrialMetrics, TrialRunner
@@ -105,7 +107,7 @@ class Outcome:
 def start_trial(trial: Trial, config: StudyConfig) -> Start:
     """Sample through ``trial``, give it its seed (a queued trial brings one) and find its trained twin.
 
-    A fresh valid point without a twin queues its other seeds. An error while sampling (a
+    A fresh valid point without a twin queues its other seeds (a race's first ``min``; the race gives more). An error while sampling (a
     structural error of the space, a distribution the sampler cannot draw from) is kept, not
     raised: the trial's life meets it and records it as the fail reason.
     """
@@ -121,7 +123,7 @@ def start_trial(trial: Trial, config: StudyConfig) -> Start:
     valid = point is not None and point.valid
     twin = trained_twin(trial, seed) if valid else None
     if fresh and valid and twin is None:
-        for other_seed in config.seeds[1:]:
+        for other_seed in config.initial_seeds[1:]:
             trial.study.enqueue_trial(trial.params, user_attrs={attributes.SEED: other_seed})
     return Start(seed=seed, point=point, error=error, twin=twin)
 
@@ -156,6 +158,9 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         record(facts)
 
     try:
+        training = runner.study.training
+        threads = training.num_threads if training is not None and training.num_threads else torch.get_num_threads()
+        keep({attributes.RUNTIME: current().record(threads)})
         point = draw()
         if not point.valid:
             raise InvalidPoint(point.invalid_reason)
@@ -211,7 +216,8 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
     """
     attrs = dict(outcome.attrs)
     if outcome.state != COMPLETE:
-        attrs.pop("miou", None)
+        for name in ("miou", "miou_best", "miou_best_step"):
+            attrs.pop(name, None)
     state = outcome.state
     values = None
     if state in (COMPLETE, INFEASIBLE):
@@ -233,7 +239,7 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
     """The values the sampler is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "supernet_miou") and infeasible
+    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "miou_best", "supernet_miou") and infeasible
               else float(metrics.value(objective.metric))
               for objective in config.objectives]
     for objective, value in zip(config.objectives, values):

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Container, Mapping, Sequence
 
@@ -32,6 +33,7 @@ from archsearch.study.config import StudyConfig
 from archsearch.search.backends import (SearchBackend, StudyOutcome, register_backend, requested_trials,
                                        study_outcome)
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
+from archsearch.search.racing import race_round
 from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import MAX_GRID_POINTS, Primitive, enumerate_grid, grid_size
 from archsearch.storage_url import hide_secret, masked
@@ -236,11 +238,12 @@ def requeue_dead_trials(study: optuna.Study) -> list[int]:
 
 
 def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
-    """For a grid study, queue the grid's points (each with every seed, in order) up to the study's trial count,
-    each once per study; returns the grid's trial count.
+    """For a grid study, queue the grid's points (each with every seed in order, or a race's first ``min``) up to
+    the study's trial count, each once per study; returns the grid's trial count (at most, for a race).
 
     Only the trials this run will train are queued, so a run of fewer trials than the grid has leaves no
-    WAITING rows behind when it finishes; a later run with more trials queues the next points.
+    WAITING rows behind when it finishes; a later run with more trials queues the next points. A race queues
+    its further seeds round by round.
     """
     if config.sampler != "grid":
         return None
@@ -248,9 +251,10 @@ def enqueue_grid(config: StudyConfig, study: optuna.Study) -> int | None:
     total = attrs.get(attributes.STUDY_GRID_TRIALS)
     queued = attrs.get(attributes.STUDY_GRID_QUEUED, total or 0)  # studies queued before this: the whole grid
     if total is None or queued < min(config.trials, total):
-        trials = [(params, seed) for params in enumerate_grid_with_fixed(config) for seed in config.seeds]
-        total = len(trials)
-        wanted = min(config.trials, total)
+        points = enumerate_grid_with_fixed(config)
+        trials = [(params, seed) for params in points for seed in config.initial_seeds]
+        total = len(points) * len(config.seeds)
+        wanted = min(config.trials, len(trials))
         for params, seed in trials[queued:wanted]:
             study.enqueue_trial(params, user_attrs={attributes.SEED: seed})
         study.set_user_attr(attributes.STUDY_GRID_QUEUED, max(queued, wanted))
@@ -339,27 +343,55 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
         if on_trial_end is not None:
             on_trial_end(trial, _count_finished(study), requested)
 
+    def wait_for_others() -> None:
+        # Other processes run the last trials: wait for them instead of calling the study unfinished.
+        # One whose process dies is queued again (here at once, elsewhere after the heartbeat's grace).
+        time.sleep(WAIT_SECONDS)
+        with run_dir.lock("queue"):
+            requeue_dead_trials(study)
+
     write_trials_csv(study, run_dir)
     try:
-        while True:
-            trials = study.get_trials(deepcopy=False)
-            done = sum(finished(trial) for trial in trials)
-            running = sum(trial.state == TrialState.RUNNING for trial in trials)
-            if done >= requested:
-                break
-            if done + running >= requested:
-                # Other processes run the last trials: wait for them instead of calling the study unfinished.
-                # One whose process dies is queued again (here at once, elsewhere after the heartbeat's grace).
-                time.sleep(WAIT_SECONDS)
-                with run_dir.lock("queue"):
-                    requeue_dead_trials(study)
-                continue
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after_trial])
+        search_loop(study, config, objective, requested, after_trial=after_trial, wait_for_others=wait_for_others,
+                    queue_lock=lambda: run_dir.lock("queue"))
     finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
         write_trials_csv(study, run_dir)
     if config.supernet is not None and config.supernet.retrain_top:  # the supernet's best, trained stand-alone
         objective.runner.retrain_top(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    return study_outcome(study, requested)
+    return study_outcome(study, config, requested)
+
+
+def search_loop(study: optuna.Study, config: StudyConfig, objective: Callable[[Trial], Any], requested: int, *,
+                after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+                wait_for_others: Callable[[], None] = lambda: time.sleep(WAIT_SECONDS),
+                queue_lock: Callable[[], AbstractContextManager] = nullcontext) -> bool:
+    """Run trials one at a time until ``requested`` have finished or a grid's race is over (returns whether it
+    was): the queue first (a grid, other seeds, retries, a race's round), else the sampler's next point.
+
+    The objective answers each trial: training (``Objective``), or a table of earlier results (the racing
+    replay benchmark runs this same loop over an in-memory storage).
+    """
+    callbacks = [after_trial] if after_trial is not None else []
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(finished(trial) for trial in trials)
+        running = sum(trial.state == TrialState.RUNNING for trial in trials)
+        if done >= requested:
+            return False
+        if done + running >= requested:
+            wait_for_others()
+            continue
+        if config.race is not None:
+            with queue_lock():
+                turn = race_round(study, config)
+            # A grid has no new points to sample: its study ends with its race (other samplers sample anew).
+            if config.sampler == "grid" and turn.queued == turn.waiting == 0:
+                if not turn.running:
+                    return True
+                wait_for_others()
+                continue
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
+
 
 
 def _count_finished(study: optuna.Study) -> int:

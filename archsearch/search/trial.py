@@ -9,13 +9,16 @@ import itertools
 import time
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Callable, Mapping
 
 import torch
 
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
+from archsearch.data.class_uniform import ClassUniformSampler, class_index
+from archsearch.data.registry import archsearch_cache
+from archsearch.errors import SpecError
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict, write_text_atomic
@@ -31,7 +34,8 @@ from archsearch.arch.spec import ArchSpec, load_spec
 from archsearch.space.sampling import Primitive
 from archsearch.supernet.training import (calibration_batches, checkpoint_step, evaluate_subnet, load_supernet,
                                           train_supernet)
-from archsearch.train import loader_settings, make_loader, train_and_evaluate
+from archsearch.train import TrainConfig, TrainResult, loader_settings, make_loader, train_and_evaluate
+from archsearch.train.distributed import train_in_processes
 
 PROXY_BATCHES = 3
 PROXY_BATCH_SIZE = 8  # when the study trains nothing, so has no batch size of its own
@@ -57,6 +61,8 @@ class TrialMetrics(PointLatency):
     output_stride: int
     miou: float | None = None
     supernet_miou: float | None = None
+    miou_best: float | None = None
+    miou_best_step: int | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
     data_wait_fraction: float | None = None
@@ -107,6 +113,7 @@ class TrialRunner:
         self.run_dir = run_dir
         self._analyses: dict[str, Analysis] = {}
         self._computed: dict[str, dict[str, float]] = {}
+        self._class_index: dict | None = None
 
     @cached_property
     def _datasets(self):
@@ -180,6 +187,30 @@ class TrialRunner:
         scores = compute_proxies(untrained_model, batches, self.study.proxies)
         return replace(metrics, proxies=scores, proxy_seconds=time.perf_counter() - started)
 
+    def _train_in_processes(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
+                            on_evaluation: Callable[[int, float], None] | None, config: TrainConfig,
+                            started: float, weights_path: Path | None) -> TrialMetrics:
+        """``training.processes`` > 1: one trial as that many processes (archsearch.train.distributed)."""
+        if self.study.augmentation.class_uniform_sampling == "per_epoch" and self.study.augmentation.class_uniform_pct:
+            raise SpecError("class-uniform epochs are drawn in one process", path="training.processes",
+                            value=config.processes, allowed="1 with augmentation.class_uniform_sampling: per_epoch")
+        train_set, val_set = self._datasets
+        result, weights = train_in_processes(partial(build, spec, num_classes=self.num_classes), train_set, val_set,
+                                             config, on_evaluation=on_evaluation)
+        write_state_dict(weights_path or self.run_dir.weights_path(trial_number), weights)
+        return self._trained(metrics, result, started)
+
+    def _class_uniform_sampler(self, seed: int) -> ClassUniformSampler | None:
+        """RegSeg's class-uniform epochs when the augmentation asks for them; the index is built once."""
+        augmentation = self.study.augmentation
+        if augmentation.class_uniform_sampling != "per_epoch" or augmentation.class_uniform_pct == 0.0:
+            return None
+        train_set = self._datasets[0]
+        if self._class_index is None:
+            self._class_index = class_index(train_set, augmentation.class_uniform_tile,
+                                            archsearch_cache() / "class_index")
+        return ClassUniformSampler(len(train_set), self._class_index, augmentation.class_uniform_pct, seed)
+
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
               on_evaluation: Callable[[int, float], None] | None, *, weights: Path | None = None) -> TrialMetrics:
         """Train the point stand-alone and save its weights (at ``weights``, by default the trial's)."""
@@ -188,16 +219,24 @@ class TrialRunner:
         config = replace(self.study.training, seed=metrics.seed)
         torch.manual_seed(metrics.seed)
         check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
-                            num_classes=self.num_classes, batch_size=config.batch_size, device=config.device)
+                            num_classes=self.num_classes, batch_size=config.batch_size // config.processes,
+                            device=config.device)
+        if config.processes > 1:
+            return self._train_in_processes(spec, metrics, trial_number, on_evaluation, config, started, weights)
         model = build(spec, num_classes=self.num_classes)
         loading = loader_settings(config)
         train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=metrics.seed, drop_last=True,
-                                   **loading)
+                                   sampler=self._class_uniform_sampler(metrics.seed), **loading)
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, seed=metrics.seed, **loading)
         result = train_and_evaluate(model, train_loader, val_loader, config, on_evaluation=on_evaluation)
         write_state_dict(weights or self.run_dir.weights_path(trial_number), model.state_dict())
+        return self._trained(metrics, result, started)
+
+    @staticmethod
+    def _trained(metrics: TrialMetrics, result: TrainResult, started: float) -> TrialMetrics:
         earlier = {step: miou for step, miou in result.history[:-1]}
-        return replace(metrics, miou=result.miou, train_seconds=result.train_seconds, miou_history=earlier,
+        return replace(metrics, miou=result.miou, miou_best=result.miou_best, miou_best_step=result.miou_best_step,
+                       train_seconds=result.train_seconds, miou_history=earlier,
                        eval_seconds=result.eval_seconds, data_wait_fraction=result.data_wait_fraction,
                        trial_seconds=time.perf_counter() - started)
 

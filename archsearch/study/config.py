@@ -24,6 +24,9 @@ from archsearch.schema import parse_dataclass, require
 from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
 from archsearch.latency.budget import Constraint, LatencyBudget
+from archsearch.race.decision import DEFAULT_TEST, RaceRules
+from archsearch.race.model import Test
+from archsearch.runtime import RuntimeSettings
 from archsearch.train.proxy_names import PROXY_NAMES
 from archsearch.space.bounds import check_fixed, narrowed_parameters
 from archsearch.space.sampling import Space, load_space, parse_space
@@ -92,6 +95,38 @@ class Screening:
     def validate(self) -> None:
         require(self.margin >= 0, "expected a number >= 0 (a fraction of the latency budget)", path="margin",
                 value=self.margin)
+
+
+@dataclass(frozen=True)
+class RaceSettings:
+    """Seeds raced onto the contenders (see race.decision): ``min`` seeds for every architecture, then a
+    seed a round for those a ``test`` at ``confidence`` cannot yet tell from the best (the ``top`` best),
+    up to ``max``. The seeds are 0, 1, ... in that order."""
+
+    min: int = 2
+    max: int = 8
+    confidence: float = 0.95
+    top: int = 1
+    test: Test = DEFAULT_TEST
+
+    def validate(self) -> None:
+        require(self.min >= 2, "a race measures seed-to-seed spread, which needs 2 seeds", path="min",
+                value=self.min, allowed="an integer >= 2")
+        require(self.min <= self.max <= 1000, "expected min <= max <= 1000", path="max", value=self.max,
+                allowed=f"an integer from {self.min} to 1000")
+        require(0.5 <= self.confidence < 1, "expected a confidence from 0.5 to below 1", path="confidence",
+                value=self.confidence, allowed="e.g. 0.9, 0.95, 0.99")
+        require(self.top >= 1, "expected a positive integer", path="top", value=self.top)
+
+    def rules(self) -> RaceRules:
+        return RaceRules(minimum=self.min, maximum=self.max, confidence=self.confidence, top=self.top, test=self.test)
+
+
+@dataclass(frozen=True)
+class RacingSeeds:
+    """``seeds: {race: {...}}``: the other form of a study's seeds (the plain one is a list)."""
+
+    race: RaceSettings
 
 
 @dataclass(frozen=True)
@@ -170,7 +205,7 @@ class StudyFile:
     sampler: str | dict[str, Any] | None = None
     pruner: str | dict[str, Any] | None = None
     trials: int = 10
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] | RacingSeeds = (0,)  # a list: every point with every seed; {race: ...}: raced
     storage: str | None = None
     latency: LatencySettings | None = None  # its input_size, unless given, is the study's
     constraints: dict[ConstraintMetric, Bounds] = field(default_factory=dict)
@@ -179,6 +214,7 @@ class StudyFile:
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
     supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
+    runtime: dict[str, Any] | None = None  # OpenMP's waiting (RuntimeSettings); applied before torch loads
 
     def validate(self) -> None:
         require(self.name is None or STUDY_NAME.fullmatch(self.name) is not None, "not a study name", path="name",
@@ -200,11 +236,12 @@ class StudyFile:
                         value=metric, allowed="a proxy.<name>, a cost, or a training recipe under training:")
         self._check_supernet(metrics)
         require(self.trials >= 1, "expected a positive integer", path="trials", value=self.trials)
-        require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
-                "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
-        for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
-            require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
-                    allowed="an integer from 0 to 2**32 - 1")
+        if not isinstance(self.seeds, RacingSeeds):
+            require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds),
+                    "expected a non-empty list of distinct integers", path="seeds", value=list(self.seeds))
+            for index, seed in enumerate(self.seeds):  # torch, numpy and Optuna take 32-bit seeds
+                require(0 <= seed < 2**32, "seed out of range", path=f"seeds[{index}]", value=seed,
+                        allowed="an integer from 0 to 2**32 - 1")
         require(self.storage is None or "://" in self.storage, "expected an SQLAlchemy URL", path="storage",
                 value=masked(self.storage) if self.storage is not None else None,
                 allowed="sqlite:///path.db, postgresql://user@host/db, ... (null: SQLite in the run directory)")
@@ -279,6 +316,8 @@ class StudyConfig:
     resources: Resources
     proxies: tuple[str, ...] = ()
     supernet: SupernetSettings | None = None
+    runtime: RuntimeSettings | None = None  # None: no runtime: section (archsearch's defaults)
+    race: RaceRules | None = None  # seeds raced onto the contenders; ``seeds`` then lists the race's seeds
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     @property
@@ -290,6 +329,11 @@ class StudyConfig:
     def budget(self) -> LatencyBudget:
         """The study's constraints and screening as the one object trials ask "within budget?" (built once)."""
         return LatencyBudget.of(self.constraints, self.screening.margin if self.screening is not None else None)
+
+    @property
+    def initial_seeds(self) -> tuple[int, ...]:
+        """The seeds a new point is trained with at once: all of them, or a race's first ``min``."""
+        return self.seeds[:self.race.minimum] if self.race is not None else self.seeds
 
     def with_overrides(self, *, trials: int | None = None, backend: str | None = None) -> "StudyConfig":
         return replace(self, trials=trials if trials is not None else self.trials,
@@ -338,6 +382,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
     require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
             path="pruner.name", value=pruner.name, allowed="none")
     latency = _latency(study, raw)
+    racing = isinstance(study.seeds, RacingSeeds)
     constraints = tuple(Constraint(metric, bounds.max, bounds.min,
                                    _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
                         for metric, bounds in study.constraints.items())
@@ -353,10 +398,13 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         training=None if study.training == "none" else TrainConfig.from_dict(study.training, source),
         objectives=study.objectives,
         sampler=sampler.name, sampler_seed=sampler.seed, sampler_options=sampler_options, pruner=pruner.name,
-        pruner_options=pruner_options, trials=study.trials, seeds=study.seeds,
+        pruner_options=pruner_options, trials=study.trials,
+        seeds=tuple(range(study.seeds.race.max)) if racing else study.seeds,
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
-        resources=study.resources, proxies=study.proxies, supernet=study.supernet, raw=raw)
+        resources=study.resources, proxies=study.proxies, supernet=study.supernet,
+        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source),
+        race=study.seeds.race.rules() if racing else None, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:

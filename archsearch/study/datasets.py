@@ -6,7 +6,7 @@ Trials train on them (``search.trial``) and the checks before a run read them (`
 
 from __future__ import annotations
 
-from archsearch.data import build_dataset, eval_transforms
+from archsearch.data import build_dataset
 from archsearch.data.registry import PREPARATION
 from archsearch.errors import SpecError
 from archsearch.study.config import StudyConfig
@@ -21,7 +21,7 @@ def study_datasets(study: StudyConfig):
     try:
         train = build_dataset(dataset.name, dataset.root, train_split,
                               study.augmentation.train_transforms(study.input_size), **options)
-        val = build_dataset(dataset.name, dataset.root, val_split, eval_transforms(), **options)
+        val = build_dataset(dataset.name, dataset.root, val_split, study.augmentation.eval_transforms(), **options)
     except SpecError as error:
         if error.source or error.path not in options:
             raise

@@ -54,6 +54,8 @@ class MetricInfo:
 REGISTRY: tuple[MetricInfo, ...] = (
     MetricInfo("miou", "maximize", "", "float", "mean IoU on the val split after training", objective=True,
                shown=True),
+    MetricInfo("miou_best", "maximize", "", "float",
+               "the best of the trial's evaluations on the val split (what RegSeg reports)", objective=True),
     MetricInfo("supernet_miou", "maximize", "", "float", "mIoU of the point's subnet of the study's supernet",
                objective=True, per_architecture="mean"),
     MetricInfo("latency_ms", "minimize", "ms", "float", "median latency of the deploy form (latency: settings)",

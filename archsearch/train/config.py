@@ -16,15 +16,21 @@ from typing import Annotated, Any, Literal
 from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
 from archsearch.schema import Range, check_fields, parse_dataclass
+from archsearch.train.schedules import WARMUP_STYLES
 
 Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["poly", "cosine"]
 Loss = Literal["cross_entropy", "ohem"]
 AmpDtype = Literal["bf16", "fp16"]
+DecayExemption = Literal["none", "norms_and_biases", "batchnorm"]
+OhemNormalisation = Literal["weight_sum", "kept_pixels"]
+WarmupStyle = Literal[WARMUP_STYLES]  # type: ignore[valid-type]
 OPTIMIZERS: tuple[str, ...] = typing.get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = typing.get_args(Schedule)
 LOSSES: tuple[str, ...] = typing.get_args(Loss)
 AMP_DTYPES: tuple[str, ...] = typing.get_args(AmpDtype)
+DECAY_EXEMPTIONS: tuple[str, ...] = typing.get_args(DecayExemption)
+OHEM_NORMALISATIONS: tuple[str, ...] = typing.get_args(OhemNormalisation)
 AT_LEAST_ONE = Range(1)
 POSITIVE = Range(0.0, exclusive_minimum=True)
 NOT_NEGATIVE = Range(0.0)
@@ -40,6 +46,8 @@ class TrainConfig:
     ``ohem_threshold`` and ``ohem_min_kept`` apply only to ``loss: ohem``; ``momentum``
     and ``nesterov`` only to ``optimizer: sgd``. ``eval_every`` adds intermediate
     evaluations (reported for pruning) to the one at the end; None means only that one.
+    ``eval_every_epochs`` and ``eval_last_epochs`` add evaluations at the ends of epochs (every
+    N-th, and each of the last K: RegSeg's schedule); every trial records its best evaluation too.
     ``num_threads`` None leaves torch's thread count as it is.
 
     Speed: ``amp`` runs forward and loss under ``torch.autocast`` in bf16 or fp16 (fp16
@@ -47,8 +55,16 @@ class TrainConfig:
     convolutions on tensor cores); ``compile`` wraps the model in ``torch.compile``.
     ``num_workers`` data-loading processes (None: :func:`default_workers` decides) feed
     the trainer. ``warmup_factor`` is the learning rate's share at the first warmup step
-    (None: ``1 / (warmup_iterations + 1)``). ``decay_norm_and_bias`` false leaves
-    BatchNorm weights and every bias without weight decay (RegSeg's ``bn_weight_decay``).
+    (None: ``1 / (warmup_iterations + 1)``); ``warmup_style`` ``multiplied`` multiplies the ramp into
+    a decay over the whole budget (RegSeg) instead of decaying after it. ``weight_decay_exempt``:
+    ``batchnorm`` leaves BatchNorm parameters undecayed (RegSeg's ``bn_weight_decay: False``),
+    ``norms_and_biases`` every norm weight and bias. ``ohem_normalisation`` ``kept_pixels``
+    averages the kept pixels' weighted losses over their count (mmseg's OhemCrossEntropy),
+    ``weight_sum`` over the sum of their class weights.
+
+    ``processes`` > 1 trains one trial as that many processes (torch.distributed, one device each;
+    archsearch.train.distributed): ``batch_size`` is split evenly among them, each normalises its
+    own share in BatchNorm (``sync_batchnorm``: over all of them) and keeps its own OHEM pixels.
     """
 
     iterations: Annotated[int | None, AT_LEAST_ONE] = None
@@ -59,18 +75,22 @@ class TrainConfig:
     momentum: Annotated[float, Range(0.0, 1.0, exclusive_maximum=True)] = 0.9
     nesterov: bool = False
     weight_decay: Annotated[float, NOT_NEGATIVE] = 5e-4
-    decay_norm_and_bias: bool = True
+    weight_decay_exempt: DecayExemption = "none"
     schedule: Schedule = "poly"
     poly_power: Annotated[float, NOT_NEGATIVE] = 0.9
     warmup_iterations: Annotated[int, Range(0)] = 0
     warmup_factor: Annotated[float | None, Range(0.0, 1.0, exclusive_minimum=True)] = None
+    warmup_style: WarmupStyle = "sequential"
     loss: Loss = "cross_entropy"
     ohem_threshold: Annotated[float, Range(0.0, 1.0, exclusive_minimum=True)] = 0.7
     ohem_min_kept: Annotated[int, AT_LEAST_ONE] = 100_000
+    ohem_normalisation: OhemNormalisation = "weight_sum"
     class_weights: tuple[Annotated[float, NOT_NEGATIVE], ...] | None = None
     aux_weight: Annotated[float, NOT_NEGATIVE] = 0.4
     ignore_index: int = 255
     eval_every: Annotated[int | None, AT_LEAST_ONE] = None
+    eval_every_epochs: Annotated[int | None, AT_LEAST_ONE] = None
+    eval_last_epochs: Annotated[int, Range(0)] = 0
     seed: Annotated[int, Range(0, 2**63 - 1)] = 0
     num_threads: Annotated[int | None, AT_LEAST_ONE] = None
     device: str = "cpu"
@@ -78,6 +98,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     num_workers: Annotated[int | None, Range(0)] = None
+    processes: Annotated[int, AT_LEAST_ONE] = 1
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self)  # a config built in Python is checked as one read from a file
@@ -125,6 +147,9 @@ class TrainConfig:
                             allowed="false with momentum 0")
         if self.iterations is not None:
             self._check_warmup(self.iterations, "iterations")
+        if self.batch_size % self.processes:
+            raise SpecError("the batch must split evenly among the processes", path="batch_size",
+                            value=self.batch_size, allowed=f"a multiple of processes ({self.processes})")
         if self.warmup_factor is not None and self.warmup_iterations == 0:
             raise SpecError("warmup_factor needs warmup steps", path="warmup_factor", value=self.warmup_factor,
                             allowed="null, or warmup_iterations > 0")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archsearch.train.metrics import ConfusionMatrix
@@ -17,7 +18,8 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, num_c
     """Count the model's predictions over ``loader``'s (images, targets) batches.
 
     The model runs in eval mode (BatchNorm uses running statistics) and is put back in
-    the mode it was in; it must already be on ``device``.
+    the mode it was in; it must already be on ``device``. Logits of another size than the targets
+    (an image resized for evaluation) are resized to the targets' (bilinear), as mmseg and RegSeg do.
     """
     matrix = ConfusionMatrix(num_classes, ignore_index, device)
     was_training = model.training
@@ -25,6 +27,8 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, num_c
     try:
         for images, targets in loader:
             logits = model(images.to(device, non_blocking=True).contiguous(memory_format=memory_format))
+            if logits.shape[-2:] != targets.shape[-2:]:
+                logits = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear", align_corners=False)
             matrix.update(logits.argmax(dim=1), targets.to(device, non_blocking=True))
     finally:
         model.train(was_training)

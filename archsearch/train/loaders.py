@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from archsearch.errors import SpecError
 from archsearch.train.config import TrainConfig
@@ -17,16 +17,17 @@ from archsearch.train.config import TrainConfig
 
 def make_loader(dataset: Dataset[Any], batch_size: int, *, shuffle: bool, seed: int,
                 num_workers: int = 0, drop_last: bool = False,
-                pin_memory: bool = False) -> DataLoader[Any]:
+                pin_memory: bool = False, sampler: Sampler[Any] | None = None) -> DataLoader[Any]:
     """A loader whose shuffling and worker randomness come from ``seed`` alone.
 
     The loader's generator advances as it is iterated, so build one loader per training
     run: a reused loader gives the second run a different order. Workers persist from
     one pass to the next (no re-forking per epoch); ``pin_memory`` (for a CUDA trainer)
-    lets host-to-device copies run asynchronously.
+    lets host-to-device copies run asynchronously. A ``sampler`` (seeded by its maker) replaces
+    shuffling.
     """
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      drop_last=drop_last, generator=torch.Generator().manual_seed(seed),
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers, drop_last=drop_last, generator=torch.Generator().manual_seed(seed),
                       worker_init_fn=_seed_worker if num_workers else None, pin_memory=pin_memory,
                       persistent_workers=num_workers > 0)
 

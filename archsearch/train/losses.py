@@ -39,21 +39,43 @@ class OhemCrossEntropy(nn.Module):
     ``threshold``; when fewer than ``min_kept`` pixels of the batch are that hard, the
     ``min_kept`` pixels with the lowest probability are kept instead (ties may keep a few
     more). Easy pixels give no gradient; ignored pixels are never kept.
+
+    ``normalisation`` ``weight_sum`` divides the kept pixels' weighted losses by the sum of their
+    class weights (``nn.CrossEntropyLoss``'s mean); ``kept_pixels`` is mmseg's OhemCrossEntropy
+    (mmsegmentation ``ohem_cross_entropy_loss.py``, which DDRNet, PIDNet and RDRNet train with):
+    it keeps the labelled pixels whose probability is below ``max(threshold, p[min(min_kept, n - 1)])``
+    (``p`` the ``n`` labelled probabilities sorted, strictly below) and divides by their count.
     """
 
     def __init__(self, *, threshold: float = 0.7, min_kept: int = 100_000,
-                 class_weights: Sequence[float] | None = None, ignore_index: int = 255) -> None:
+                 class_weights: Sequence[float] | None = None, ignore_index: int = 255,
+                 normalisation: str = "weight_sum") -> None:
         super().__init__()
         self.threshold = threshold
         self.min_kept = min_kept
         self.ignore_index = ignore_index
+        self.normalisation = normalisation
         self.register_buffer("class_weights", _as_tensor(class_weights))
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         pixel_losses = _pixel_cross_entropy(logits, target, self.ignore_index)
         weights = _pixel_weights(target, self.class_weights, self.ignore_index, logits.dtype)
-        hard = self._hard_pixels(pixel_losses.detach(), target != self.ignore_index)
+        labelled = target != self.ignore_index
+        if self.normalisation == "kept_pixels":
+            kept = self._mmseg_kept_pixels(pixel_losses.detach(), labelled)
+            return _weighted_mean(pixel_losses * weights, kept.to(pixel_losses.dtype))
+        hard = self._hard_pixels(pixel_losses.detach(), labelled)
         return _weighted_mean(pixel_losses, weights * hard)
+
+    def _mmseg_kept_pixels(self, pixel_losses: Tensor, labelled: Tensor) -> Tensor:
+        # p[min(min_kept, n - 1)] is the (min_kept + 1)-th smallest labelled probability, or the
+        # largest when there are no more than min_kept labelled pixels (unlabelled ones sort last at 2).
+        probability = torch.where(labelled, torch.exp(-pixel_losses), 2.0)
+        flat = probability.flatten()
+        kth = flat.kthvalue(min(self.min_kept + 1, flat.numel())).values
+        largest = torch.where(labelled, probability, -1.0).max()
+        cut = torch.clamp(torch.where(kth > 1.5, largest, kth), min=self.threshold)
+        return labelled & (probability < cut)
 
     def _hard_pixels(self, pixel_losses: Tensor, labelled: Tensor) -> Tensor:
         # exp(-cross entropy) is the softmax probability of the true class. Unlabelled
@@ -94,7 +116,8 @@ def build_loss(config: TrainConfig) -> SegmentationLoss:
     if config.loss == "ohem":
         pixel_loss: nn.Module = OhemCrossEntropy(
             threshold=config.ohem_threshold, min_kept=config.ohem_min_kept,
-            class_weights=config.class_weights, ignore_index=config.ignore_index)
+            class_weights=config.class_weights, ignore_index=config.ignore_index,
+            normalisation=config.ohem_normalisation)
     else:
         pixel_loss = CrossEntropy(class_weights=config.class_weights,
                                   ignore_index=config.ignore_index)

@@ -19,6 +19,7 @@ from archsearch.errors import SpecError
 from archsearch.train.config import TrainConfig
 from archsearch.train.divergence import DivergenceWatch
 from archsearch.train.evaluation import evaluate
+from archsearch.train.evaluations import best_evaluation, evaluation_steps
 from archsearch.train.loaders import cycle_batches
 from archsearch.train.losses import SegmentationLoss, build_loss
 from archsearch.train.metrics import ConfusionMatrix
@@ -37,7 +38,8 @@ class TrainResult:
     and ``pixel_accuracy`` are from the final evaluation; ``history`` holds
     ``(step, miou)`` of every evaluation, the final one last. ``train_seconds`` is the
     time in training steps (data loading included), ``eval_seconds`` the time in
-    evaluations; neither counts ``on_evaluation``. ``final_loss`` is the loss of the
+    evaluations; neither counts ``on_evaluation``. ``miou_best`` is the best evaluation's mIoU
+    and ``miou_best_step`` its step (RegSeg's reported number). ``final_loss`` is the loss of the
     last optimizer step. ``data_wait_fraction`` is the share of ``train_seconds`` spent
     waiting for the next batch: near 0 when loading keeps up, high when the loader is
     the bottleneck (more workers, or cheaper augmentation, would speed training up).
@@ -52,11 +54,14 @@ class TrainResult:
     final_loss: float
     history: tuple[tuple[int, float], ...]
     data_wait_fraction: float = 0.0
+    miou_best: float = float("nan")
+    miou_best_step: int = 0
 
 
 def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
                        val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig, *,
-                       on_evaluation: Callable[[int, float], None] | None = None) -> TrainResult:
+                       on_evaluation: Callable[[int, float], None] | None = None,
+                       gather: Callable[[ConfusionMatrix], None] | None = None) -> TrainResult:
     """Train ``model`` (in place, moved to ``config.device``) and evaluate it.
 
     Evaluates every ``config.eval_every`` steps and after the last step, calling
@@ -64,7 +69,8 @@ def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Te
     propagates and ends training. Raises :class:`TrainingDiverged` when the loss stops
     being finite. Seeds torch with ``config.seed``; with loaders from
     :func:`make_loader` and a model built after seeding, two CPU runs give identical
-    results. The caller's torch thread count is restored afterwards.
+    results. The caller's torch thread count is restored afterwards. ``gather`` completes each
+    evaluation's counts in place (a process of a multi-process trial sums every process's shard).
     """
     device = present_device(config.device)
     previous_threads = torch.get_num_threads()
@@ -72,7 +78,7 @@ def train_and_evaluate(model: nn.Module, train_loader: Iterable[tuple[Tensor, Te
         torch.set_num_threads(config.num_threads)
     try:
         torch.manual_seed(config.seed)
-        return _TrainingRun(model, train_loader, val_loader, config, device).run(on_evaluation)
+        return _TrainingRun(model, train_loader, val_loader, config, device, gather).run(on_evaluation)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -82,15 +88,17 @@ class _TrainingRun:
 
     def __init__(self, model: nn.Module, train_loader: Iterable[tuple[Tensor, Tensor]],
                  val_loader: Iterable[tuple[Tensor, Tensor]], config: TrainConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, gather: Callable[[ConfusionMatrix], None] | None = None) -> None:
+        self.gather = gather
         self.precision = Precision(config, device)
         self.model = self.precision.prepare(model, device)
         self.forward = compiled(self.model, config)
         self.val_loader = val_loader
         self.config = config
         self.device = device
-        self.total_steps = config.total_steps(
-            len(train_loader) if isinstance(train_loader, Sized) else None)
+        batches_per_epoch = len(train_loader) if isinstance(train_loader, Sized) else None
+        self.total_steps = config.total_steps(batches_per_epoch)
+        self.evaluation_steps = set(evaluation_steps(config, self.total_steps, batches_per_epoch))
         self.batches: Iterator[tuple[Tensor, Tensor]] = cycle_batches(train_loader)
         self.criterion: SegmentationLoss = build_loss(config).to(device)
         self.optimizer = build_optimizer(model, config)
@@ -104,8 +112,7 @@ class _TrainingRun:
         self.training_since = 0.0
 
     def run(self, on_evaluation: Callable[[int, float], None] | None) -> TrainResult:
-        every = self.config.eval_every
-        intermediate = set(range(every, self.total_steps, every)) if every is not None else set()
+        intermediate = self.evaluation_steps - {self.total_steps}
         self.model.train()
         self.training_since = time.perf_counter()
         for step in range(1, self.total_steps + 1):
@@ -115,12 +122,13 @@ class _TrainingRun:
             if step in intermediate:
                 self._evaluate(step, on_evaluation)
         matrix = self._evaluate(self.total_steps, on_evaluation)
+        best_step, best_miou = best_evaluation(tuple(self.history))
         return TrainResult(miou=matrix.miou(), per_class_iou=matrix.per_class_iou(),
                            pixel_accuracy=matrix.pixel_accuracy(), steps=self.total_steps,
                            train_seconds=self.train_seconds, eval_seconds=self.eval_seconds,
                            final_loss=float(loss), history=tuple(self.history),
                            data_wait_fraction=self.data_wait_seconds / self.train_seconds
-                           if self.train_seconds > 0 else 0.0)
+                           if self.train_seconds > 0 else 0.0, miou_best=best_miou, miou_best_step=best_step)
 
     def _step(self, step: int) -> Tensor:
         waiting_since = time.perf_counter()
@@ -162,6 +170,8 @@ class _TrainingRun:
             matrix = evaluate(self.model, self.val_loader, num_classes=self.num_classes,
                               ignore_index=self.config.ignore_index, device=self.device,
                               memory_format=self.precision.memory_format)
+        if self.gather is not None:
+            self.gather(matrix)
         self._synchronize()
         self.eval_seconds += time.perf_counter() - started
         self.history.append((step, matrix.miou()))

@@ -48,10 +48,10 @@ def test_class_uniform_share_is_respected() -> None:
     assert 170 < hits(0.5) < 240
 
 
-def test_class_uniform_crop_pads_like_a_random_crop() -> None:
-    image, mask = lone_pixel(10, 10, 5, 5)
-    out_image, out_mask = ClassUniformCrop((16, 16), class_uniform_pct=1.0)(image, mask)
-    assert out_mask.shape == (16, 16) and (out_mask == 3).sum() == 1 and (out_mask == 255).sum() == 255
+def test_class_uniform_crop_of_a_smaller_image_keeps_it_whole_for_padding_later() -> None:
+    image, mask = lone_pixel(10, 16, 5, 5)
+    out_image, out_mask = ClassUniformCrop((16, 12), class_uniform_pct=1.0)(image, mask)
+    assert out_mask.shape == (10, 12) and (out_mask == 3).sum() == 1
 
 
 def test_short_side_range_rescales_in_pixels() -> None:
@@ -149,3 +149,25 @@ def test_bad_augmentation_names_its_key(data, path) -> None:
     with pytest.raises(SpecError) as error:
         AugmentationConfig.from_dict(data, "study.yaml")
     assert error.value.path.startswith(path) and "study.yaml" in str(error.value)
+
+
+def test_photometric_saturation_scales_the_hsv_channel_as_mmseg_does() -> None:
+    """mmseg's PhotoMetricDistortion.saturation: bgr2hsv (OpenCV's 8-bit HSV: H in 180 steps, S in 255),
+    S = clip(S * alpha) as uint8, hsv2bgr. colorsys (the standard library's HSV) gives the expected
+    colours; greys stay grey."""
+    import colorsys
+
+    from archsearch.data.augment import _scale_hsv_saturation
+
+    colours = [(200, 40, 40), (30, 160, 90), (128, 128, 128), (250, 250, 10), (12, 34, 200)]
+    image = torch.tensor(colours, dtype=torch.uint8).T.reshape(3, 1, len(colours))
+    for alpha in (0.5, 1.4):
+        scaled = _scale_hsv_saturation(image, alpha).reshape(3, -1).T.tolist()
+        for colour, actual in zip(colours, scaled):
+            hue, saturation, value = colorsys.rgb_to_hsv(*(channel / 255 for channel in colour))
+            hue = round(hue * 180) % 180 / 180
+            saturation = int(min(round(saturation * 255) * alpha, 255)) / 255
+            expected = [round(channel * 255) for channel in colorsys.hsv_to_rgb(hue, saturation, value)]
+            assert max(abs(a - e) for a, e in zip(actual, expected)) <= 2, (colour, alpha, actual, expected)
+    grey = torch.full((3, 2, 2), 77, dtype=torch.uint8)
+    assert torch.equal(_scale_hsv_saturation(grey, 1.5), grey)

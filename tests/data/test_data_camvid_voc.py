@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from archsearch.data import CamVidDataset, VOCSegmentationDataset
+from archsearch.data import SegNetCamVidDataset, VOCSegmentationDataset
 from archsearch.errors import SpecError
 
 
@@ -55,8 +55,8 @@ def make_camvid(root: Path, label_directory_suffix: str = "annot") -> None:
 
 def test_camvid_maps_void_to_ignore_and_keeps_classes(tmp_path: Path) -> None:
     make_camvid(tmp_path)
-    dataset = CamVidDataset(tmp_path, "train")
-    assert len(dataset) == 2 and len(CamVidDataset(tmp_path, "val")) == 1
+    dataset = SegNetCamVidDataset(tmp_path, "train")
+    assert len(dataset) == 2 and len(SegNetCamVidDataset(tmp_path, "val")) == 1
     _, mask = dataset[0]
     assert mask[0].tolist() == [0, 3, 10, 255, 255, 255]
     assert dataset.num_classes == 11 and dataset.class_names[3] == "road" and dataset.ignore_index == 255
@@ -64,19 +64,19 @@ def test_camvid_maps_void_to_ignore_and_keeps_classes(tmp_path: Path) -> None:
 
 def test_camvid_accepts_labels_directory_name(tmp_path: Path) -> None:
     make_camvid(tmp_path, label_directory_suffix="_labels")
-    assert len(CamVidDataset(tmp_path, "train")) == 2
+    assert len(SegNetCamVidDataset(tmp_path, "train")) == 2
 
 
 def test_camvid_missing_split_names_the_directory(tmp_path: Path) -> None:
     make_camvid(tmp_path)
     with pytest.raises(SpecError, match=str(tmp_path / "test")):
-        CamVidDataset(tmp_path, "test")
+        SegNetCamVidDataset(tmp_path, "test")
 
 
 def test_camvid_missing_label_directory_is_reported(tmp_path: Path) -> None:
     write_rgb(tmp_path / "train" / "a.png", 1, 1)
     with pytest.raises(SpecError) as error:
-        CamVidDataset(tmp_path, "train")
+        SegNetCamVidDataset(tmp_path, "train")
     assert str(tmp_path / "trainannot") in str(error.value) and "train_labels" in str(error.value)
 
 
@@ -84,7 +84,7 @@ def test_camvid_image_without_label_is_reported(tmp_path: Path) -> None:
     make_camvid(tmp_path)
     write_rgb(tmp_path / "train" / "extra.png", 1, 6)
     with pytest.raises(SpecError, match="extra.png"):
-        CamVidDataset(tmp_path, "train")
+        SegNetCamVidDataset(tmp_path, "train")
 
 
 # Pascal VOC -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from archsearch.data import (DATASET_NAMES, SYNTHETIC_TRAIN_IDS, CamVidDataset, CityscapesDataset, build_dataset,
+from archsearch.data import (DATASET_NAMES, SYNTHETIC_TRAIN_IDS, SegNetCamVidDataset, CityscapesDataset, build_dataset,
                              train_transforms)
 from archsearch.errors import SpecError
 
@@ -19,11 +19,11 @@ SMALL = {"num_train": 2, "num_val": 1, "height": 48, "width": 96}
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(SpecError) as error:
         build_dataset("kitti", Path("/data"), "train")
-    assert DATASET_NAMES == ("synthetic", "cityscapes", "camvid", "voc")
-    assert "'kitti'" in str(error.value) and "synthetic, cityscapes, camvid, voc" in str(error.value)
+    assert DATASET_NAMES == ("synthetic", "cityscapes", "camvid", "camvid_segnet", "voc")
+    assert "'kitti'" in str(error.value) and "synthetic, cityscapes, camvid, camvid_segnet, voc" in str(error.value)
 
 
-@pytest.mark.parametrize("name", ["cityscapes", "camvid", "voc"])
+@pytest.mark.parametrize("name", ["cityscapes", "camvid", "camvid_segnet", "voc"])
 def test_real_datasets_need_a_root(name: str) -> None:
     with pytest.raises(SpecError) as error:
         build_dataset(name, None, "train")
@@ -60,5 +60,5 @@ def test_real_dataset_by_name(tmp_path: Path) -> None:
         (tmp_path / directory).mkdir()
     Image.fromarray(np.zeros((2, 2, 3), dtype=np.uint8)).save(tmp_path / "val" / "a.png")
     Image.fromarray(np.full((2, 2), 4, dtype=np.uint8)).save(tmp_path / "valannot" / "a.png")
-    dataset = build_dataset("camvid", tmp_path, "val")
-    assert isinstance(dataset, CamVidDataset) and dataset[0][1].tolist() == [[4, 4], [4, 4]]
+    dataset = build_dataset("camvid_segnet", tmp_path, "val")
+    assert isinstance(dataset, SegNetCamVidDataset) and dataset[0][1].tolist() == [[4, 4], [4, 4]]

@@ -43,7 +43,8 @@ def test_batch_larger_than_the_training_set_is_refused_with_its_key(tiny_study, 
     assert "training.batch_size: larger than the training set" in err and "at most 8" in err
 
 
-def test_thread_counts_beyond_the_cpus_are_refused(tiny_study, capsys):
+def test_thread_counts_beyond_the_cpus_are_refused(tiny_study, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # a user's OMP_NUM_THREADS would replace the study's count
     err = refused_run(capsys, tiny_study, tiny_study.parent / "run", f"training.num_threads={available_cpus() + 1}")
     assert "training.num_threads: more threads than" in err
 

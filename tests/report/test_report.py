@@ -226,7 +226,7 @@ def test_report_files_rank_best_first_and_list_failures(tmp_path):
     table = pd.read_csv(files.table)
     assert list(table["arch_hash"]) == ["bbbb2222", "aaaa1111", "cccc3333"]
     assert list(table["pareto"]) == [True, True, False]
-    assert sorted(os.listdir(files.markdown.parent)) == ["pareto.png", "report.csv", "report.md", "study.yaml",
+    assert sorted(os.listdir(files.markdown.parent)) == ["pareto.png", "race.png", "report.csv", "report.md", "study.yaml",
                                                         "trials.csv"]
 
 
@@ -307,3 +307,17 @@ def test_a_large_study_keeps_the_table_and_the_labels_short(tmp_path):
     markdown = files.markdown.read_text()
     assert "Top 50 of 60 shown" in markdown and "0059hash" in markdown and "0009hash" not in markdown
     assert files.plot.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_the_report_ranks_by_the_best_evaluation_when_asked_or_when_the_study_reports_it(tmp_path):
+    rows = [{**trial(0, "aaaa1111", miou=0.70), "miou_best": 0.71, "miou_best_step": 900},
+            {**trial(1, "bbbb2222", miou=0.65), "miou_best": 0.75, "miou_best_step": 500}]
+    final = write_report(write_run(tmp_path / "final", rows, objectives=[{"metric": "miou", "direction": "maximize"}]))
+    assert pd.read_csv(final.table)["arch_hash"].tolist() == ["aaaa1111", "bbbb2222"]
+    asked = write_report(tmp_path / "final", tmp_path / "asked", miou="miou_best")
+    assert pd.read_csv(asked.table)["arch_hash"].tolist() == ["bbbb2222", "aaaa1111"]
+    assert "best evaluation" in asked.markdown.read_text()
+    study = write_run(tmp_path / "best", rows, objectives=[{"metric": "miou_best", "direction": "maximize"}])
+    assert pd.read_csv(write_report(study).table)["miou"].tolist() == [0.75, 0.71]
+    with pytest.raises(SpecError, match="miou"):
+        write_report(study, miou="mean")

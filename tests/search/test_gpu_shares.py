@@ -42,7 +42,7 @@ class Gathering:
 
 def occupy_share(gathering, expected: int) -> list[int]:
     gathering.arrive.remote()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240
     while ray.get(gathering.count.remote()) < expected:
         if time.monotonic() > deadline:
             raise TimeoutError("the other trials never ran alongside this one")
@@ -56,7 +56,7 @@ def test_a_quarter_gpu_places_four_trials_on_one_gpu(tiny_study, one_gpu_ray):
     assert resources == {"cpu": 1, "gpu": 0.25} and trial_slots(config) == 4
     gathering = Gathering.remote()
     share = ray.remote(occupy_share).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"])
-    gpu_ids = ray.get([share.remote(gathering, 4) for _ in range(4)], timeout=120)
+    gpu_ids = ray.get([share.remote(gathering, 4) for _ in range(4)], timeout=300)  # four workers start on 2 cores
     assert [list(map(int, ids)) for ids in gpu_ids] == [[0]] * 4  # four at once, all on GPU 0
     assert trial_slots(load_study(tiny_study, ["resources={cpu: 1, gpu: 0.5}"])) == 2
 
@@ -65,3 +65,8 @@ def test_a_trial_with_a_gpu_share_trains_on_the_gpu_ray_gave_it(tiny_study):
     shared = load_study(tiny_study, ["resources={gpu: 0.25}", "training.device=cuda:3"])
     assert trial_device(shared) == "cuda"
     assert trial_device(load_study(tiny_study, ["training.device=cpu"])) == "cpu"
+
+
+def test_a_trial_of_several_processes_asks_for_resources_per_process(tiny_study):
+    config = load_study(tiny_study, ["resources={cpu: 2, gpu: 1}", "training.processes=2"])
+    assert trial_resources(config) == {"cpu": 4, "gpu": 2}

@@ -31,13 +31,20 @@ AUTHORS = {
         "preset": "rdrnet-s", "dataset": "cityscapes", "train_split": "train", "val_split": "val",
         "input_size": [1024, 2048], "seeds": [304],                    # randomness = dict(seed=304)
         "training.optimizer": "sgd", "training.lr": 0.01, "training.momentum": 0.9,
-        "training.weight_decay": 0.0005, "training.decay_norm_and_bias": True,
+        "training.weight_decay": 0.0005, "training.weight_decay_exempt": "none",
         "training.schedule": "poly", "training.poly_power": 0.9, "training.warmup_iterations": 0,
         "training.iterations": 120000, "training.batch_size": 12,      # 2 GPUs x 6
+        "training.processes": 2, "training.sync_batchnorm": False,     # 2xb6, norm_cfg BN (not SyncBN)
         "training.loss": "ohem", "training.ohem_threshold": 0.9, "training.ohem_min_kept": 131072,
+        "training.ohem_normalisation": "kept_pixels",                 # mmseg OhemCrossEntropy: pixel_losses.mean()
         "training.class_weights": CITYSCAPES_CLASS_WEIGHTS, "training.aux_weight": 0.4,
         "training.eval_every": 12000, "training.amp": None, "training.device": "cuda",
         "augmentation.crop_size": [1024, 1024], "augmentation.scale_range": [0.5, 2.0],
+        "augmentation.scale_base": [1024, 2048],                       # RandomResize scale=(2048, 1024)
+        "augmentation.pad_value": "mean", "augmentation.pad_position": "bottom_right",   # pad_val=0, seg_pad_val=255
+        "augmentation.pad_order": "after_normalisation",               # SegDataPreProcessor: normalise, then pad
+        "augmentation.eval_size": [1024, 2048],                        # Resize scale=(2048, 1024)
+        "objective": "miou",                                           # the last evaluation's mIoU
         "augmentation.short_side_range": None, "augmentation.flip": True, "augmentation.photometric": True,
         "augmentation.randaugment_ops": 0, "augmentation.class_uniform_pct": 0.0,
     },
@@ -46,13 +53,19 @@ AUTHORS = {
         "preset": "rdrnet-s-simple", "dataset": "camvid", "train_split": "train", "val_split": "test",
         "input_size": [720, 960], "seeds": [304],
         "training.optimizer": "sgd", "training.lr": 0.001, "training.momentum": 0.9,
-        "training.weight_decay": 0.0005, "training.decay_norm_and_bias": True,
+        "training.weight_decay": 0.0005, "training.weight_decay_exempt": "none",
         "training.schedule": "poly", "training.poly_power": 0.9, "training.warmup_iterations": 0,
-        "training.iterations": 7800, "training.batch_size": 12,
+        "training.iterations": 7800, "training.batch_size": 12, "training.processes": 1,   # 1xb12
         "training.loss": "ohem", "training.ohem_threshold": 0.9, "training.ohem_min_kept": 131072,
+        "training.ohem_normalisation": "kept_pixels",
         "training.class_weights": None, "training.aux_weight": 0.4, "training.eval_every": 780,
         "training.amp": None, "training.device": "cuda",
         "augmentation.crop_size": [960, 720], "augmentation.scale_range": [0.5, 2.0],
+        "augmentation.scale_base": [720, 960],                         # RandomResize scale=(960, 720)
+        "augmentation.pad_value": "mean", "augmentation.pad_position": "bottom_right",
+        "augmentation.pad_order": "after_normalisation",
+        "augmentation.eval_size": [720, 960],                          # Resize scale=(960, 720), keep_ratio=False
+        "objective": "miou",
         "augmentation.short_side_range": None, "augmentation.flip": True, "augmentation.photometric": True,
         "augmentation.randaugment_ops": 0, "augmentation.class_uniform_pct": 0.0,
     },
@@ -61,9 +74,11 @@ AUTHORS = {
         "preset": "regseg", "dataset": "cityscapes", "train_split": "train", "val_split": "val",
         "input_size": [1024, 2048], "seeds": [0],                      # RNG_seed: 0, val_input_size: 1024
         "training.optimizer": "sgd", "training.lr": 0.05, "training.momentum": 0.9,
-        "training.weight_decay": 0.0001, "training.decay_norm_and_bias": False,   # bn_weight_decay: False
+        "training.weight_decay": 0.0001, "training.weight_decay_exempt": "batchnorm",   # bn_weight_decay: False
         "training.schedule": "poly", "training.poly_power": 0.9,
         "training.warmup_iterations": 3000, "training.warmup_factor": 0.1,
+        "training.warmup_style": "multiplied",                         # lr_schedulers.poly_lr_scheduler
+        "training.eval_every_epochs": 25, "training.eval_last_epochs": 30,   # save_every/last_k_epochs
         "training.epochs": 1000, "training.batch_size": 8,
         "training.loss": "cross_entropy", "training.class_weights": None, "training.aux_weight": 0.0,
         "training.amp": "fp16", "training.device": "cuda",           # mixed_precision: True (torch.cuda.amp)
@@ -71,15 +86,22 @@ AUTHORS = {
         "augmentation.short_side_range": [400, 1600], "augmentation.flip": True,
         "augmentation.photometric": False, "augmentation.randaugment_ops": 2,    # aug_mode: randaug_reduced
         "augmentation.randaugment_magnitude": 0.2, "augmentation.class_uniform_pct": 0.5,
+        "augmentation.class_uniform_sampling": "per_epoch", "augmentation.class_uniform_tile": 1024,
+        "augmentation.pad_value": "mean", "augmentation.pad_position": "random",  # fill int(mean*255), RandomPad
+        "augmentation.pad_order": "after_colour",                      # build_train_transform2: after RandAugment
+        "augmentation.eval_short_side": 1024,                          # val_input_size: 1024
+        "objective": "miou_best",                                      # best_mIU
     },
     # RolandGao/RegSeg configs/camvid_200epochs.yaml
     "regseg_camvid.yaml": {
         "preset": "regseg", "dataset": "camvid", "train_split": "train+val", "val_split": "test",
         "input_size": [720, 960], "seeds": [0],                        # train_split: trainval, val_split: test
         "training.optimizer": "sgd", "training.lr": 0.005, "training.momentum": 0.9,
-        "training.weight_decay": 0.0001, "training.decay_norm_and_bias": False,
+        "training.weight_decay": 0.0001, "training.weight_decay_exempt": "batchnorm",
         "training.schedule": "poly", "training.poly_power": 0.9,
         "training.warmup_iterations": 1000, "training.warmup_factor": 0.1,
+        "training.warmup_style": "multiplied",
+        "training.eval_every_epochs": 20, "training.eval_last_epochs": 10,
         "training.epochs": 200, "training.batch_size": 12,
         "training.loss": "cross_entropy", "training.class_weights": None, "training.aux_weight": 0.0,
         "training.amp": "fp16", "training.device": "cuda",
@@ -87,6 +109,10 @@ AUTHORS = {
         "augmentation.short_side_range": [288, 1152], "augmentation.flip": True,
         "augmentation.photometric": False, "augmentation.randaugment_ops": 0,    # aug_mode: baseline
         "augmentation.class_uniform_pct": 0.0,
+        "augmentation.pad_value": "mean", "augmentation.pad_position": "random",
+        "augmentation.pad_order": "at_crop",                           # build_train_transform: RandomCrop pads
+        "augmentation.eval_short_side": 720,                           # val_input_size: 720
+        "objective": "miou_best",
     },
 }
 
@@ -107,7 +133,7 @@ def test_recipe_matches_the_authors_values(name, tmp_path) -> None:
     options = dict(config.dataset.options)
     actual = {"dataset": config.dataset.name, "train_split": options.get("train_split", "train"),
               "val_split": options.get("val_split", "val"), "input_size": list(config.input_size),
-              "seeds": list(config.seeds)}
+              "seeds": list(config.seeds), "objective": config.objectives[0].metric}
     for section in ("training", "augmentation"):
         actual.update({f"{section}.{key}": value for key, value in resolved[section].items()})
     for key, expected in table.items():
@@ -129,8 +155,8 @@ def test_recipe_trains_the_papers_network(name, tmp_path) -> None:
 
 @pytest.mark.parametrize("name, hint", [("rdrnet-s_cityscapes.yaml", "gtFine_trainvaltest.zip"),
                                         ("regseg_cityscapes.yaml", "leftImg8bit/"),
-                                        ("rdrnet-s-simple_camvid.yaml", "SegNet"),
-                                        ("regseg_camvid.yaml", "trainannot/")])
+                                        ("rdrnet-s-simple_camvid.yaml", "720x960"),
+                                        ("regseg_camvid.yaml", "_L.png")])
 def test_without_the_data_a_recipe_exits_2_naming_where_it_looked_and_how_to_prepare(name, hint, tmp_path,
                                                                                         capsys) -> None:
     missing = tmp_path / "nowhere"

@@ -161,6 +161,24 @@ def test_constraints_seeds_and_asha_give_the_optuna_backends_states(tiny_study, 
     assert seeds.apply(lambda column: (column == 0).sum() == (column == 1).sum()).all()  # each point with both
 
 
+@pytest.mark.slow  # a Ray Tune experiment of 4 to 6 short trials: the one racing test on Ray
+def test_a_racing_grid_study_on_ray_gives_seeds_by_the_race_and_stops_with_it(tiny_study, tmp_path, local_ray):
+    from archsearch.search.optuna_driver import open_study
+    from archsearch.search.racing import race_over
+
+    run_dir = tmp_path / "run"
+    changes = ["parameters.pattern={choice: {short: '[[1],[1,2]]'}}", "parameters.group_width={choice: [8]}",
+               "parameters.width={choice: [16, 32]}", "sampler=grid", "trials=20", "seeds={race: {min: 2, max: 3}}"]
+    assert run(tiny_study, run_dir, *(f"--set={change}" for change in changes)) == 0
+    frame = trials(run_dir)
+    seeds = frame.groupby("param.width")["seed"].apply(sorted).to_dict()
+    assert all(found[:2] == [0, 1] and found in ([0, 1], [0, 1, 2]) for found in seeds.values()), seeds
+    config = load_study(tiny_study, changes)
+    assert race_over(open_study(config, RunDirectory(run_dir)), config)  # the storage says the race is over
+    assert run(tiny_study, run_dir, *(f"--set={change}" for change in changes)) == 0
+    assert len(trials(run_dir)) == len(frame)  # and running again trains nothing more
+
+
 def test_a_node_without_the_run_directory_stops_the_study_as_bad_input(tiny_study, tmp_path, local_ray):
     run_dir = RunDirectory(tmp_path / "run").create()
     shutil.rmtree(run_dir.root / "specs")  # what a worker sees when the run directory is not on a shared disk

@@ -35,6 +35,9 @@ def test_proxies_and_earlier_evaluations_are_recorded(tiny_study, tmp_path):
     for name in PROXIES:
         assert complete[f"proxy.{name}"].map(math.isfinite).all()
     assert complete["miou_at.1"].between(0, 1).all() and complete["miou"].notna().all()
+    best = complete[["miou_at.1", "miou"]].max(axis=1)  # trials.csv: the best evaluation and its step
+    assert (complete["miou_best"] == best).all()
+    assert (complete["miou_best_step"] == complete["miou_at.1"].ge(complete["miou"]).map({True: 1, False: 2})).all()
 
 
 def test_a_search_on_a_proxy_trains_nothing(tiny_study, tmp_path):
@@ -72,3 +75,14 @@ def test_fidelity_studies_train_the_same_architectures_a_quarter_as_long():
     assert short.trials == long.trials >= 16 and short.sampler == long.sampler == "grid"
     assert long.training.iterations == 4 * short.training.iterations
     assert short.proxies == long.proxies == tuple(PROXIES)
+
+
+@pytest.mark.slow
+def test_a_trial_over_two_processes_records_its_result_and_weights(tiny_study, tmp_path):
+    data = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
+    study = study_file(tiny_study, trials=1, training={**data["training"], "processes": 2, "eval_every": 1})
+    assert main(["run", str(study), "--out", str(tmp_path / "run")]) == 0
+    frame = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert frame["state"].tolist() == ["COMPLETE"], frame["fail_reason"].tolist()
+    assert frame["miou"].between(0, 1).all() and frame["miou_at.1"].between(0, 1).all()
+    assert (tmp_path / "run" / "weights" / "trial_0.safetensors").is_file()  # rank 0's weights

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import optuna
@@ -39,6 +40,8 @@ def test_study_runs_and_records_everything(tiny_study, tmp_path):
         assert 0.0 <= row["miou"] <= 1.0 and row["params_train"] > 0 and row["macs"] > 0
     assert {"param.width", "param.pattern", "param.group_width"} <= set(frame.columns)
     assert yaml.safe_load((run_dir / "study.yaml").read_text())["name"] == "tiny_study"
+    recorded = json.loads(complete["runtime"].iloc[0])  # how OpenMP waited and how many threads trained
+    assert recorded["torch_threads"] == 1 and {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} <= set(recorded)
 
 
 def test_a_point_drawn_again_with_the_same_seed_is_not_trained_again(tiny_study, tmp_path, monkeypatch):

@@ -106,3 +106,32 @@ def test_build_loss_follows_the_config() -> None:
     assert (ohem.pixel_loss.min_kept, ohem.pixel_loss.ignore_index, ohem.aux_weight) == (7, -1, 1.0)
     assert ohem.pixel_loss.class_weights.tolist() == [1.0, 2.0]
     assert isinstance(build_loss(TrainConfig(iterations=1)).pixel_loss, CrossEntropy)
+
+
+def mmseg_ohem(logits: torch.Tensor, target: torch.Tensor, threshold: float, min_kept: int,
+               weights: list[float] | None) -> torch.Tensor:
+    """mmsegmentation's OhemCrossEntropy.forward (models/losses/ohem_cross_entropy_loss.py), step by step:
+    sort the labelled pixels' true-class probabilities, cut at max(p[min(min_kept, n - 1)], threshold),
+    keep those strictly below, and average their (class-weighted) losses over their count."""
+    weight = None if weights is None else torch.tensor(weights)
+    losses = nn.functional.cross_entropy(logits, target, weight=weight, ignore_index=255, reduction="none").view(-1)
+    labelled = target.view(-1) != 255
+    probability = logits.softmax(1).gather(1, target.masked_fill(target == 255, 0).unsqueeze(1)).view(-1)
+    sorted_probability, order = probability[labelled].sort()
+    cut = max(float(sorted_probability[min(min_kept, sorted_probability.numel() - 1)]), threshold)
+    kept = losses[labelled][order][sorted_probability < cut]
+    return kept.mean()
+
+
+@pytest.mark.parametrize(("threshold", "min_kept", "weights"), [
+    (0.7, 5, None), (0.2, 20, [1.0, 2.0, 0.5, 3.0]), (0.05, 1000, [1.0, 2.0, 0.5, 3.0]), (0.9, 3, [0.8, 1.1, 1.0, 0.9])])
+def test_ohem_kept_pixels_is_mmsegs_ohem_cross_entropy(threshold: float, min_kept: int,
+                                                       weights: list[float] | None) -> None:
+    logits, target = random_batch(seed=3)
+    expected = mmseg_ohem(logits, target, threshold, min_kept, weights)
+    actual = OhemCrossEntropy(threshold=threshold, min_kept=min_kept, class_weights=weights,
+                              normalisation="kept_pixels")(logits, target)
+    torch.testing.assert_close(actual, expected)
+    if weights is not None:  # the other normalisation divides by the weights' sum, so it differs
+        other = OhemCrossEntropy(threshold=threshold, min_kept=min_kept, class_weights=weights)(logits, target)
+        assert not torch.isclose(other, expected)

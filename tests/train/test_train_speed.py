@@ -94,7 +94,7 @@ def test_default_workers_follow_the_device_and_threads() -> None:
 def test_no_decay_on_norm_weights_and_biases() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1, bias=False))
     groups = build_optimizer(model, TrainConfig(iterations=1, weight_decay=1e-4,
-                                                decay_norm_and_bias=False)).param_groups
+                                                weight_decay_exempt="norms_and_biases")).param_groups
     decayed = {id(parameter) for parameter in groups[0]["params"]}
     undecayed = {id(parameter) for parameter in groups[1]["params"]}
     assert decayed == {id(model[0].weight), id(model[2].weight)}

@@ -32,14 +32,15 @@ from archsearch.errors import SpecError
 from archsearch.study.config import StudyConfig
 from archsearch.run import attributes
 from archsearch.search.lifecycle import finished
-from archsearch.search.backends import (SearchBackend, StudyOutcome, register_backend, requested_trials,
-                                       study_outcome)
+from archsearch.search.backends import (SearchBackend, StudyOutcome, grid_race_over, register_backend,
+                                       requested_trials, study_outcome)
 from archsearch.search.optuna_driver import check_sampler, prepare_study
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.run.directory import RunDirectory
+from archsearch.runtime import worker_environment
 
 RAY_FOLDER = "ray"
 EXPERIMENT_PREFIX = "tune-"
@@ -61,7 +62,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     experiments = Experiments(run_dir.root.resolve() / RAY_FOLDER)
     ended_before = {trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()}
     interrupted = prepare_resume(study, experiments)
-    if interrupted is not None or trials_to_start(study, requested) > 0:
+    if interrupted is not None or (trials_to_start(study, requested) > 0 and not grid_race_over(config, study)):
         with ray_session(address, config):
             if interrupted is not None:
                 trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
@@ -75,7 +76,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     if trial is not None:
         raise SpecError(f"trial {trial.number} stopped the study: {trial.user_attrs.get(attributes.FAIL_REASON)}",
                         source=config.source)
-    return study_outcome(study, requested)
+    return study_outcome(study, config, requested)
 
 
 def stopped_by_bad_input(study: optuna.Study, ended_before: set[int]) -> FrozenTrial | None:
@@ -141,16 +142,18 @@ def ray_session(address: str | None, config: StudyConfig) -> Iterator[None]:
         return
     flag = "--ray-address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    # Workers start with the study's OpenMP settings (archsearch.runtime), before they import torch.
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING,
+                               "runtime_env": {"env_vars": worker_environment(config.runtime)}}
     if address:
         check_reachable(address, flag)
         try:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, **options)
         except (ConnectionError, ValueError) as error:
             raise SpecError(f"cannot attach to the Ray cluster: {error}", path=flag, value=address,
                             allowed=ADDRESS_HINT) from None
     else:
-        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **options)
     try:
         if not address:
             check_resources_fit(config)
@@ -175,7 +178,9 @@ def check_reachable(address: str, flag: str) -> None:
 
 
 def trial_resources(config: StudyConfig) -> dict[str, float]:
-    return {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
+    """What one trial asks Ray for: ``resources`` per process, times ``training.processes``."""
+    processes = config.training.processes if config.training is not None else 1
+    return {"cpu": config.resources.cpu * processes, "gpu": config.resources.gpu * processes}
 
 
 def check_resources_fit(config: StudyConfig) -> None:

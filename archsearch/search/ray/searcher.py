@@ -26,6 +26,7 @@ from archsearch.run.trials_table import write_trials_csv
 from archsearch.study.config import StudyConfig
 from archsearch.search.lifecycle import FAIL, Outcome, Start, finish_trial, queue_again, start_trial
 from archsearch.search.optuna_driver import TrialSeededSampler, storage_url
+from archsearch.search.racing import race_round
 from archsearch.search.ray.trial import OUTCOME, STEP, TWIN, outcome_of
 
 
@@ -71,6 +72,12 @@ class StudySearcher(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self.stopped:
             return self.FINISHED
+        if self.config.race is not None:
+            with self.run_dir.lock("queue"):
+                turn = race_round(self.study, self.config)
+            # A grid has no new points to sample: its study ends with its race (other samplers sample anew).
+            if self.config.sampler == "grid" and turn.queued == turn.waiting == 0:
+                return None if turn.running else self.FINISHED  # None: ask again once a running trial ends
         if super().suggest(trial_id) is None:
             return None
         trial = self._ot_trials[trial_id]

@@ -1,0 +1,86 @@
+"""The race's rules: which architectures are still contenders, whether the race is decided, who gets seeds.
+
+Every architecture gets ``minimum`` seeds. After that, an architecture is out once at least ``top``
+others are shown better than it (one-sided test at ``confidence``, see ``race.model``); the race
+is decided when no more than ``top`` contenders remain, and then nothing gets more seeds. Until
+then every contender below ``maximum`` seeds gets its next one, a round at a time. Nothing is
+remembered between rounds: the standing is computed again from every run so far, so a study
+resumed after a crash, or the report, reaches the same decision from the same runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Mapping, Sequence
+
+import numpy as np
+
+from archsearch.race.model import Observations, fit
+
+DEFAULT_TEST = "paired"  # chosen on the replay table (README: "Racing seeds"): fewest trainings at equal accuracy
+
+
+@dataclass(frozen=True)
+class RaceRules:
+    minimum: int = 2
+    maximum: int = 8
+    confidence: float = 0.95
+    top: int = 1
+    test: str = DEFAULT_TEST
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the race stands after the runs so far (architectures in ``Observations.arms`` order)."""
+
+    arms: tuple[Hashable, ...]
+    means: np.ndarray
+    runs: np.ndarray
+    out: np.ndarray       # shown outside the top ``top``: gets no more seeds
+    leaders: tuple[int, ...]  # the ``top`` best estimated means, best first
+    decided: bool
+
+    @property
+    def contenders(self) -> tuple[int, ...]:
+        """Not (yet) shown out, best estimated mean first."""
+        order = np.argsort(-self.means, kind="stable")
+        return tuple(int(index) for index in order if not self.out[index])
+
+
+def standing(observations: Observations, rules: RaceRules) -> Standing:
+    model = fit(observations, rules.test)
+    shown_better = np.nan_to_num(model.p_not_better(), nan=1.0) < 1 - rules.confidence  # [a, b]: a beats b
+    np.fill_diagonal(shown_better, False)
+    out = shown_better.sum(axis=0) >= rules.top
+    leaders = tuple(int(index) for index in np.argsort(-model.means, kind="stable")[:rules.top])
+    return Standing(arms=observations.arms, means=model.means, runs=observations.runs, out=out, leaders=leaders,
+                    decided=int((~out).sum()) <= rules.top)
+
+
+def next_seeds(observations: Observations, tried: Mapping[Hashable, set[int]], busy: set[Hashable],
+               seeds: Sequence[int], rules: RaceRules) -> dict[Hashable, int]:
+    """The next seed of each architecture that gets one now.
+
+    ``observations``: the finished runs (an architecture without any is not in the race);
+    ``tried``: every architecture's seeds finished or pending, so that a seed is never given twice;
+    ``busy``: architectures with a run pending, which wait for it; ``seeds``: the race's seeds in the
+    order they are given. An architecture below ``minimum`` seeds tried (a failed or pruned run) is
+    brought up to it first; the race moves on once none is.
+    """
+    def next_of(key: Hashable) -> int | None:
+        return next((seed for seed in seeds if seed not in tried.get(key, set())), None)
+
+    idle = [key for key in observations.arms if key not in busy]
+    entering = {key: next_of(key) for key in idle if len(tried.get(key, ())) < rules.minimum}
+    entering = {key: seed for key, seed in entering.items() if seed is not None}
+    if entering or not observations.arms:
+        return entering
+    race = standing(observations, rules)
+    if race.decided:
+        return {}
+    chosen = {}
+    for index in race.contenders:
+        key = observations.arms[index]
+        if key not in busy and len(tried.get(key, ())) < rules.maximum and (seed := next_of(key)) is not None:
+            chosen[key] = seed
+    return chosen

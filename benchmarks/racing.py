@@ -1,0 +1,258 @@
+"""Replay benchmark for racing seeds: search strategies replayed over a table of real results, in seconds.
+
+``benchmarks/racing/table.csv`` holds every architecture of a shipped grid trained with 8 seeds
+(``benchmarks/racing/table_study.yaml`` says how; the README says how long it took). A replay draws
+the table's seeds in a random order without replacement (study seed i is table seed order[i] for
+every architecture, so runs stay paired by seed), runs the project's own search loop
+(``optuna_driver.search_loop``: the grid's queue, a new point's seeds, race rounds, Optuna's
+samplers and pruners) on an in-memory Optuna storage, and answers each trial from the table
+(``TableAnswer``) instead of training it. The true best is the best mean over all recorded seeds.
+
+Printed per strategy: the share of replays that chose the true best (the leader of the report's
+model, ``race.model``), the mean trainings spent (a pruned run counts the share of its schedule it
+ran), and of decisions reported with P(best) >= 0.9 how many there were and the share that was
+right. Samplers (random, TPE) also print how many trainings they needed to find the true best (the
+first count from which their pick stayed the true best to the end of the budget). The last line is
+one JSON object.
+
+    python benchmarks/racing.py [--replays 100]
+    python benchmarks/racing.py --make-table runs/racing_table   # write table.csv from the table study's run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from archsearch.race.decision import RaceRules, standing  # noqa: E402
+from archsearch.report.best import best_probabilities, weigh  # noqa: E402
+from archsearch.race.model import fit  # noqa: E402
+from archsearch.run import guard  # noqa: E402
+from archsearch.search import lifecycle, optuna_driver  # noqa: E402
+from archsearch.study.config import StudyConfig, load_study  # noqa: E402
+from archsearch.search.lifecycle import start_trial  # noqa: E402
+from archsearch.search.optuna_driver import TrialSeededSampler, enqueue_grid, make_pruner, search_loop  # noqa: E402
+from archsearch.search.racing import race_state  # noqa: E402
+
+TABLE = ROOT / "benchmarks" / "racing" / "table.csv"
+TABLE_STUDY = ROOT / "benchmarks" / "racing" / "table_study.yaml"
+DEFAULT_STUDY = ROOT / "studies" / "rdrnet_width.yaml"
+INTERMEDIATE_PREFIX = "miou_at."
+CONFIDENT = 0.9
+RACE = "{race: {min: 2, max: 8, confidence: 0.95, test: %s}}"
+STRATEGIES: dict[str, list[str]] = {
+    **{f"fixed_{k}": [f"seeds={list(range(k))}"] for k in range(2, 7)},
+    "racing": [f"seeds={RACE % 'paired'}"],
+    "racing_pooled": [f"seeds={RACE % 'pooled'}"],
+    "racing_welch": [f"seeds={RACE % 'welch'}"],
+    "racing_max4": ["seeds={race: {min: 2, max: 4, confidence: 0.95, test: paired}}"],
+    "fixed_4_median_pruner": ["seeds=[0, 1, 2, 3]", "pruner={name: median, n_startup_trials: 4}"],
+    "fixed_4_successive_halving": ["seeds=[0, 1, 2, 3]", "pruner={name: successive_halving, min_resource: 40}"],
+    "random_racing": [f"seeds={RACE % 'paired'}", "sampler=random", "trials=24"],
+    "tpe_racing": [f"seeds={RACE % 'paired'}", "sampler={name: tpe, n_startup_trials: 4}", "trials=24"],
+    "tpe_fixed_2": ["seeds=[0, 1]", "sampler={name: tpe, n_startup_trials: 4}", "trials=24"],
+}
+CALIBRATED = [name for name in STRATEGIES if name.startswith(("fixed_", "racing"))]
+
+
+def once_per_space(function):
+    """``function(config)`` depends only on the study's space and recipe, which the replays of one strategy share
+    (they differ in the sampler's seed): computed once per strategy instead of once per trial or replay. Speed
+    only, the values are the same."""
+    cache: dict[int, tuple] = {}
+
+    def memoized(config: StudyConfig):
+        if id(config.space) not in cache:
+            cache[id(config.space)] = (config.space, function(config))  # the space kept alive: its id stays its own
+        return cache[id(config.space)][1]
+    return memoized
+
+
+optuna_driver.enumerate_grid_with_fixed = once_per_space(optuna_driver.enumerate_grid_with_fixed)
+lifecycle.StudyIdentity = type("StudyIdentity", (), {"of": staticmethod(once_per_space(guard.StudyIdentity.of))})
+
+
+@dataclass(frozen=True)
+class Table:
+    """Every architecture's runs: key (its parameters) -> table seed -> (final mIoU, [(step, mIoU)] before it)."""
+
+    runs: dict[tuple, dict[int, tuple[float, list[tuple[int, float]]]]]
+    seeds: tuple[int, ...]
+    iterations: int
+
+    @classmethod
+    def read(cls, path: Path, iterations: int) -> "Table":
+        """The parameters are the columns before ``arch_hash``; ``miou_at.<step>`` the evaluations before the last."""
+        frame = pd.read_csv(path)
+        parameters = list(frame.columns[:frame.columns.get_loc("arch_hash")])
+        steps = sorted(int(column.removeprefix(INTERMEDIATE_PREFIX)) for column in frame.columns
+                       if column.startswith(INTERMEDIATE_PREFIX))
+        runs: dict[tuple, dict] = {}
+        for values in frame.to_dict("records"):
+            key = tuple(sorted((name, _plain(values[name])) for name in parameters))
+            history = [(step, float(values[f"{INTERMEDIATE_PREFIX}{step}"])) for step in steps]
+            runs.setdefault(key, {})[int(values["seed"])] = (float(values["miou"]), history)
+        seeds = tuple(sorted(set.intersection(*(set(by_seed) for by_seed in runs.values()))))
+        return cls(runs, seeds, iterations)
+
+    def true_best(self) -> tuple:
+        return max(self.runs, key=lambda key: np.mean([self.runs[key][seed][0] for seed in self.seeds]))
+
+
+def _plain(value):
+    return int(value) if isinstance(value, (float, np.floating)) and float(value).is_integer() else value
+
+
+@dataclass
+class TableAnswer:
+    """The objective of a replay: starts the trial as a study does (``lifecycle.start_trial``: its point, its
+    seed, a new point's other seeds), then answers it from the table, reporting the recorded evaluations to
+    the pruner."""
+
+    config: StudyConfig
+    table: Table
+    order: np.ndarray  # study seed -> table seed
+    trainings: float = 0.0
+    picks: list = field(default_factory=list)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        start = start_trial(trial, self.config)
+        miou, history = self.table.runs[tuple(sorted(trial.params.items()))][int(self.order[start.seed])]
+        if start.twin is not None:  # drawn again with a seed it was trained with: a study takes the twin's result
+            trial.set_user_attr("miou", miou)
+            return miou
+        if self.config.pruner != "none":
+            for step, value in history:
+                trial.report(value, step)
+                if trial.should_prune():
+                    self.trainings += step / self.table.iterations
+                    raise optuna.TrialPruned()
+        self.trainings += 1
+        trial.set_user_attr("miou", miou)
+        return miou
+
+
+def leader(study: optuna.Study, rules: RaceRules):
+    observations = race_state(study.get_trials(deepcopy=False)).observations
+    if not observations.arms:
+        return None, observations
+    return observations.arms[standing(observations, rules).leaders[0]], observations
+
+
+@dataclass(frozen=True)
+class Replay:
+    correct: bool
+    trainings: float
+    p_best: float
+    found_after: float  # trainings after which the pick stayed the true best (inf: it never did)
+
+
+def replay(config: StudyConfig, table: Table, replay_seed: int, *, in_order: bool = False) -> Replay:
+    """One replay; ``in_order``: the table's seeds in their own order (0, 1, ...), as a study gives them."""
+    generator = np.random.default_rng(replay_seed)
+    order = np.array(table.seeds) if in_order else generator.permutation(np.array(table.seeds))
+    config = replace(config, sampler_seed=replay_seed)
+    rules = config.race or RaceRules()
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=TrialSeededSampler(config),
+                                pruner=make_pruner(config), direction="maximize")
+    grid_trials = enqueue_grid(config, study)
+    requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
+    answer = TableAnswer(config, table, order)
+    best = table.true_best()
+
+    def after_trial(study: optuna.Study, trial) -> None:
+        answer.picks.append((answer.trainings, leader(study, rules)[0] == best))
+
+    search_loop(study, config, answer, requested, after_trial=after_trial)
+    chosen, observations = leader(study, rules)
+    p_best = best_probabilities(fit(observations, rules.test), 1).p_best[observations.arms.index(chosen)]
+    if in_order:
+        evidence = weigh(observations, rules, {key: str(dict(key)) for key in observations.arms})
+        print(f"  {evidence.verdict}; {answer.trainings:g} trainings")
+    found_after = math.inf
+    for spent, right in reversed(answer.picks):
+        if not right:
+            break
+        found_after = spent
+    return Replay(chosen == best, answer.trainings, float(p_best), found_after)
+
+
+def make_table(run_dir: Path) -> None:
+    trials = pd.read_csv(run_dir / "trials.csv")
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    parameters = [column for column in complete.columns if column.startswith("param.")]
+    varying = [column for column in parameters if complete[column].nunique() > 1]
+    steps = [column for column in complete.columns if column.startswith(INTERMEDIATE_PREFIX)]
+    table = complete[[*varying, "arch_hash", "seed", "miou", *steps, "train_seconds"]]
+    table = table.rename(columns={column: column.removeprefix("param.") for column in varying})
+    table = table.sort_values([*(column.removeprefix("param.") for column in varying), "seed"])
+    TABLE.write_text(table.to_csv(index=False, float_format="%.6f"))
+    print(f"wrote {TABLE}: {len(table)} runs of {table['arch_hash'].nunique()} architectures, "
+          f"{table['train_seconds'].sum() / 60:.1f} minutes of training")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--replays", type=int, default=100)
+    parser.add_argument("--make-table", type=Path, metavar="RUN")
+    parser.add_argument("--table", type=Path, default=TABLE, help="replay another table (same columns)")
+    arguments = parser.parse_args()
+    if arguments.make_table:
+        make_table(arguments.make_table)
+        return
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    table = Table.read(arguments.table, load_study(TABLE_STUDY).training.iterations)
+    best = table.true_best()
+    means = {key: np.mean([runs[seed][0] for seed in table.seeds]) for key, runs in table.runs.items()}
+    print(f"table: {len(table.runs)} architectures x {len(table.seeds)} seeds; true best {dict(best)} "
+          f"(mean {means[best]:.4f}); the others: " + ", ".join(
+              f"{dict(key)} {mean:.4f}" for key, mean in sorted(means.items(), key=lambda item: -item[1])[1:]))
+    results: dict[str, dict] = {}
+    decisions = []
+    started = time.perf_counter()
+    for name, overrides in STRATEGIES.items():
+        config = load_study(TABLE_STUDY, ["trials=1000", *overrides])
+        replays = [replay(config, table, seed) for seed in range(arguments.replays)]
+        confident = [run.correct for run in replays if run.p_best >= CONFIDENT]
+        results[name] = {"correct": round(float(np.mean([run.correct for run in replays])), 3),
+                         "trainings": round(float(np.mean([run.trainings for run in replays])), 2),
+                         "confident": len(confident),
+                         "confident_right": round(float(np.mean(confident)), 3) if confident else None}
+        if config.sampler != "grid":
+            found = [run.found_after for run in replays if math.isfinite(run.found_after)]
+            results[name]["found_share"] = round(len(found) / len(replays), 3)
+            results[name]["trainings_to_find"] = round(float(np.mean(found)), 2) if found else None
+        if name in CALIBRATED:
+            decisions += confident
+        print(f"{name:28s} correct {results[name]['correct']:.3f}  trainings {results[name]['trainings']:6.2f}  "
+              f"P(best)>={CONFIDENT}: {len(confident):4d} decisions, right {results[name]['confident_right']}"
+              + (f"  found the true best in {results[name]['found_share']:.0%} of replays, after "
+                 f"{results[name]['trainings_to_find']} trainings" if "found_share" in results[name] else ""))
+    calibration = round(float(np.mean(decisions)), 3) if decisions else None
+    seconds = time.perf_counter() - started
+    print(f"calibration: of {len(decisions)} decisions with P(best) >= {CONFIDENT} (fixed k and racing), "
+          f"{calibration} were right; {arguments.replays} replays per strategy in {seconds:.0f} s")
+    seeds = load_study(DEFAULT_STUDY).raw["seeds"]
+    print(f"the default study's seeds ({seeds}), replayed with the table's seeds in order:")
+    replay(load_study(TABLE_STUDY, ["trials=1000", f"seeds={json.dumps(seeds)}"]), table, 0, in_order=True)
+    ratio = results["racing"]["trainings"] / results["fixed_4"]["trainings"]
+    print(f"racing: {ratio:.0%} of fixed_4's trainings, correct {results['racing']['correct']} vs "
+          f"{results['fixed_4']['correct']}")
+    print(json.dumps({**results, "calibration_p90": calibration, "replays": arguments.replays,
+                      "seconds": round(seconds, 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""P(best), P(top k) and the verdict on fake results, and their place in the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from archsearch.race.decision import RaceRules
+from archsearch.race.model import Observations, fit
+from archsearch.report.best import best_probabilities, race_history, weigh
+from archsearch.report.write import write_report
+from tests.report.test_report import trial, write_run
+
+
+def observations(means: dict[str, list[float]]) -> Observations:
+    return Observations.from_records((key, seed, value) for key, values in means.items()
+                                     for seed, value in enumerate(values))
+
+
+NAMES = {key: key for key in "abcd"}
+
+
+def test_p_best_sums_to_one_and_a_far_ahead_leader_is_best_almost_surely():
+    found = observations({"a": [0.60, 0.62, 0.61], "b": [0.30, 0.31, 0.33], "c": [0.20, 0.22, 0.21]})
+    probabilities = best_probabilities(fit(found, "paired"), top=2)
+    assert probabilities.p_best.sum() == pytest.approx(1.0)
+    assert probabilities.p_best[0] > 0.999 and probabilities.p_top[1] > 0.999 and probabilities.p_top[2] < 0.001
+    assert probabilities.p_top.sum() == pytest.approx(2.0)
+
+
+def test_p_best_agrees_with_the_normal_theory_for_two_architectures():
+    """Two architectures: P(a best) = P(T_df < gap / se), the one-sided test's complement."""
+    found = observations({"a": [0.50, 0.56, 0.53, 0.55], "b": [0.49, 0.51, 0.50, 0.52]})
+    model = fit(found, "pooled")
+    p_best = best_probabilities(model, top=1, samples=200000).p_best[0]
+    assert p_best == pytest.approx(1 - model.p_not_better()[0, 1], abs=0.005)
+
+
+def test_the_verdict_decides_or_says_how_many_more_seeds_would():
+    decided = weigh(observations({"a": [0.60, 0.62], "b": [0.30, 0.31], "c": [0.20, 0.22]}), RaceRules(), NAMES)
+    assert decided.decided and decided.verdict.startswith("decided: a is best with P = 1.00")
+    close = weigh(observations({"a": [0.60, 0.64], "b": [0.62, 0.59], "c": [0.20, 0.22]}), RaceRules(), NAMES)
+    assert not close.decided and close.verdict.startswith("undecided between a and b: about ")
+    more = int(close.verdict.split("about ")[1].split(" ")[0])
+    # The number is the one at which the gap would be significant: with that many seeds each it is.
+    model = fit(observations({"a": [0.60, 0.64], "b": [0.62, 0.59], "c": [0.20, 0.22]}), "paired")
+    assert more == int(np.ceil(model.seeds_to_separate(0, 1, 0.95))) - 2
+    top2 = weigh(observations({"a": [0.60, 0.62], "b": [0.50, 0.51], "c": [0.20, 0.22]}), RaceRules(top=2), NAMES)
+    assert top2.verdict.startswith("decided: the top 2 are a and b with P = ")
+
+
+def test_one_seed_each_measures_no_spread_and_the_verdict_says_so():
+    found = weigh(observations({"a": [0.6], "b": [0.5]}), RaceRules(), NAMES)
+    assert not found.decided and "one seed each" in found.verdict
+    assert np.isnan(found.probabilities.p_best).all()
+
+
+def test_the_race_history_refits_on_the_runs_known_at_each_step():
+    found = Observations.from_records([("a", 0, 0.5), ("b", 0, 0.3), ("a", 1, 0.7), ("b", 1, 0.3), ("a", 2, 0.6)])
+    steps = race_history(found, RaceRules(test="welch"))
+    assert [(step.arm, step.runs) for step in steps] == [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3)]
+    assert steps[2].mean == pytest.approx(0.6) and np.isnan(steps[0].low)
+    assert steps[4].low == pytest.approx(0.6 - 4.3027 * 0.1 / np.sqrt(3), abs=1e-4)
+
+
+def test_the_report_opens_with_the_verdict_and_ranks_with_p_best(tmp_path):
+    rows = [trial(number, arch, seed=seed, miou=miou, latency_ms=5.0)
+            for number, (arch, seed, miou) in enumerate([("aaaa", 0, 0.60), ("bbbb", 0, 0.30), ("cccc", 0, 0.58),
+                                                         ("aaaa", 1, 0.62), ("bbbb", 1, 0.31), ("cccc", 1, 0.61)])]
+    files = write_report(write_run(tmp_path / "run", rows))
+    lines = files.markdown.read_text().splitlines()
+    assert lines[2].startswith("**undecided between aaaa and cccc: about ")
+    assert "P(best) is the share of 20000 draws" in files.markdown.read_text()
+    table = pd.read_csv(files.table).set_index("arch_hash")
+    assert table["p_best"].sum() == pytest.approx(1.0) and table.at["bbbb", "p_best"] < 0.001
+    assert table.at["aaaa", "p_best"] > table.at["cccc", "p_best"]
+    assert files.race.is_file()
