@@ -183,6 +183,8 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
             raise shaped[0]
         if len(errors) == 1:
             error = errors[0][1]
+            if error.path != path:  # inside the value (a section's field): null is no choice there
+                raise error
             raise SpecError(error.message, path=error.path, value=error.value,
                             allowed=error.allowed + (" or null" if type(None) in options else ""))
         raise SpecError("wrong type", path=path, value=value, allowed=describe(annotation))

@@ -214,7 +214,7 @@ class StudyFile:
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
     supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
-    runtime: dict[str, Any] | None = None  # OpenMP's waiting (RuntimeSettings); applied before torch loads
+    runtime: RuntimeSettings | None = None  # OpenMP's waiting over archsearch's defaults; applied before torch loads
 
     def validate(self) -> None:
         require(self.name is None or STUDY_NAME.fullmatch(self.name) is not None, "not a study name", path="name",
@@ -403,7 +403,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, supernet=study.supernet,
-        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source),
+        runtime=study.runtime,
         race=study.seeds.race.rules() if racing else None, raw=raw)
 
 

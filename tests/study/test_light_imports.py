@@ -28,10 +28,15 @@ def heavy_modules_after(imports: str) -> list[str]:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("study", [FIXTURES / "tiny_study.yaml", ROOT / "studies" / "latency_constrained.yaml"],
-                         ids=["tiny", "latency_constrained"])
-def test_loading_a_study_imports_no_torch(study):
-    loaded = heavy_modules_after(f"from archsearch.study.config import load_study\nload_study({str(study)!r})")
+@pytest.mark.parametrize(("study", "overrides"), [
+    (FIXTURES / "tiny_study.yaml", []),
+    (ROOT / "studies" / "latency_constrained.yaml", []),
+    (ROOT / "studies" / "rdrnet_width.yaml", ["runtime.spin_count=5"]),  # raced seeds, a runtime: section
+    (ROOT / "studies" / "paper" / "regseg_camvid.yaml", []),  # the recipes' padding, warm-up and evaluation fields
+], ids=["tiny", "latency_constrained", "raced_with_runtime", "regseg_recipe"])
+def test_loading_a_study_imports_no_torch(study, overrides):
+    loaded = heavy_modules_after(f"from archsearch.study.config import load_study\n"
+                                 f"load_study({str(study)!r}, {overrides!r})")
     assert loaded == []
 
 
