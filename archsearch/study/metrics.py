@@ -33,6 +33,7 @@ class MetricInfo:
     the table ``archsearch run`` prints. ``compute``: ``module:function`` computing it for a spec (called as
     ``function(spec, input_size, num_classes=..., device=...)``), or None when the trial measures it itself.
     ``latency``: a figure of the latency timing, which needs the study's ``latency:`` section.
+    ``trained``: a score a network earns by training; an infeasible point, never trained, scores the worst.
     """
 
     name: str
@@ -49,15 +50,17 @@ class MetricInfo:
     shown: bool = False
     compute: str | None = None
     latency: bool = False
+    trained: bool = False
 
 
 REGISTRY: tuple[MetricInfo, ...] = (
     MetricInfo("miou", "maximize", "", "float", "mean IoU on the val split after training", objective=True,
-               shown=True),
+               shown=True, trained=True),
     MetricInfo("miou_best", "maximize", "", "float",
-               "the best of the trial's evaluations on the val split (what RegSeg reports)", objective=True),
+               "the best of the trial's evaluations on the val split (what RegSeg reports)", objective=True,
+               trained=True),
     MetricInfo("supernet_miou", "maximize", "", "float", "mIoU of the point's subnet of the study's supernet",
-               objective=True, per_architecture="mean"),
+               objective=True, per_architecture="mean", trained=True),
     MetricInfo("latency_ms", "minimize", "ms", "float", "median latency of the deploy form (latency: settings)",
                objective=True, constraint=True, per_architecture="median", axis="latency (ms)", shown=True,
                latency=True),
@@ -97,6 +100,7 @@ MEDIAN_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if me
 SCORE_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if metric.per_architecture == "mean")
 """Scores besides mIoU a trial may record (a supernet study ranks by its subnet's), averaged over seeds."""
 SHOWN_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if metric.shown)
+TRAINED_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if metric.trained)
 COMPUTED_METRICS: tuple[MetricInfo, ...] = tuple(metric for metric in REGISTRY if metric.compute is not None)
 
 

@@ -78,3 +78,19 @@ def test_peak_memory_is_an_objective_and_a_column(study_with, tmp_path, monkeypa
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     complete = trials[trials["state"] == "COMPLETE"]
     assert len(complete) == 1 and 0 < complete["memory_mb"].iloc[0] < 1000
+
+
+def test_miou_best_is_a_registry_metric_an_infeasible_point_scores_the_worst_on(study_with):
+    from archsearch.run.trials_table import COLUMN_NAMES
+    from archsearch.search.lifecycle import INFEASIBLE_MIOU, objective_values
+    from archsearch.search.trial import TrialMetrics
+
+    config = load_study(study_with(objectives=[{"metric": "miou_best", "direction": "maximize"},
+                                               {"metric": "macs", "direction": "minimize"}]))
+    assert {"miou_best", "miou_best_step", "runtime"} <= set(COLUMN_NAMES)
+    metrics = TrialMetrics(arch_hash="a", seed=0, num_classes=19, params_train=10, params_deploy=9, macs=1000,
+                           receptive_field=99, output_stride=8, infeasible=True)
+    assert objective_values(config, metrics, infeasible=True) == [INFEASIBLE_MIOU, 1000.0]
+    trained = TrialMetrics(arch_hash="a", seed=0, num_classes=19, params_train=10, params_deploy=9, macs=1000,
+                           receptive_field=99, output_stride=8, miou=0.3, miou_best=0.4)
+    assert objective_values(config, trained, infeasible=False) == [0.4, 1000.0]
