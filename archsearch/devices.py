@@ -9,11 +9,12 @@ device is an error, never a quiet switch to the CPU.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from archsearch.errors import SpecError
+
+if TYPE_CHECKING:  # a name is checked without torch (reading a study); presence needs it
+    import torch
 
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda", "mps")
 _NAME = re.compile(r"(?P<kind>[a-z]+)(?::(?P<index>\d+))?")
@@ -38,8 +39,10 @@ def check_device_name(value: Any, *, path: str = "device", kinds: tuple[str, ...
     return value
 
 
-def present_device(name: Any, *, path: str = "device", kinds: tuple[str, ...] = DEVICE_KINDS) -> torch.device:
+def present_device(name: Any, *, path: str = "device", kinds: tuple[str, ...] = DEVICE_KINDS) -> "torch.device":
     """The torch device ``name`` names, or a SpecError if it is not a device of ``kinds`` or not on this machine."""
+    import torch
+
     device = torch.device(check_device_name(name, path=path, kinds=kinds))
     if device.type == "cpu":
         return device
@@ -61,6 +64,8 @@ def present_device(name: Any, *, path: str = "device", kinds: tuple[str, ...] = 
 
 def _present(kinds: tuple[str, ...]) -> str:
     """The devices of ``kinds`` this machine has, as they are written."""
+    import torch
+
     names = ["'cpu'"]
     if "cuda" in kinds and torch.cuda.is_available() and torch.cuda.device_count():
         names += ["'cuda'"] + [f"'cuda:{index}'" for index in range(torch.cuda.device_count())]

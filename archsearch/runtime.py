@@ -20,14 +20,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import typing
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from archsearch.errors import SpecError
+from archsearch.schema import Range, coerce, unknown_key
 
-WAIT_POLICIES = ("active", "passive")
+WaitPolicy = Literal["active", "passive"]
+WAIT_POLICIES: tuple[str, ...] = typing.get_args(WaitPolicy)
 VARIABLES = {"wait_policy": "OMP_WAIT_POLICY", "spin_count": "GOMP_SPINCOUNT"}
 """Each setting and the environment variable OpenMP reads it from."""
 THREADS_VARIABLE = "OMP_NUM_THREADS"
@@ -42,34 +45,39 @@ class RuntimeSettings:
     """OpenMP's waiting: ``wait_policy`` "active" or "passive", ``spin_count`` (pauses a waiting
     thread spins before it sleeps); None leaves OpenMP's own default (spin 300,000, then sleep)."""
 
-    wait_policy: str | None = None
-    spin_count: int | None = None
+    wait_policy: WaitPolicy | None = None
+    spin_count: Annotated[int | None, Range(0)] = None
     named: frozenset[str] = field(default=frozenset(), compare=False)  # the settings a study's section names
 
+    FIELD_DESCRIPTION: typing.ClassVar[str] = f"a mapping of {', '.join(VARIABLES)}"
+
     def __post_init__(self) -> None:
-        if self.wait_policy is not None and self.wait_policy not in WAIT_POLICIES:
-            raise SpecError("unknown wait policy", path="wait_policy", value=self.wait_policy,
-                            allowed="active, passive, or null (OpenMP's default)")
-        if self.spin_count is not None and (isinstance(self.spin_count, bool) or not isinstance(self.spin_count, int)
-                                            or self.spin_count < 0):
-            raise SpecError("must be a whole number of spins", path="spin_count", value=self.spin_count,
-                            allowed="an integer >= 0, or null (OpenMP's default)")
+        hints = typing.get_type_hints(type(self), include_extras=True)
+        for name in VARIABLES:  # checked by the one schema, as a study section's fields are
+            coerce(getattr(self, name), hints[name], name)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "", *, path: str = "runtime") -> "RuntimeSettings":
-        """The study's ``runtime:`` mapping over :data:`DEFAULT` (keys left out keep the default)."""
+    def parse_field(cls, data: Any, path: str) -> "RuntimeSettings":
+        """The study's ``runtime:`` mapping over :data:`DEFAULT` (keys left out keep the default); the schema
+        parses the study's section through this, recording which settings the section names."""
         if not isinstance(data, Mapping):
-            raise SpecError("runtime settings must be a mapping", path=path, value=data,
-                            allowed=f"a mapping with keys {', '.join(VARIABLES)}", source=source)
+            raise SpecError("expected a mapping", path=path, value=data, allowed=cls.FIELD_DESCRIPTION)
         for key in data:
             if key not in VARIABLES:
-                raise SpecError("unknown runtime setting", path=f"{path}.{key}", value=key,
-                                allowed=", ".join(VARIABLES), source=source)
+                raise unknown_key(key, tuple(VARIABLES), f"{path}.")
         values = {name: getattr(DEFAULT, name) for name in VARIABLES}
         try:
             return cls(**{**values, **data}, named=frozenset(data))
         except SpecError as error:
-            raise error.under(path).with_source(source) from None
+            raise error.under(path) from None
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "", *, path: str = "runtime") -> "RuntimeSettings":
+        """:meth:`parse_field` for a section read on its own (before torch loads), naming ``source`` in errors."""
+        try:
+            return cls.parse_field(data, path)
+        except SpecError as error:
+            raise error.with_source(source) from None
 
     def environment(self) -> dict[str, str]:
         """The variables these settings set (a None setting sets none)."""

@@ -32,7 +32,7 @@ from archsearch import build, deploy
 from archsearch.arch.build import resolve_spec
 from archsearch.latency import device_name
 from archsearch.latency.relative import measure_relative
-from archsearch.search.config import latency_budget, load_study
+from archsearch.study.config import load_study
 from archsearch.space.sampling import RandomSuggester, sample
 
 STUDY = Path(__file__).parent.parent / "studies" / "latency_constrained.yaml"
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = study.latency
     if arguments.budget is not None:
         settings = dataclasses.replace(settings, time_budget_seconds=arguments.budget)
-    reference_name = latency_budget(study).reference
+    reference_name = study.budget.reference
     reference = deploy(build(resolve_spec(reference_name), num_classes=19))
     suggester = RandomSuggester(random.Random(arguments.seed))
     specs = {}

@@ -48,7 +48,7 @@ from archsearch.cli.arguments import parse_size
 from archsearch.latency import LatencySettings, device_name
 from archsearch.latency.measure import measure_in_rounds
 from archsearch.latency.protocol import ROUNDS
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 from archsearch.space.sampling import FixedSuggester, sample
 
 STUDY = Path(__file__).parent.parent / "studies" / "latency_constrained.yaml"

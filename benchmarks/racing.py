@@ -41,7 +41,7 @@ from archsearch.report.best import best_probabilities, weigh  # noqa: E402
 from archsearch.race.model import fit  # noqa: E402
 from archsearch.run import guard  # noqa: E402
 from archsearch.search import lifecycle, optuna_driver  # noqa: E402
-from archsearch.search.config import StudyConfig, load_study  # noqa: E402
+from archsearch.study.config import StudyConfig, load_study  # noqa: E402
 from archsearch.search.lifecycle import start_trial  # noqa: E402
 from archsearch.search.optuna_driver import TrialSeededSampler, enqueue_grid, make_pruner, search_loop  # noqa: E402
 from archsearch.search.racing import race_state  # noqa: E402

@@ -48,7 +48,7 @@ def step_worker(overrides: list[str], steps: int) -> None:
 
     from archsearch.arch.build import build
     from archsearch.search import load_study
-    from archsearch.search.trial import study_datasets
+    from archsearch.study.datasets import study_datasets
     from archsearch.space.sampling import FixedSuggester, sample
     from archsearch.train import loader_settings, make_loader, train_and_evaluate
 

@@ -42,7 +42,7 @@ from archsearch.arch.build import build
 from archsearch.report.statistics import bootstrap_interval, kendall_tau, kendall_taus
 from archsearch.search import load_study
 from archsearch.search.optuna_driver import enumerate_grid_with_fixed
-from archsearch.search.trial import study_datasets
+from archsearch.study.datasets import study_datasets
 from archsearch.space.sampling import FixedSuggester, load_space, sample
 from archsearch.supernet.network import extract
 from archsearch.supernet.paths import compile_supernet, random_points

@@ -100,11 +100,11 @@ def test_null_leaves_openmps_own_default():
 
 
 @pytest.mark.parametrize(("section", "path", "allowed"), [
-    ({"wait_policy": "sleepy"}, "runtime.wait_policy", "active, passive"),
+    ({"wait_policy": "sleepy"}, "runtime.wait_policy", "'active' | 'passive'"),
     ({"spin_count": -1}, "runtime.spin_count", "an integer >= 0"),
     ({"spin_count": True}, "runtime.spin_count", "an integer >= 0"),
     ({"spin_count": "10000"}, "runtime.spin_count", "an integer >= 0"),
-    ({"threads": 2}, "runtime.threads", "wait_policy, spin_count"),
+    ({"threads": 2}, "runtime.threads", "spin_count, wait_policy"),
     ("fast", "runtime", "a mapping"),
 ])
 def test_bad_study_values_name_the_file_key_and_what_is_allowed(tiny_study, section, path, allowed):

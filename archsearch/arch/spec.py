@@ -23,10 +23,10 @@ from archsearch.arch.blocks.context import ContextConfig
 from archsearch.arch.blocks.fusion import FusionConfig
 from archsearch.arch.blocks.heads import HeadConfig
 from archsearch.arch.blocks.merge import MergeConfig
-from archsearch.arch.blocks.registry import (BlockConfig, NormSettings, coerce, parse_block,
-                                        parse_dataclass, to_plain)
+from archsearch.arch.blocks.registry import BlockConfig, NormSettings, parse_block, to_plain
 from archsearch.arch.initialise import DEFAULT_INIT, INIT_SCHEMES
 from archsearch.errors import SpecError
+from archsearch.schema import coerce, parse_dataclass, unknown_key
 from archsearch.io import read_yaml
 from archsearch.arch.patterns import MAX_PATTERN_LENGTH, expand_pattern
 from archsearch.arch.topology import AuxHeadSpec, Shapes, StageSpec, Topology, compile_topology
@@ -174,8 +174,7 @@ STAGE_KEYS = ("branches", "blocks", "fusion", "input_activation")
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
     for key in data:
         if key not in allowed:
-            raise SpecError("unknown key", path=f"{path}.{key}" if path else str(key), value=key,
-                            allowed=", ".join(allowed))
+            raise unknown_key(key, allowed, f"{path}." if path else "")
 
 
 def parse_block_list(data: Any, path: str, *, allow_empty: bool = False) -> tuple[BlockConfig, ...]:

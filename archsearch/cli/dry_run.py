@@ -13,7 +13,7 @@ import yaml
 
 from archsearch.arch.analyze import analyze
 from archsearch.runtime import current as current_runtime
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.search.lifecycle import OptunaSuggester
 from archsearch.search.optuna_driver import TrialSeededSampler, enumerate_grid_with_fixed
 from archsearch.space.sampling import FixedSuggester, SampledPoint, sample

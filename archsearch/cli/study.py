@@ -14,9 +14,11 @@ from rich.table import Table
 from archsearch.cli.arguments import (EXIT_NOTHING_FITS, EXIT_UNFINISHED, output_path, positive_int,
                                       sigterm_as_interrupt)
 from archsearch.errors import SpecError
+from archsearch.study.config import BACKENDS
+from archsearch.study.metrics import PLOT_X_METRICS, SHOWN_METRICS
 
 if TYPE_CHECKING:  # the study's types only; the command imports torch when it runs
-    from archsearch.search.config import StudyConfig
+    from archsearch.study.config import StudyConfig
 
 def default_run_dir(study_name: str) -> Path:
     return Path("runs") / study_name
@@ -45,13 +47,13 @@ def command_run(arguments: argparse.Namespace) -> int:
 
 
 def run_study(arguments: argparse.Namespace) -> int:
-    from archsearch.search import RunDirectory, load_study, run_optuna
-    from archsearch.search.optuna_driver import check_search
+    from archsearch.search import RunDirectory, load_study
+    from archsearch.search.backends import get_backend
     from archsearch.run.trials_table import trial_state
     from archsearch.io import check_output_directory
     from archsearch.run.guard import check_run_directory, check_run_directory_target
     from archsearch.run.preflight import check_before_run, check_sizes_fit, check_synthetic_data
-    from archsearch.search.trial import check_data
+    from archsearch.study.datasets import check_data
 
     flags = {"training.device": ("--device", arguments.device)} if arguments.device is not None else {}
     config = load_study(arguments.study, arguments.set or (), flags)
@@ -59,22 +61,21 @@ def run_study(arguments: argparse.Namespace) -> int:
     config = with_environment_threads(config)
     check_sizes_fit(config)  # crops no network could fit stop before a sample is padded to them
     check_synthetic_data(config)  # so does a synthetic set past its caps, before any scene is drawn
-    check_search(config)  # and sampler and pruner options their classes refuse
+    backend = get_backend(config.backend)
+    backend.check(config)  # and sampler, pruner or scheduler options their classes refuse
     if arguments.dry_run:  # reads and generates no data: the recipe can be viewed without it
         from archsearch.cli.dry_run import print_dry_run
-        from archsearch.data.registry import CLASS_NAMES
+        from archsearch.data.registry import class_names
         check_before_run(config, read_data=False)
-        return print_dry_run(config, len(CLASS_NAMES[config.dataset.name]))
+        return print_dry_run(config, len(class_names(config.dataset.name)))
     check_data(config)  # unreadable data stops here, with status 2, before anything is written
     check_before_run(config)  # and storage drivers, thread counts, a batch larger than the training set
-    if config.backend == "optuna" and config.training is not None:  # Ray places trials on its workers' devices
-        from archsearch.train import present_device
-        try:
-            present_device(config.training.device)
-        except SpecError as error:
-            if arguments.device is not None:  # the flag is the user's name for the key
-                raise SpecError(error.message, value=error.value, allowed=error.allowed, source="--device") from None
-            raise error.under("training").with_source(config.source) from None
+    try:
+        backend.check_devices(config)  # Ray places trials on its workers' devices; Optuna trains here
+    except SpecError as error:
+        if arguments.device is not None:  # the flag is the user's name for the key
+            raise SpecError(error.message, value=error.value, allowed=error.allowed, source="--device") from None
+        raise error.under("training").with_source(config.source) from None
     out = arguments.out or default_run_dir(config.name)
     check_output_directory(out, flag="--out")
     check_run_directory_target(out, flag="--out" if arguments.out else "run directory")
@@ -89,12 +90,10 @@ def run_study(arguments: argparse.Namespace) -> int:
     if guard.changed:
         console.print(f"[yellow]continuing with changed settings (recipe {guard.recipe}): "
                       f"{'; '.join(guard.changed)}[/]")
-    if config.backend == "ray":
-        from archsearch.search.ray.driver import run_ray
-        outcome = run_ray(config, run_dir, address=arguments.ray_address)
-    elif not console.is_terminal:  # a log file, nohup, CI: a progress bar would show only at the end
-        outcome = run_optuna(config, run_dir, lambda trial, finished, requested: print(trial_line(trial),
-                                                                                       file=sys.stderr, flush=True))
+    if not console.is_terminal or not backend.reports_progress:  # a log file, nohup, CI: a bar would show at the end
+        outcome = backend.run(config, run_dir, address=arguments.ray_address,
+                              on_trial_end=lambda trial, finished, requested: print(trial_line(trial), file=sys.stderr,
+                                                                                   flush=True))
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[last]}"), console=console, transient=False) as progress:
@@ -105,7 +104,7 @@ def run_study(arguments: argparse.Namespace) -> int:
                 last = f"#{trial.number} {trial_state(trial).lower()}" + (f" mIoU {miou:.3f}" if miou else "")
                 progress.update(task, completed=finished, total=requested, last=last)
 
-            outcome = run_optuna(config, run_dir, on_trial_end)
+            outcome = backend.run(config, run_dir, on_trial_end=on_trial_end, address=arguments.ray_address)
     guard.record_first_trial()
     print_trials_table(run_dir.trials_csv)
     counts = state_counts(run_dir.trials_csv)
@@ -148,12 +147,9 @@ def state_counts(trials_csv: Path) -> str:
                      if state != "RUNNING" or counts.get(state, 0))
 def nothing_fits(config, trials_csv: Path) -> str | None:
     """The message for a run in which no measured point met the latency budget, or None."""
-    from archsearch.latency.advice import nothing_fits_message
     from archsearch.run.trials_table import load_trials
-    from archsearch.search.config import latency_budget
 
-    rows = load_trials(trials_csv.parent).to_dict("records")
-    return nothing_fits_message(latency_budget(config), rows)
+    return config.budget.nothing_fits(load_trials(trials_csv.parent).to_dict("records"))
 
 
 def print_trials_table(trials_csv: Path) -> None:
@@ -161,8 +157,9 @@ def print_trials_table(trials_csv: Path) -> None:
 
     frame = load_trials(trials_csv.parent)
     table = Table(title=f"trials ({trials_csv})")
-    columns = ["number", "state", "arch_hash", "seed", "params_deploy", "macs", "receptive_field", "latency_ms",
-               "latency_predicted_ms", "latency_ratio", "latency_margin", "miou", "train_seconds"]
+    shown = [metric for metric in SHOWN_METRICS if metric != "miou"]
+    columns = ["number", "state", "arch_hash", "seed", *shown, "latency_predicted_ms", "latency_margin", "miou",
+               "train_seconds"]
     columns += [c for c in frame.columns if c.startswith("param.")]
     columns = [column for column in columns if column in frame.columns
                and any(_cell(value) for value in frame[column])]
@@ -206,7 +203,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     running.add_argument("--out", type=output_path, metavar="DIR", help="run directory (default runs/<study name>)")
     running.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="override a study value, e.g. --set training.iterations=50 (repeatable)")
-    running.add_argument("--backend", choices=("optuna", "ray"), help="where trials run (default: the study's)")
+    running.add_argument("--backend", choices=BACKENDS, help="where trials run (default: the study's)")
     running.add_argument("--allow-changed-settings", action="store_true",
                          help="continue a run directory with settings that change what a trial measures "
                               "(each trial records its recipe in trials.csv; reports say when they differ)")
@@ -223,7 +220,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
     reporting.add_argument("--out", type=output_path, metavar="DIR", help="where to write (default: the run directory)")
     reporting.add_argument("--force", action="store_true",
                            help="replace report files already in DIR (another run's report, say)")
-    reporting.add_argument("--x", choices=("latency_ms", "latency_ratio", "macs", "params_deploy"),
+    reporting.add_argument("--x", choices=PLOT_X_METRICS,
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
     reporting.add_argument("--miou", choices=("miou", "miou_best"),
                            help="rank by each trial's final mIoU or its best evaluation "

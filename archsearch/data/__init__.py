@@ -2,43 +2,45 @@
 
 Every dataset yields ``(image float [3, H, W], mask int64 [H, W])`` with train ids
 and ``ignore_index = 255``, and exposes ``num_classes`` and ``class_names``.
+
+Names are loaded on first use, so that reading a study's data and augmentation sections
+imports no torch.
 """
 
-from archsearch.data.augmentation import AugmentationConfig
-from archsearch.data.base import PairTransform, Sample, SegmentationDataset
-from archsearch.data.camvid import CAMVID_CLASS_NAMES, CAMVID_COLOURS, CamVidDataset, SegNetCamVidDataset
-from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CITYSCAPES_LABEL_IDS, CityscapesDataset
-from archsearch.data.labels import IGNORE_INDEX
-from archsearch.data.registry import DATASET_NAMES, build_dataset, default_synthetic_cache
-from archsearch.data.scenes import Scene, render_scene
-from archsearch.data.synthetic import SYNTHETIC_TRAIN_IDS, ensure_synthetic_cityscapes
-from archsearch.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
-from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "AugmentationConfig",
-    "CAMVID_CLASS_NAMES",
-    "CAMVID_COLOURS",
-    "CITYSCAPES_CLASS_NAMES",
-    "CITYSCAPES_LABEL_IDS",
-    "DATASET_NAMES",
-    "IGNORE_INDEX",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "SYNTHETIC_TRAIN_IDS",
-    "VOC_CLASS_NAMES",
-    "CamVidDataset",
-    "CityscapesDataset",
-    "PairTransform",
-    "Sample",
-    "Scene",
-    "SegNetCamVidDataset",
-    "SegmentationDataset",
-    "VOCSegmentationDataset",
-    "build_dataset",
-    "default_synthetic_cache",
-    "ensure_synthetic_cityscapes",
-    "eval_transforms",
-    "render_scene",
-    "train_transforms",
-]
+_EXPORTS = {
+    "AugmentationConfig": "archsearch.data.augmentation",
+    "PairTransform": "archsearch.data.base",
+    "Sample": "archsearch.data.base",
+    "SegmentationDataset": "archsearch.data.base",
+    "CAMVID_CLASS_NAMES": "archsearch.data.camvid",
+    "CAMVID_COLOURS": "archsearch.data.camvid",
+    "CamVidDataset": "archsearch.data.camvid",
+    "SegNetCamVidDataset": "archsearch.data.camvid",
+    "CITYSCAPES_CLASS_NAMES": "archsearch.data.cityscapes",
+    "CITYSCAPES_LABEL_IDS": "archsearch.data.cityscapes",
+    "CityscapesDataset": "archsearch.data.cityscapes",
+    "IGNORE_INDEX": "archsearch.data.labels",
+    "DATASET_NAMES": "archsearch.data.registry",
+    "build_dataset": "archsearch.data.registry",
+    "default_synthetic_cache": "archsearch.data.registry",
+    "Scene": "archsearch.data.scenes",
+    "render_scene": "archsearch.data.scenes",
+    "SYNTHETIC_TRAIN_IDS": "archsearch.data.synthetic",
+    "ensure_synthetic_cityscapes": "archsearch.data.synthetic",
+    "IMAGENET_MEAN": "archsearch.data.transforms",
+    "IMAGENET_STD": "archsearch.data.transforms",
+    "eval_transforms": "archsearch.data.transforms",
+    "train_transforms": "archsearch.data.transforms",
+    "VOC_CLASS_NAMES": "archsearch.data.voc",
+    "VOCSegmentationDataset": "archsearch.data.voc",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

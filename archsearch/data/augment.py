@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
+from archsearch.data.randaugment_ops import REDUCED_RANDAUGMENT_OPS
 from archsearch.data.labels import IGNORE_INDEX
 
 
@@ -140,8 +141,6 @@ def _affine_pixels(image: torch.Tensor, scale: float, shift: float) -> torch.Ten
     return (image.to(torch.float32) * scale + shift).clamp_(0, 255).to(image.dtype)
 
 
-REDUCED_RANDAUGMENT_OPS = ("auto_contrast", "equalize", "rotate", "color", "contrast", "brightness", "sharpness")
-"""RegSeg's "RandAugment-reduced" operations (its RANDAUG_OPS_REDUCED): colour operations and a rotation."""
 _MAXIMUM = {"rotate": 30.0, "color": 0.9, "contrast": 0.9, "brightness": 0.9, "sharpness": 0.9}
 """Each op's strength at magnitude 1 (degrees, or the enhancement factor's distance from 1), as RegSeg sets them."""
 _ENHANCE = {"color": functional.adjust_saturation, "contrast": functional.adjust_contrast,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from torchvision.transforms import v2
-
-from archsearch.data.augment import REDUCED_RANDAUGMENT_OPS
-from archsearch.data.padding import PAD_ORDERS, PAD_POSITIONS, PAD_VALUES
-from archsearch.data.transforms import eval_transforms, train_transforms
+from archsearch.data.randaugment_ops import REDUCED_RANDAUGMENT_OPS
 from archsearch.errors import SpecError
+from archsearch.schema import Range, parse_dataclass, require
 
+if TYPE_CHECKING:  # the section is read without torch; the pipeline is built with it
+    from torchvision.transforms import v2
+
+ClassUniformSampling = Literal["per_image", "per_epoch"]
+PadPosition = Literal["random", "bottom_right"]  # how archsearch.data.padding places a crop's padding
+PadValue = Literal["black", "mean"]
+PadOrder = Literal["at_crop", "after_colour", "after_normalisation"]
 
 @dataclass(frozen=True)
 class AugmentationConfig:
@@ -44,20 +48,18 @@ class AugmentationConfig:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.2
     class_uniform_pct: float = 0.0
-    class_uniform_sampling: str = "per_image"
-    class_uniform_tile: int = 1024
-    pad_position: str = "random"
-    pad_value: str = "black"
-    pad_order: str = "at_crop"
+    class_uniform_sampling: ClassUniformSampling = "per_image"
+    class_uniform_tile: Annotated[int, Range(1)] = 1024
+    pad_position: PadPosition = "random"
+    pad_value: PadValue = "black"
+    pad_order: PadOrder = "at_crop"
     scale_base: tuple[int, int] | None = None
     eval_size: tuple[int, int] | None = None
-    eval_short_side: int | None = None
+    eval_short_side: Annotated[int | None, Range(1)] = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "", *, path: str = "augmentation") -> AugmentationConfig:
         """Check plain data (a YAML mapping, or null for the defaults) found at ``path`` in ``source``."""
-        from archsearch.arch.blocks.registry import parse_dataclass
-
         try:
             return parse_dataclass(cls, data if data is not None else {}, path)
         except SpecError as error:
@@ -66,14 +68,13 @@ class AugmentationConfig:
     def validate(self) -> None:
         """What the field types do not say (called by ``parse_dataclass``)."""
         if self.crop_size is not None:
-            _require(len(self.crop_size) == 2 and min(self.crop_size) > 0, "crop_size", self.crop_size,
-                     "[height, width] of integers > 0")
+            require(len(self.crop_size) == 2 and min(self.crop_size) > 0, "out of range", path="crop_size",
+                    value=list(self.crop_size), allowed="[height, width] of integers > 0")
         for name in ("scale_base", "eval_size"):
-            if getattr(self, name) is not None:
-                _require(len(getattr(self, name)) == 2 and min(getattr(self, name)) > 0, name, getattr(self, name),
-                         "[height, width] of integers > 0")
-        if self.eval_short_side is not None:
-            _require(self.eval_short_side > 0, "eval_short_side", self.eval_short_side, "an integer > 0")
+            size = getattr(self, name)
+            if size is not None:
+                require(len(size) == 2 and min(size) > 0, "out of range", path=name, value=list(size),
+                        allowed="[height, width] of integers > 0")
         if self.eval_size is not None and self.eval_short_side is not None:
             raise SpecError("give eval_size or eval_short_side, not both", path="eval_short_side",
                             value=self.eval_short_side, allowed="one way of resizing for evaluation")
@@ -83,20 +84,17 @@ class AugmentationConfig:
         for name in ("scale_range", "short_side_range"):
             pair = getattr(self, name)
             if pair is not None:
-                _require(len(pair) == 2 and 0 < pair[0] <= pair[1] and math.isfinite(pair[1]), name, pair,
-                         "[low, high] with 0 < low <= high")
+                require(len(pair) == 2 and 0 < pair[0] <= pair[1] and math.isfinite(pair[1]), "out of range", path=name,
+                        value=list(pair), allowed="[low, high] with 0 < low <= high")
         if self.scale_range is not None and self.short_side_range is not None:
             raise SpecError("give scale_range or short_side_range, not both", path="short_side_range",
                             value=list(self.short_side_range), allowed="one way of rescaling")
-        _require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "randaugment_ops", self.randaugment_ops,
-                 f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
-        _require(self.class_uniform_tile > 0, "class_uniform_tile", self.class_uniform_tile, "an integer > 0")
-        for name, choices in (("class_uniform_sampling", ("per_image", "per_epoch")), ("pad_position", PAD_POSITIONS), ("pad_value", PAD_VALUES), ("pad_order", PAD_ORDERS)):
-            if getattr(self, name) not in choices:
-                raise SpecError("unknown choice", path=name, value=getattr(self, name),
-                                allowed=", ".join(repr(choice) for choice in choices))
+        require(0 <= self.randaugment_ops <= len(REDUCED_RANDAUGMENT_OPS), "out of range", path="randaugment_ops",
+                value=self.randaugment_ops,
+                allowed=f"an integer from 0 (off) to {len(REDUCED_RANDAUGMENT_OPS)} (every op of the reduced list)")
         for name in ("randaugment_magnitude", "class_uniform_pct"):
-            _require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "a number from 0 to 1")
+            require(0.0 <= getattr(self, name) <= 1.0, "out of range", path=name, value=getattr(self, name),
+                    allowed="a number from 0 to 1")
 
     def to_dict(self) -> dict[str, Any]:
         return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value
@@ -104,6 +102,8 @@ class AugmentationConfig:
 
     def train_transforms(self, input_size: tuple[int, int]) -> v2.Compose:
         """The train pipeline, cropping to ``crop_size`` or else to ``input_size``."""
+        from archsearch.data.transforms import train_transforms
+
         return train_transforms(self.crop_size or input_size, self.scale_range or (0.5, 2.0),
                                 short_side_range=self.short_side_range, flip=self.flip,
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
@@ -114,10 +114,7 @@ class AugmentationConfig:
 
     def eval_transforms(self) -> v2.Compose:
         """The evaluation pipeline: normalize, after ``eval_size`` or ``eval_short_side`` resizing if set."""
+        from archsearch.data.transforms import eval_transforms
+
         return eval_transforms(self.eval_size, self.eval_short_side)
 
-
-def _require(condition: bool, path: str, value: Any, allowed: str) -> None:
-    if not condition:
-        raise SpecError("out of range", path=path, value=list(value) if isinstance(value, tuple) else value,
-                        allowed=allowed)

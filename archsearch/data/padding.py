@@ -24,9 +24,6 @@ from torchvision.transforms.v2 import functional
 
 from archsearch.data.labels import IGNORE_INDEX
 
-PAD_POSITIONS = ("random", "bottom_right")
-PAD_VALUES = ("black", "mean")
-PAD_ORDERS = ("at_crop", "after_colour", "after_normalisation")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MEAN_8BIT = tuple(int(channel * 255) for channel in IMAGENET_MEAN)

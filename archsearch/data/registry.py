@@ -1,4 +1,8 @@
-"""Datasets by name, as a study file refers to them."""
+"""Datasets by name, as a study file refers to them.
+
+The names are known without torch (a study file is checked with them); the datasets, their
+classes and options are imported when one is built or counted.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archsearch.data.base import PairTransform, SegmentationDataset
-from archsearch.data.camvid import CAMVID_CLASS_NAMES, CamVidDataset, SegNetCamVidDataset
-from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES, CityscapesDataset
-from archsearch.data.synthetic import ensure_synthetic_cityscapes
-from archsearch.data.voc import VOC_CLASS_NAMES, VOCSegmentationDataset
+from typing import TYPE_CHECKING
+
 from archsearch.errors import SpecError
+
+if TYPE_CHECKING:
+    from archsearch.data.base import PairTransform, SegmentationDataset
+
+DATASET_NAMES = ("synthetic", "cityscapes", "camvid", "camvid_segnet", "voc")
 
 
 def archsearch_cache() -> Path:
@@ -29,26 +35,42 @@ def default_synthetic_cache() -> Path:
 
 def _synthetic(root: Path | None, split: str, transforms: PairTransform | None,
                **options: Any) -> SegmentationDataset:
+    from archsearch.data.cityscapes import CityscapesDataset
+    from archsearch.data.synthetic import ensure_synthetic_cityscapes
+
     dataset_root = ensure_synthetic_cityscapes(root if root is not None else default_synthetic_cache(), **options)
     return CityscapesDataset(dataset_root, split, transforms)
 
 
-_BUILDERS: dict[str, Callable[..., SegmentationDataset]] = {
-    "synthetic": _synthetic,
-    "cityscapes": CityscapesDataset,
-    "camvid": CamVidDataset,
-    "camvid_segnet": SegNetCamVidDataset,
-    "voc": VOCSegmentationDataset,
-}
-_OPTIONS: dict[str, tuple[str, ...]] = {
-    "synthetic": tuple(name for name, parameter in inspect.signature(ensure_synthetic_cityscapes).parameters.items()
-                       if parameter.kind is inspect.Parameter.KEYWORD_ONLY),
-}
-DATASET_NAMES = tuple(_BUILDERS)
-CLASS_NAMES: dict[str, tuple[str, ...]] = {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES,
-                                           "camvid": CAMVID_CLASS_NAMES, "camvid_segnet": CAMVID_CLASS_NAMES,
-                                           "voc": VOC_CLASS_NAMES}
-"""Each dataset's classes, known without reading it (synthetic scenes are labelled as Cityscapes is)."""
+def _builders() -> dict[str, Callable[..., SegmentationDataset]]:
+    """Each of DATASET_NAMES's dataset class (or function), imported when a dataset is built."""
+    from archsearch.data.camvid import CamVidDataset, SegNetCamVidDataset
+    from archsearch.data.cityscapes import CityscapesDataset
+    from archsearch.data.voc import VOCSegmentationDataset
+
+    return {"synthetic": _synthetic, "cityscapes": CityscapesDataset, "camvid": CamVidDataset,
+            "camvid_segnet": SegNetCamVidDataset, "voc": VOCSegmentationDataset}
+
+
+def _options(name: str) -> tuple[str, ...]:
+    """The options a dataset takes (the synthetic generator's keyword parameters; the real datasets none)."""
+    if name != "synthetic":
+        return ()
+    from archsearch.data.synthetic import ensure_synthetic_cityscapes
+
+    return tuple(option for option, parameter in inspect.signature(ensure_synthetic_cityscapes).parameters.items()
+                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """A dataset's classes, known without reading it (synthetic scenes are labelled as Cityscapes is)."""
+    from archsearch.data.camvid import CAMVID_CLASS_NAMES
+    from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES
+    from archsearch.data.voc import VOC_CLASS_NAMES
+
+    return {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES, "camvid": CAMVID_CLASS_NAMES,
+            "camvid_segnet": CAMVID_CLASS_NAMES, "voc": VOC_CLASS_NAMES}.get(name, ())
+
 
 PREPARATION = {
     "synthetic": "nothing to prepare: the scenes are generated on first use",
@@ -75,9 +97,9 @@ def build_dataset(name: str, root: Path | None, split: str, transforms: PairTran
     ``options`` are the synthetic generator's parameters (seed, num_train, num_val,
     height, width); the real datasets take none.
     """
-    if name not in _BUILDERS:
+    if name not in DATASET_NAMES:
         raise SpecError("unknown dataset", path="dataset.name", value=name, allowed=", ".join(DATASET_NAMES))
-    allowed_options = _OPTIONS.get(name, ())
+    allowed_options = _options(name)
     for option in options:
         if option not in allowed_options:
             raise SpecError(f"unknown option for dataset {name!r}", path=f"dataset.{option}", value=option,
@@ -85,9 +107,12 @@ def build_dataset(name: str, root: Path | None, split: str, transforms: PairTran
     if root is None and name != "synthetic":
         raise SpecError(f"dataset {name!r} needs a root directory", path="dataset.root", value=None,
                         allowed="the directory holding the dataset")
-    parts = [_BUILDERS[name](root if root is None else Path(root), part, transforms, **options)
+    builder = _builders()[name]
+    parts = [builder(root if root is None else Path(root), part, transforms, **options)
              for part in split.split("+")]
     if len(parts) == 1:
         return parts[0]
+    from archsearch.data.base import SegmentationDataset
+
     return SegmentationDataset([sample for part in parts for sample in part.samples], parts[0].class_names,
                                transforms)

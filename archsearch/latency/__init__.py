@@ -6,25 +6,30 @@ against a reference in interleaved rounds and returns a ``RelativeLatency`` (the
 which a machine's drift does not move, and its noise band); ``LatencyCache`` and
 ``cached_latency`` keep results per architecture hash, device and settings, so the
 same architecture is timed once per setup.
+
+Names are loaded on first use, so that reading a study's latency section (``LatencySettings``)
+imports no torch.
 """
 
-from archsearch.latency.cache import LatencyCache, cached_latency
-from archsearch.latency.devices import device_name
-from archsearch.latency.measure import measure_latency
-from archsearch.latency.relative import RelativeLatency, measure_relative
-from archsearch.latency.result import LatencyResult
-from archsearch.latency.settings import LatencySettings
-from archsearch.latency.statistics import TimingSummary, summarize_timings
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "LatencyCache",
-    "LatencyResult",
-    "LatencySettings",
-    "RelativeLatency",
-    "TimingSummary",
-    "cached_latency",
-    "device_name",
-    "measure_latency",
-    "measure_relative",
-    "summarize_timings",
-]
+_EXPORTS = {
+    "LatencyCache": "archsearch.latency.cache",
+    "cached_latency": "archsearch.latency.cache",
+    "device_name": "archsearch.latency.devices",
+    "measure_latency": "archsearch.latency.measure",
+    "RelativeLatency": "archsearch.latency.relative",
+    "measure_relative": "archsearch.latency.relative",
+    "LatencyResult": "archsearch.latency.result",
+    "LatencySettings": "archsearch.latency.settings",
+    "TimingSummary": "archsearch.latency.statistics",
+    "summarize_timings": "archsearch.latency.statistics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

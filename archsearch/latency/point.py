@@ -18,26 +18,12 @@ from typing import Any
 from torch import nn
 
 from archsearch.arch.spec import ArchSpec
+from archsearch.latency.budget import LatencyBudget
 from archsearch.latency.cache import LatencyCache, cached_latency
 from archsearch.latency.predictor import LatencyPredictor, default_unit_table_path
 from archsearch.latency.reference import ReferenceTiming
 from archsearch.latency.settings import LatencySettings
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable
-
-
-@dataclass(frozen=True)
-class LatencyBudget:
-    """A study's latency bounds: absolute (``maximum_ms``), relative to ``reference`` (``maximum_ratio``), or both.
-
-    ``reference`` set means every point is timed against it (a ratio objective needs it even without
-    a maximum). ``screening_margin``: predict first and leave out points predicted over a maximum by
-    more than this fraction of it.
-    """
-
-    maximum_ms: float | None = None
-    maximum_ratio: float | None = None
-    reference: str | None = None
-    screening_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +102,7 @@ class PointTiming:
                 prediction = self.predictor.predict(spec, num_classes=self.num_classes)
             point = dataclasses.replace(point, latency_predicted_ms=prediction.median_ms,
                                         latency_predicted_ratio=ratio_prediction.ratio if ratio_prediction else None)
-            if self._screened_out(point):
+            if self.budget.screened_out(point.latency_predicted_ms, point.latency_predicted_ratio):
                 return dataclasses.replace(point, latency_seconds=time.perf_counter() - started)
         if self.reference is not None:
             decision, cached = self.reference.decide(spec.arch_hash, model_factory)
@@ -135,19 +121,5 @@ class PointTiming:
                                     latency_repeats=result.repeats, latency_device=result.device_name,
                                     latency_backend=result.backend, latency_settings=result.settings.to_json(),
                                     latency_cached=cached)
-        return dataclasses.replace(point, latency_margin=self._margin(point),
+        return dataclasses.replace(point, latency_margin=self.budget.margin(point.latency_ms, point.latency_ratio),
                                    latency_seconds=time.perf_counter() - started)
-
-    def _screened_out(self, point: PointLatency) -> bool:
-        margin = 1 + self.budget.screening_margin
-        return any(value is not None and maximum is not None and value > maximum * margin
-                   for value, maximum in ((point.latency_predicted_ms, self.budget.maximum_ms),
-                                          (point.latency_predicted_ratio, self.budget.maximum_ratio)))
-
-    def _margin(self, point: PointLatency) -> float | None:
-        """The smallest (maximum - value) / maximum over the latency budgets: the one that decided."""
-        margins = [(maximum - value) / maximum
-                   for value, maximum in ((point.latency_ms, self.budget.maximum_ms),
-                                          (point.latency_ratio, self.budget.maximum_ratio))
-                   if value is not None and maximum is not None]
-        return min(margins) if margins else None

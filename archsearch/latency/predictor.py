@@ -24,13 +24,12 @@ from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_together
 from archsearch.latency.protocol import ROUNDS
 from archsearch.latency.result import LatencyResult
-from archsearch.latency.settings import LatencySettings
+from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
 from archsearch.latency.unit_table import CalibrationTable, UnitLatencyTable, UnitTiming
 from archsearch.latency.units import MeasureTogether, Shape, Unit, prepare_unit
 from archsearch.arch.spec import ArchSpec
 from archsearch.arch.topology import IMAGE, NODE_KINDS, Ref
 
-PREDICTOR_BACKENDS = ("eager",)
 MIN_CALIBRATION_NETWORKS = 3
 """Below this many measured networks the sum of units stands uncorrected."""
 

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import typing
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from archsearch.devices import check_device_name
 from archsearch.errors import SpecError
 from archsearch.runtime import current as current_runtime
+from archsearch.schema import Range, check_fields, parse_dataclass, require
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-BACKEND_NAMES: tuple[str, ...] = ("eager", "onnxruntime", "compile")
+if TYPE_CHECKING:  # reading settings (a study file) needs no torch; timing does
+    import torch
+
+Dtype = Literal["fp32", "fp16", "bf16"]
+Backend = Literal["eager", "onnxruntime", "compile"]
+DTYPES: tuple[str, ...] = typing.get_args(Dtype)
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+BACKEND_NAMES: tuple[str, ...] = typing.get_args(Backend)
+PREDICTOR_BACKENDS = ("eager",)  # what the latency predictor's per-block timings describe
 ONNXRUNTIME_DTYPES: tuple[str, ...] = ("fp32", "fp16")
 
 TIMING_PROTOCOL = 2
@@ -31,6 +38,7 @@ MAX_WARMUP_SECONDS = 600.0
 MAX_TIME_BUDGET_SECONDS = 3600.0
 MAX_WARMUP_ITERATIONS = 100_000
 MAX_REPEATS = 1_000_000
+TOO_LONG = "a warm-up or timing runs for minutes at most"
 """A warm-up beyond ten minutes or a timing beyond an hour is a typo (``1e9``, ``.inf``) that would hang a run;
 the iteration and repeat counts are bounded for the same reason (they can outlast the time budgets)."""
 
@@ -53,37 +61,26 @@ class LatencySettings:
     """
 
     device: str = "cpu"
-    dtype: str = "fp32"
-    batch_size: int = 1
-    input_size: tuple[int, int] = (512, 1024)
-    input_channels: int = 3
+    dtype: Dtype = "fp32"
+    batch_size: Annotated[int, Range(1)] = 1
+    input_size: tuple[Annotated[int, Range(1)], ...] = (512, 1024)
+    input_channels: Annotated[int, Range(1)] = 3
     channels_last: bool = False
-    num_threads: int = 1
-    backend: str = "eager"
-    warmup_seconds: float = 1.0
-    min_warmup_iterations: int = 5
-    time_budget_seconds: float = 5.0
-    min_repeats: int = 10
-    max_repeats: int = 1000
+    num_threads: Annotated[int, Range(1)] = 1
+    backend: Backend = "eager"
+    warmup_seconds: Annotated[float, Range(0.0, MAX_WARMUP_SECONDS, why=TOO_LONG)] = 1.0
+    min_warmup_iterations: Annotated[int, Range(0, MAX_WARMUP_ITERATIONS)] = 5
+    time_budget_seconds: Annotated[float, Range(0.0, MAX_TIME_BUDGET_SECONDS, why=TOO_LONG)] = 5.0
+    min_repeats: Annotated[int, Range(1, MAX_REPEATS)] = 10
+    max_repeats: Annotated[int, Range(1, MAX_REPEATS)] = 1000
 
     def __post_init__(self) -> None:
+        check_fields(self)  # settings built in Python are checked as those read from a file
         check_device_name(self.device, kinds=LATENCY_DEVICE_KINDS)
-        _check_choice("dtype", self.dtype, tuple(DTYPES))
-        _check_choice("backend", self.backend, BACKEND_NAMES)
-        _check_int("batch_size", self.batch_size, minimum=1)
-        object.__setattr__(self, "input_size", _check_input_size(self.input_size))
-        _check_int("input_channels", self.input_channels, minimum=1)
-        if not isinstance(self.channels_last, bool):
-            raise SpecError("must be true or false", path="channels_last", value=self.channels_last,
-                            allowed="true, false")
-        _check_int("num_threads", self.num_threads, minimum=1)
-        object.__setattr__(self, "warmup_seconds",
-                           _check_seconds("warmup_seconds", self.warmup_seconds, maximum=MAX_WARMUP_SECONDS))
-        _check_int("min_warmup_iterations", self.min_warmup_iterations, minimum=0, maximum=MAX_WARMUP_ITERATIONS)
-        object.__setattr__(self, "time_budget_seconds", _check_seconds("time_budget_seconds", self.time_budget_seconds,
-                                                                       maximum=MAX_TIME_BUDGET_SECONDS))
-        _check_int("min_repeats", self.min_repeats, minimum=1, maximum=MAX_REPEATS)
-        _check_int("max_repeats", self.max_repeats, minimum=self.min_repeats, maximum=MAX_REPEATS)
+        require(len(self.input_size) == 2, "expected [height, width]", path="input_size", value=list(self.input_size),
+                allowed="two positive integers")
+        require(self.max_repeats >= self.min_repeats, "out of range", path="max_repeats", value=self.max_repeats,
+                allowed=f"an integer >= {self.min_repeats} (min_repeats) and <= {MAX_REPEATS:,}")
         self._check_backend_combination()
 
     def _check_backend_combination(self) -> None:
@@ -101,16 +98,8 @@ class LatencySettings:
     @classmethod
     def from_dict(cls, data: Any, source: str) -> "LatencySettings":
         """Build settings from parsed YAML/JSON; ``source`` names the file or flag for errors."""
-        if not isinstance(data, Mapping):
-            raise SpecError("latency settings must be a mapping", value=data,
-                            allowed="a mapping of setting names to values", source=source)
-        known = [field.name for field in dataclasses.fields(cls)]
-        for key in data:
-            if key not in known:
-                raise SpecError("unknown latency setting", path=str(key), value=key,
-                                allowed=", ".join(known), source=source)
         try:
-            return cls(**data)
+            return parse_dataclass(cls, data, "")
         except SpecError as error:
             raise error.with_source(source) from None
 
@@ -133,40 +122,13 @@ class LatencySettings:
         return f"{self.to_json()}|timing protocol {TIMING_PROTOCOL}{waiting}"
 
     @property
-    def torch_dtype(self) -> torch.dtype:
+    def torch_dtype(self) -> "torch.dtype":
         """The torch dtype that weights and inputs are cast to."""
-        return DTYPES[self.dtype]
+        import torch
 
+        return getattr(torch, TORCH_DTYPES[self.dtype])
 
-def _check_choice(path: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise SpecError("not a known value", path=path, value=value, allowed=", ".join(allowed))
-
-
-def _check_int(path: str, value: Any, *, minimum: int, maximum: int | None = None) -> None:
-    allowed = f"an integer >= {minimum}" + (f" and <= {maximum:,}" if maximum is not None else "")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError("must be an integer", path=path, value=value, allowed=allowed)
-    if value < minimum:
-        raise SpecError("too small", path=path, value=value, allowed=allowed)
-    if maximum is not None and value > maximum:
-        raise SpecError("too large", path=path, value=value, allowed=allowed)
-
-
-def _check_seconds(path: str, value: Any, *, maximum: float) -> float:
-    """Return ``value`` as a float so that 1 and 1.0 give the same cache key."""
-    allowed = f"a number of seconds >= 0 and <= {maximum:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise SpecError("must be a number of seconds", path=path, value=value, allowed=allowed)
-    if not value <= maximum:
-        raise SpecError("too long: a warm-up or timing runs for minutes at most", path=path, value=value, allowed=allowed)
-    return float(value)
-
-
-def _check_input_size(value: Any) -> tuple[int, int]:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise SpecError("must be [height, width]", path="input_size", value=value,
-                        allowed="two positive integers")
-    for index, side in enumerate(value):
-        _check_int(f"input_size[{index}]", side, minimum=1)
-    return (value[0], value[1])
+    @property
+    def dtype_bytes(self) -> int:
+        """Bytes per element of weights and inputs (no torch needed to know it)."""
+        return DTYPE_BYTES[self.dtype]

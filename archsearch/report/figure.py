@@ -14,11 +14,10 @@ from matplotlib.ticker import MaxNLocator
 from archsearch.report.best import RaceStep, RunsEvidence
 from archsearch.report.ranking import objective_column, pareto_front
 from archsearch.report.statistics import CONFIDENCE
+from archsearch.study.metrics import METRIC_INFO, PLOT_X_METRICS
 
-AXIS_LABELS = {"latency_ms": "latency (ms)", "latency_ratio": "latency / the reference's (timed alongside)",
-               "macs": "GMACs", "params_deploy": "parameters (M, deploy form)"}
-AXIS_SCALES = {"latency_ms": 1.0, "latency_ratio": 1.0, "macs": 1e-9, "params_deploy": 1e-6}
-PLOT_X_METRICS = tuple(AXIS_LABELS)
+AXIS_LABELS = {name: METRIC_INFO[name].axis for name in PLOT_X_METRICS}
+AXIS_SCALES = {name: METRIC_INFO[name].scale for name in PLOT_X_METRICS}
 SHORT_HASH_LENGTH = 8
 MOST_LABELS = 15
 

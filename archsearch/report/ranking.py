@@ -8,14 +8,13 @@ import pandas as pd
 from archsearch.errors import SpecError
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX
-from archsearch.search.config import DIRECTIONS
+from archsearch.study.metrics import ARCHITECTURE_METRICS, DIRECTIONS, MEDIAN_METRICS, SCORE_METRICS
 from archsearch.report.statistics import t_interval, tied_with
 
-ARCHITECTURE_COLUMNS = ("latency_ms", "latency_ratio", "macs", "params_deploy", "params_train", "receptive_field",
-                        "output_stride")
-MEDIAN_COLUMNS = ("latency_ms", "latency_ratio")
+ARCHITECTURE_COLUMNS = ARCHITECTURE_METRICS
+MEDIAN_COLUMNS = MEDIAN_METRICS
 """Measured again with every seed of an architecture: the median of its runs stands for it."""
-SCORE_COLUMNS = ("supernet_miou",)
+SCORE_COLUMNS = SCORE_METRICS
 """Scores besides mIoU a trial may record (a supernet study ranks by its subnet's), kept (mean over seeds)."""
 
 

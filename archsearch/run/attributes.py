@@ -5,6 +5,8 @@ A trial's metrics (``TrialMetrics`` fields: ``miou``, ``latency_ms``, ...) are k
 own field names, which are also their trials.csv column names.
 """
 
+from archsearch.study.metrics import PROXY_PREFIX  # proxy.<name>: a zero-cost proxy (also a metric)
+
 SEED = "seed"                    # the training seed of this trial
 ARCH_HASH = "arch_hash"          # the sampled architecture, filed under RUN/specs/<arch_hash>.yaml
 FAIL_REASON = "fail_reason"      # why it failed; a FAIL trial without one died and is queued again
@@ -21,7 +23,6 @@ RAY_EXPERIMENT = "ray_experiment"
 RAY_TRIAL_ID = "ray_trial_id"
 RUNTIME = "runtime"              # OpenMP's variables (and their sources) and torch threads it ran with
 RECIPE = "recipe"                # the fingerprint of the settings it was trained with (run.guard)
-PROXY_PREFIX = "proxy."          # proxy.<name>: a zero-cost proxy of the untrained network (also a metric)
 INTERMEDIATE_PREFIX = "miou_at."  # miou_at.<step>: the mIoU of an evaluation before the last
 
 # Attributes of the study itself.

@@ -22,15 +22,14 @@ training, latency, constraints, objectives) and a fingerprint of them. Before a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
 import uuid
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -38,67 +37,13 @@ from archsearch.errors import SpecError
 from archsearch.io import read_yaml, write_text_atomic
 from archsearch.run.attributes import RECIPE, STUDY_RUN_DIRECTORY
 from archsearch.run.study_file import STUDY_FILE
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
+from archsearch.study.identity import StudyIdentity, digest
 from archsearch.storage_url import hide_secret, masked
 
 FINGERPRINT_FILE = "fingerprint.yaml"
 ALLOW_FLAG = "--allow-changed-settings"
-# Where and how fast a trial trains, not what it learns: processes of one study may differ in these.
-SPEED_ONLY_TRAINING = ("num_threads", "device", "channels_last", "compile", "num_workers")
 LISTED_DIFFERENCES = 12
-
-
-def plain(value: Any) -> Any:
-    """JSON-able data with sorted string keys, lists for tuples, strings for paths."""
-    if is_dataclass(value) and not isinstance(value, type):
-        value = value.to_dict() if hasattr(value, "to_dict") else asdict(value)
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in sorted(value.items(), key=lambda pair: str(pair[0]))}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and value != value:
-        return "nan"
-    return value
-
-
-def digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class StudyIdentity:
-    """What a run directory holds: a study (name, space) and the recipe its trials are measured with."""
-
-    study: str
-    space: str
-    settings: dict[str, Any]
-
-    @classmethod
-    def of(cls, config: StudyConfig) -> "StudyIdentity":
-        training = None if config.training is None else {  # None: a search on proxies trains nothing
-            key: value for key, value in plain(config.training).items() if key not in SPEED_ONLY_TRAINING}
-        settings = {
-            "space": {"parameters": plain(config.space.parameters), "template": plain(config.space.template)},
-            "fix": plain(config.fix),
-            "dataset": plain(config.dataset),
-            "augmentation": plain(config.augmentation),
-            "input_size": plain(config.input_size),
-            "training": training,
-            "latency": plain(config.latency),
-            "constraints": plain(config.constraints),
-            "screening": plain(config.screening),
-            "objectives": plain(config.objectives),
-        }
-        if config.supernet is not None:  # only then: the recipes of studies without one keep their fingerprints
-            settings["supernet"] = plain(config.supernet)
-        return cls(study=config.name, space=config.space.name, settings=settings)
-
-    @property
-    def recipe(self) -> str:
-        """The fingerprint of the settings: trials with equal recipes were measured alike."""
-        return digest(self.settings)
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:

@@ -12,7 +12,7 @@ import math
 
 from archsearch.errors import SpecError
 from archsearch.resources import available_memory_bytes, check_threads, format_bytes
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.storage_url import hide_secret, masked
 
 IMAGE_CHANNELS = 3
@@ -56,9 +56,9 @@ def check_sizes_fit(config: StudyConfig) -> None:
     logits at full resolution (with their gradients when training). A size that passes may still not fit a given
     network; each trial's own estimate (``arch.memory``) then fails that trial alone.
     """
-    from archsearch.data.registry import CLASS_NAMES
+    from archsearch.data.registry import class_names
 
-    classes = len(CLASS_NAMES.get(config.dataset.name, ())) or 1
+    classes = len(class_names(config.dataset.name)) or 1
     if config.training is not None:
         key = "augmentation.crop_size" if config.augmentation.crop_size is not None else "input_size"
         per_pixel = IMAGE_CHANNELS * FLOAT_BYTES + LABEL_BYTES + 2 * classes * FLOAT_BYTES
@@ -110,7 +110,7 @@ def check_storage_driver(config: StudyConfig) -> None:
 
 def check_batch_fits_training_set(config: StudyConfig) -> None:
     """Training drops the last incomplete batch, so a batch larger than the training set trains on nothing."""
-    from archsearch.search.trial import study_datasets
+    from archsearch.study.datasets import study_datasets
 
     if config.training is None:
         return

@@ -1,6 +1,6 @@
 """study.yaml: the study as run, written when a run starts and read back by report and export.
 
-It is read through the study file's own sections (``search.config.parse_record``), so a
+It is read through the study file's own sections (``study.config.parse_record``), so a
 report or an export accepts every study that ``archsearch run`` accepts; the space and the
 data it names need not be reachable from where the run directory is read.
 """
@@ -16,7 +16,7 @@ import yaml
 from archsearch.io import read_yaml
 from archsearch.io import write_text_atomic
 from archsearch.race.decision import RaceRules
-from archsearch.search.config import RacingSeeds, parse_record
+from archsearch.study.config import RacingSeeds, parse_record
 
 STUDY_FILE = "study.yaml"
 

@@ -1,7 +1,8 @@
 """trials.csv: one row per trial, written from the study's storage and read back with the same typed schema.
 
 ``COLUMNS`` is the one declaration of the table: a column's name (the trial attribute it
-comes from) and its kind. Integer columns are written and read as integers (nullable), so a
+comes from) and its kind; a metric's kind is the metric registry's (``study.metrics``), and every
+metric of the registry has a column. Integer columns are written and read as integers (nullable), so a
 trial without a value leaves its cell empty instead of turning the column into floats. Adding
 a column is one line here. Float columns named by a prefix follow, one per name a trial
 recorded: ``proxy.<name>`` (a zero-cost proxy at initialization) and ``miou_at.<step>`` (an
@@ -21,6 +22,7 @@ import pandas as pd
 from archsearch.errors import SpecError
 from archsearch.io import write_atomic
 from archsearch.run import attributes
+from archsearch.study.metrics import METRIC_INFO, REGISTRY
 
 if TYPE_CHECKING:  # reading the table (report, fidelity) needs neither the study file nor torch
     from archsearch.run.directory import RunDirectory
@@ -36,18 +38,23 @@ class Column:
     required: bool = False  # older tables lack the others; they read back empty
 
 
-COLUMNS: tuple[Column, ...] = (
+def metric_column(name: str, *, required: bool = False) -> Column:
+    """A metric's column, of the kind the metric registry gives it."""
+    return Column(name, METRIC_INFO[name].kind, required)
+
+
+_LISTED: tuple[Column, ...] = (
     Column("number", "integer", required=True),
     Column("state", "text", required=True),
     Column("arch_hash", "text", required=True),
     Column("seed", "integer", required=True),
-    Column("params_train", "integer", required=True),
-    Column("params_deploy", "integer", required=True),
-    Column("macs", "integer", required=True),
-    Column("receptive_field", "integer", required=True),
-    Column("output_stride", "integer", required=True),
-    Column("latency_ms", "float", required=True),
-    Column("miou", "float", required=True),
+    metric_column("params_train", required=True),
+    metric_column("params_deploy", required=True),
+    metric_column("macs", required=True),
+    metric_column("receptive_field", required=True),
+    metric_column("output_stride", required=True),
+    metric_column("latency_ms", required=True),
+    metric_column("miou", required=True),
     Column("train_seconds", "float", required=True),
     Column("fail_reason", "text", required=True),
     Column("num_classes", "integer"),
@@ -59,18 +66,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency_device", "text"),
     Column("latency_backend", "text"),
     Column("latency_settings", "text"),       # LatencySettings as canonical JSON
-    Column("latency_ratio", "float"),         # with a relative budget: latency / the reference's, same rounds
+    metric_column("latency_ratio"),         # with a relative budget: latency / the reference's, same rounds
     Column("latency_predicted_ratio", "float"),
     Column("latency_reference", "text"),      # the reference network: a preset name or a spec file
     Column("latency_reference_ms", "float"),
     Column("latency_margin", "float"),        # (budget - value) / budget of the tightest latency budget
     Column("latency_retimes", "integer"),     # re-timings of a ratio over the budget within its noise band
     Column("recipe", "text"),                 # the settings' fingerprint it was trained with (run.guard)
-    Column("supernet_miou", "float"),         # its subnet of the study's supernet, recalibrated (supernet:)
+    metric_column("supernet_miou"),         # its subnet of the study's supernet, recalibrated (supernet:)
     Column("runtime", "text"),                # OpenMP's waiting and torch threads, as JSON (archsearch.runtime)
-    Column("miou_best", "float"),             # the best of the trial's evaluations (what RegSeg reports)
+    metric_column("miou_best"),             # the best of the trial's evaluations (what RegSeg reports)
     Column("miou_best_step", "integer"),      # the step of that evaluation
 )
+COLUMNS: tuple[Column, ...] = _LISTED + tuple(metric_column(metric.name) for metric in REGISTRY
+                                              if metric.name not in {column.name for column in _LISTED})
+"""Every column in order: those listed, then every other metric of the registry (a new metric's column)."""
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 REQUIRED_COLUMNS = tuple(column.name for column in COLUMNS if column.required)
 CHOICE_PREFIX = "param."

@@ -7,9 +7,9 @@ sections, say) does not import Optuna and every backend with it.
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"RunDirectory": "archsearch.run.directory", "StudyConfig": "archsearch.search.config",
-            "load_study": "archsearch.search.config", "parse_study": "archsearch.search.config",
-            "StudyOutcome": "archsearch.search.optuna_driver", "run_optuna": "archsearch.search.optuna_driver"}
+_EXPORTS = {"RunDirectory": "archsearch.run.directory", "StudyConfig": "archsearch.study.config",
+            "load_study": "archsearch.study.config", "parse_study": "archsearch.study.config",
+            "StudyOutcome": "archsearch.search.backends", "get_backend": "archsearch.search.backends", "run_optuna": "archsearch.search.optuna_driver"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -23,9 +23,10 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
-from archsearch.run.guard import StudyIdentity
 from archsearch.runtime import current
-from archsearch.search.config import StudyConfig
+from archsearch.study.identity import StudyIdentity
+from archsearch.study.config import StudyConfig
+from archsearch.study.metrics import TRAINED_METRICS
 from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space.sampling import Primitive, SampledPoint, sample
 
@@ -239,7 +240,7 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
 
 def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: bool) -> list[float]:
     """The values the sampler is told, one per objective; an infeasible point scores INFEASIBLE_MIOU."""
-    values = [INFEASIBLE_MIOU if objective.metric in ("miou", "miou_best", "supernet_miou") and infeasible
+    values = [INFEASIBLE_MIOU if objective.metric in TRAINED_METRICS and infeasible
               else float(metrics.value(objective.metric))
               for objective in config.objectives]
     for objective, value in zip(config.objectives, values):

@@ -14,7 +14,6 @@ import time
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any, Callable, Container, Mapping, Sequence
 
 import numpy as np
@@ -30,7 +29,9 @@ from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.run.guard import foreign_study, run_directory_owner
 from archsearch.run.trials_table import write_trials_csv
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
+from archsearch.search.backends import (SearchBackend, StudyOutcome, register_backend, requested_trials,
+                                       study_outcome)
 from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
 from archsearch.search.racing import race_round
 from archsearch.search.trial import TrialRunner
@@ -68,19 +69,14 @@ def option_names(option_class: type, name: str) -> str:
     return f"{name}'s options: {', '.join(names)}" if names else f"no options for {name}"
 
 
-def check_search(config: StudyConfig) -> None:
-    """Build the study's sampler and its pruner (ASHA's settings on Ray) once: options their classes
-    refuse are bad input, found before a run directory is made; so is a grid past MAX_GRID_POINTS."""
+def check_sampler(config: StudyConfig) -> None:
+    """Build the study's sampler once: options its class refuses are bad input, found before a run directory is
+    made; so is a grid past MAX_GRID_POINTS. (Each backend checks its own pruner or scheduler beside it.)"""
     make_sampler(config)
     if config.sampler == "grid":
         counted = grid_size(config.space, config.fix)
         if counted is None or counted[0] > MAX_GRID_POINTS:
             enumerate_grid(config.space, config.fix)  # refuses it: by its count, or by walking where conditions are
-    if config.backend == "ray":
-        from archsearch.search.ray.scheduler import asha_settings
-        asha_settings(config)
-    else:
-        make_pruner(config)
 
 
 def trial_seed(sampler_seed: int, trial_number: int) -> int:
@@ -320,18 +316,6 @@ class Objective:
         return report
 
 
-@dataclass(frozen=True)
-class StudyOutcome:
-    requested: int
-    finished: int
-    completed: int
-    race_over: bool = False  # a grid's race gave its last seed before ``requested`` trials
-
-    @property
-    def done(self) -> bool:
-        return (self.finished >= self.requested or self.race_over) and self.completed > 0
-
-
 def prepare_study(config: StudyConfig, run_dir: RunDirectory) -> tuple[optuna.Study, int | None]:
     """Open (or create) the study, queue again the trials of dead processes and, once, the grid.
 
@@ -349,7 +333,7 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
                on_trial_end: Callable[[FrozenTrial, int, int], None] | None = None) -> StudyOutcome:
     """Run (or resume) the study until ``config.trials`` trials have finished."""
     study, grid_trials = prepare_study(config, run_dir)
-    requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
+    requested = requested_trials(config, grid_trials)
     objective = Objective(config, TrialRunner(config, run_dir))
     if config.supernet is not None:  # one job before the trials, which then evaluate its subnets
         objective.runner.prepare_supernet()
@@ -368,13 +352,13 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
 
     write_trials_csv(study, run_dir)
     try:
-        race_over = search_loop(study, config, objective, requested, after_trial=after_trial,
-                                wait_for_others=wait_for_others, queue_lock=lambda: run_dir.lock("queue"))
+        search_loop(study, config, objective, requested, after_trial=after_trial, wait_for_others=wait_for_others,
+                    queue_lock=lambda: run_dir.lock("queue"))
     finally:  # also when stopped by bad input or Ctrl-C: the table shows the trial that stopped it
         write_trials_csv(study, run_dir)
     if config.supernet is not None and config.supernet.retrain_top:  # the supernet's best, trained stand-alone
         objective.runner.retrain_top(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    return study_outcome(study, requested, race_over=race_over)
+    return study_outcome(study, config, requested)
 
 
 def search_loop(study: optuna.Study, config: StudyConfig, objective: Callable[[Trial], Any], requested: int, *,
@@ -409,12 +393,25 @@ def search_loop(study: optuna.Study, config: StudyConfig, objective: Callable[[T
         study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
 
 
-def study_outcome(study: optuna.Study, requested: int, *, race_over: bool = False) -> StudyOutcome:
-    trials = study.get_trials(deepcopy=False)
-    return StudyOutcome(requested=requested, finished=sum(finished(trial) for trial in trials),
-                        completed=sum(trial.state == TrialState.COMPLETE and not trial.user_attrs.get(attributes.INFEASIBLE)
-                                      for trial in trials), race_over=race_over)
-
 
 def _count_finished(study: optuna.Study) -> int:
     return sum(finished(trial) for trial in study.get_trials(deepcopy=False))
+
+
+@register_backend("optuna")
+class OptunaBackend(SearchBackend):
+    """Trials run one after another in this process (several processes may share the storage)."""
+
+    def check(self, config: StudyConfig) -> None:
+        check_sampler(config)
+        make_pruner(config)
+
+    def check_devices(self, config: StudyConfig) -> None:
+        if config.training is not None:  # `training: none` trains nothing, on no device
+            from archsearch.devices import present_device
+            present_device(config.training.device)
+
+    def run(self, config: StudyConfig, run_dir: RunDirectory, *,
+            on_trial_end: Callable[[FrozenTrial, int, int], None] | None = None,
+            address: str | None = None) -> StudyOutcome:
+        return run_optuna(config, run_dir, on_trial_end)

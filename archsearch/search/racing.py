@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from archsearch.race.decision import next_seeds
 from archsearch.race.model import Observations
 from archsearch.run import attributes
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 
 PENDING = (TrialState.WAITING, TrialState.RUNNING)
 

@@ -16,19 +16,20 @@ import torch
 
 from archsearch.arch.analyze import Analysis, analyze
 from archsearch.arch.build import build
-from archsearch.data import build_dataset
 from archsearch.data.class_uniform import ClassUniformSampler, class_index
-from archsearch.data.registry import PREPARATION, archsearch_cache
+from archsearch.data.registry import archsearch_cache
 from archsearch.errors import SpecError
 from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
-from archsearch.errors import SpecError
 from archsearch.io import write_state_dict, write_text_atomic
+from archsearch.latency.budget import judged_value
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
 from archsearch.run.attributes import ARCH_HASH, INFEASIBLE, INTERMEDIATE_PREFIX, PROXY_PREFIX, SEED
-from archsearch.search.config import StudyConfig, latency_budget
+from archsearch.study.config import StudyConfig
+from archsearch.study.metrics import COMPUTED_METRICS, METRIC_INFO, compute_metric
 from archsearch.run.directory import RunDirectory
+from archsearch.study.datasets import study_datasets
 from archsearch.arch.spec import ArchSpec, load_spec
 from archsearch.space.sampling import Primitive
 from archsearch.supernet.training import (calibration_batches, checkpoint_step, evaluate_subnet, load_supernet,
@@ -71,25 +72,28 @@ class TrialMetrics(PointLatency):
     constraint_violations: tuple[float, ...] = ()
     proxies: dict[str, float] = field(default_factory=dict)
     miou_history: dict[int, float] = field(default_factory=dict)
+    computed: dict[str, float] = field(default_factory=dict)  # the registry's computed metrics, by name
 
     def value(self, metric: str) -> float | None:
-        if metric in ("latency_ms", "latency_ratio") and getattr(self, metric) is None:
-            # a point screened out by the predictor is never measured
-            return getattr(self, metric.replace("latency_", "latency_predicted_"))
+        """``metric`` as objectives and constraints judge it (a screened-out point: its prediction)."""
         if metric.startswith(PROXY_PREFIX):
             return self.proxies.get(metric.removeprefix(PROXY_PREFIX))
-        return getattr(self, metric)
+        if metric in METRIC_INFO and METRIC_INFO[metric].compute is not None:
+            return self.computed.get(metric)
+        return judged_value(metric, lambda name: getattr(self, name))
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> "TrialMetrics":
         """Metrics back from ``to_attrs`` data (a Ray result, say); other keys are left out."""
-        known = {field.name for field in fields(cls)} - {"proxies", "miou_history"}
+        known = {field.name for field in fields(cls)} - {"proxies", "miou_history", "computed"}
         data = {key: value for key, value in attrs.items() if key in known}
         data["constraint_violations"] = tuple(data.get("constraint_violations") or ())
         data["proxies"] = {key.removeprefix(PROXY_PREFIX): value for key, value in attrs.items()
                            if key.startswith(PROXY_PREFIX) and value is not None}
         data["miou_history"] = {int(key.removeprefix(INTERMEDIATE_PREFIX)): value for key, value in attrs.items()
                                 if key.startswith(INTERMEDIATE_PREFIX) and value is not None}
+        data["computed"] = {metric.name: attrs[metric.name] for metric in COMPUTED_METRICS
+                            if attrs.get(metric.name) is not None}
         return cls(**data)
 
     def to_attrs(self) -> dict:
@@ -97,35 +101,8 @@ class TrialMetrics(PointLatency):
         data["constraint_violations"] = list(self.constraint_violations)
         data.update({f"{PROXY_PREFIX}{name}": value for name, value in data.pop("proxies").items()})
         data.update({f"{INTERMEDIATE_PREFIX}{step}": value for step, value in data.pop("miou_history").items()})
+        data.update(data.pop("computed"))
         return data
-
-
-def study_datasets(study: StudyConfig):
-    """The study's train split (with its augmentation) and val split (``dataset.train_split`` and
-    ``dataset.val_split``, default train and val; ``train+val`` joins two)."""
-    dataset = study.dataset
-    options = dict(dataset.options)
-    train_split, val_split = options.pop("train_split", "train"), options.pop("val_split", "val")
-    try:
-        train = build_dataset(dataset.name, dataset.root, train_split,
-                              study.augmentation.train_transforms(study.input_size), **options)
-        val = build_dataset(dataset.name, dataset.root, val_split, study.augmentation.eval_transforms(), **options)
-    except SpecError as error:
-        if error.source or error.path not in options:
-            raise
-        raise error.under("dataset").with_source(study.source) from None  # an option as the study file names it
-    return train, val
-
-
-def check_data(study: StudyConfig) -> None:
-    """Build both splits and read their first sample: bad data is bad input, found before any trial runs."""
-    dataset = study.dataset
-    if dataset.name != "synthetic" and not dataset.root.is_dir():
-        raise SpecError(f"no such data directory: {dataset.name} was looked for in {dataset.root}", path="dataset.root",
-                        value=str(dataset.root), allowed=f"a directory holding it: {PREPARATION[dataset.name]}",
-                        source=study.source)
-    for split in study_datasets(study):
-        split[0]
 
 
 class TrialRunner:
@@ -135,6 +112,7 @@ class TrialRunner:
         self.study = study
         self.run_dir = run_dir
         self._analyses: dict[str, Analysis] = {}
+        self._computed: dict[str, dict[str, float]] = {}
         self._class_index: dict | None = None
 
     @cached_property
@@ -146,19 +124,28 @@ class TrialRunner:
         return self._datasets[0].num_classes
 
     def analyze_point(self, spec: ArchSpec, seed: int) -> TrialMetrics:
-        """Params, MACs and receptive field, counted once per architecture (its other seeds reuse them)."""
+        """Params, MACs and receptive field, and the registry's computed metrics the study names (as objective or
+        constraint), counted once per architecture (its other seeds reuse them)."""
         analysis = self._analyses.get(spec.arch_hash)
         if analysis is None:
             analysis = self._analyses[spec.arch_hash] = analyze(spec, self.study.input_size,
                                                                 num_classes=self.num_classes)
+        computed = self._computed.get(spec.arch_hash)
+        if computed is None:
+            device = self.study.latency.device if self.study.latency is not None else "cpu"
+            computed = self._computed[spec.arch_hash] = {
+                metric.name: compute_metric(metric, spec, self.study.input_size, num_classes=self.num_classes,
+                                            device=device)
+                for metric in COMPUTED_METRICS if metric.name in self.study.named_metrics}
         return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, num_classes=analysis.num_classes,
                             params_train=analysis.params_train,
                             params_deploy=analysis.params_deploy, macs=analysis.macs,
-                            receptive_field=analysis.receptive_field, output_stride=analysis.output_stride)
+                            receptive_field=analysis.receptive_field, output_stride=analysis.output_stride,
+                            computed=dict(computed))
 
     @cached_property
     def _point_timing(self) -> PointTiming:
-        return PointTiming(self.study.latency, latency_budget(self.study), self.run_dir.latency_cache,
+        return PointTiming(self.study.latency, self.study.budget, self.run_dir.latency_cache,
                            num_classes=self.num_classes)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
@@ -180,8 +167,7 @@ class TrialRunner:
         return self._checked(metrics)
 
     def _checked(self, metrics: TrialMetrics) -> TrialMetrics:
-        violations = tuple(constraint.violation(metrics.value(constraint.metric))
-                           for constraint in self.study.constraints)
+        violations = self.study.budget.violations(metrics.value)
         return replace(metrics, constraint_violations=violations, infeasible=any(v > 0 for v in violations))
 
     def score_proxies(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:

@@ -25,14 +25,17 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import ast
 
 from archsearch.errors import SpecError
 from archsearch.space.expressions import PART, ExpressionSyntaxError, condition, substitute
-from archsearch.arch.spec import ArchSpec, parse_spec
 from archsearch.io import parse_expression, read_yaml
+from archsearch.schema import UNKNOWN_FIELD
+
+if TYPE_CHECKING:  # a space is read and checked without torch; a sampled point is parsed (and built) with it
+    from archsearch.arch.spec import ArchSpec
 
 Primitive = str | int | float | bool | None
 NODE_KEYS = {"choice": {"choice"}, "int": {"int", "step", "log"}, "float": {"float", "step", "log", "grid"},
@@ -84,7 +87,7 @@ def parse_space(data: Any, *, source: str = "") -> Space:
             raise SpaceError("a space must be a mapping", value=type(data).__name__, allowed=", ".join(SPACE_KEYS))
         for key in data:
             if key not in SPACE_KEYS:
-                raise SpaceError("unknown key", path=str(key), value=key, allowed=", ".join(SPACE_KEYS))
+                raise SpaceError(UNKNOWN_FIELD, path=str(key), value=key, allowed=", ".join(SPACE_KEYS))
         if "spec" not in data or not isinstance(data["spec"], Mapping):
             raise SpaceError("needs a spec template (a mapping)", path="spec", value=data.get("spec"))
         parameters = data.get("parameters") or {}
@@ -241,6 +244,8 @@ def sample(space: Space, suggester: Suggester) -> SampledPoint:
     resolved = resolve(space, suggester)
     if resolved.data is None:
         return SampledPoint(resolved.params, invalid_reason=resolved.invalid_reason)
+    from archsearch.arch.spec import parse_spec
+
     try:
         spec = parse_spec(resolved.data, source=f"{space.source or space.name} (sampled)")
     except SpecError as error:

@@ -26,7 +26,7 @@ from archsearch.supernet.network import Supernet, extract
 from archsearch.supernet.paths import compile_supernet, training_paths
 from archsearch.supernet.recalibrate import recalibrate_batchnorm
 from archsearch.train.config import TrainConfig
-from archsearch.train.evaluate import evaluate
+from archsearch.train.evaluation import evaluate
 from archsearch.train.loaders import cycle_batches
 from archsearch.train.losses import build_loss
 from archsearch.train.optim import build_optimizer, build_scheduler

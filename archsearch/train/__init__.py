@@ -1,30 +1,34 @@
-"""Training and evaluation of one architecture: recipe, losses, mIoU and the trainer."""
+"""Training and evaluation of one architecture: recipe, losses, mIoU and the trainer.
 
-from archsearch.train.config import TrainConfig
-from archsearch.train.divergence import TrainingDiverged
-from archsearch.train.evaluate import evaluate
-from archsearch.train.loaders import default_workers, loader_settings, make_loader
-from archsearch.train.losses import CrossEntropy, OhemCrossEntropy, SegmentationLoss, build_loss
-from archsearch.train.metrics import ConfusionMatrix
-from archsearch.train.optim import build_optimizer, build_scheduler
-from archsearch.devices import present_device
-from archsearch.train.trainer import TrainResult, train_and_evaluate
+Names are loaded on first use, so that reading a study's training section (``TrainConfig``)
+imports no torch.
+"""
 
-__all__ = [
-    "ConfusionMatrix",
-    "CrossEntropy",
-    "OhemCrossEntropy",
-    "SegmentationLoss",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingDiverged",
-    "build_loss",
-    "build_optimizer",
-    "build_scheduler",
-    "default_workers",
-    "evaluate",
-    "loader_settings",
-    "make_loader",
-    "present_device",
-    "train_and_evaluate",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "archsearch.train.config",
+    "TrainingDiverged": "archsearch.train.divergence",
+    "evaluate": "archsearch.train.evaluation",
+    "default_workers": "archsearch.train.loaders",
+    "loader_settings": "archsearch.train.loaders",
+    "make_loader": "archsearch.train.loaders",
+    "CrossEntropy": "archsearch.train.losses",
+    "OhemCrossEntropy": "archsearch.train.losses",
+    "SegmentationLoss": "archsearch.train.losses",
+    "build_loss": "archsearch.train.losses",
+    "ConfusionMatrix": "archsearch.train.metrics",
+    "build_optimizer": "archsearch.train.optim",
+    "build_scheduler": "archsearch.train.optim",
+    "present_device": "archsearch.devices",
+    "TrainResult": "archsearch.train.trainer",
+    "train_and_evaluate": "archsearch.train.trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PROXY_NAMES = ("synflow", "naswot", "grad_norm", "snip")
+from archsearch.train.proxy_names import PROXY_NAMES
+
 IGNORE_INDEX = 255
 
 

@@ -18,7 +18,7 @@ from archsearch.devices import present_device
 from archsearch.errors import SpecError
 from archsearch.train.config import TrainConfig
 from archsearch.train.divergence import DivergenceWatch
-from archsearch.train.evaluate import evaluate
+from archsearch.train.evaluation import evaluate
 from archsearch.train.evaluations import best_evaluation, evaluation_steps
 from archsearch.train.loaders import cycle_batches
 from archsearch.train.losses import SegmentationLoss, build_loss

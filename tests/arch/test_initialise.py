@@ -22,7 +22,7 @@ from archsearch.arch.presets import preset_names, preset_path
 from archsearch.arch.spec import ArchSpec, load_spec, parse_spec
 from archsearch.errors import SpecError
 from archsearch.run.guard import StudyIdentity, differences
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 from tests.helpers.paths import FIXTURES, SPACES
 
 MIN_WEIGHTS = 2000  # convs with enough weights for a tight std estimate

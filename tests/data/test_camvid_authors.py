@@ -19,7 +19,7 @@ from archsearch.data import AugmentationConfig, CamVidDataset, build_dataset
 from archsearch.data.transforms import RandomScale
 from archsearch.errors import SpecError
 from archsearch.search import load_study
-from archsearch.search.trial import check_data
+from archsearch.study.datasets import check_data
 from archsearch.train import evaluate
 
 MMSEG_CLASSES = ("Bicyclist", "Building", "Car", "Column_Pole", "Fence", "Pedestrian", "Road", "Sidewalk",

@@ -70,7 +70,7 @@ def test_bad_settings_name_source_path_value_and_allowed(data: dict, path: str, 
 
 
 def test_settings_that_are_not_a_mapping_are_refused() -> None:
-    with pytest.raises(SpecError, match="--latency: latency settings must be a mapping"):
+    with pytest.raises(SpecError, match="--latency: expected a mapping"):
         LatencySettings.from_dict(["cpu"], source="--latency")
 
 

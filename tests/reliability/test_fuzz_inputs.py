@@ -33,7 +33,7 @@ from PIL import Image
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 from tests.helpers.paths import FIXTURES
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

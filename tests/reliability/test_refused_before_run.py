@@ -114,7 +114,7 @@ def test_an_unbounded_latency_budget_is_refused_before_the_run(tiny_study, capsy
 @pytest.fixture
 def data_untouched(monkeypatch):
     """Fails a test that reads a sample: a size that cannot fit must be refused before the first one is padded."""
-    from archsearch.search import trial
+    from archsearch.study import datasets as trial
 
     def never(config):
         raise AssertionError("read data before refusing the size")
@@ -142,7 +142,7 @@ def test_a_size_no_network_could_fit_is_refused_before_any_data_is_read(tiny_stu
 
 def test_the_size_check_lets_a_study_that_fits_run(tiny_study):
     from archsearch.run.preflight import check_sizes_fit
-    from archsearch.search.config import load_study
+    from archsearch.study.config import load_study
 
     check_sizes_fit(load_study(tiny_study, ["augmentation.crop_size=[512,512]"]))
 
@@ -163,7 +163,7 @@ def test_a_seed_out_of_range_is_refused_at_parse_naming_file_key_and_range(tiny_
 
 def test_a_seed_out_of_range_in_the_file_is_named_with_the_file(tiny_study):
     from archsearch.errors import SpecError
-    from archsearch.search.config import load_study
+    from archsearch.study.config import load_study
 
     tiny_study.write_text(tiny_study.read_text().replace("seeds: [0]", "seeds: [0, -1]"))
     with pytest.raises(SpecError) as caught:

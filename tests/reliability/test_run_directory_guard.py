@@ -12,7 +12,7 @@ import yaml
 
 from archsearch.cli.main import main
 from archsearch.run.guard import FINGERPRINT_FILE, StudyIdentity, differences, read_storage
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 from tests.helpers.processes import write_study
 
 

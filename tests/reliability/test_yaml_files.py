@@ -9,7 +9,7 @@ import pytest
 
 from archsearch.errors import SpecError
 from archsearch.io import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml, read_yaml
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 
 ALIAS_BOMB = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
                        + [f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]" for level in range(1, 9)])

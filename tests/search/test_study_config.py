@@ -7,7 +7,7 @@ import yaml
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
-from archsearch.search.config import load_study
+from archsearch.study.config import load_study
 from tests.helpers.paths import STUDIES
 
 
@@ -47,7 +47,7 @@ def test_bad_study_values_are_named(tiny_study, change, expected):
 
 
 def test_a_missing_data_directory_is_refused_when_the_data_is_checked_not_when_the_study_is_read(tiny_study):
-    from archsearch.search.trial import check_data
+    from archsearch.study.datasets import check_data
 
     rewrite(tiny_study, lambda d: d.update(dataset={"name": "cityscapes", "root": "nowhere"}))
     config = load_study(tiny_study)  # a dry run shows the recipe without the data

@@ -337,7 +337,7 @@ def test_a_parameter_with_an_extra_key_is_refused_when_the_space_is_read():
         make_space({"width": {"choice": [8, 16], "stpe": 8}})
     with pytest.raises(SpecError, match="must be a choice node"):
         make_space({"width": 8})
-    with pytest.raises(SpecError, match="unknown key"):
+    with pytest.raises(SpecError, match="unknown field"):
         parse_space({"spec": TEMPLATE, "paramters": {}})
 
 

@@ -135,7 +135,7 @@ def test_mps_is_a_training_device_and_is_refused_for_latency_by_name() -> None:
 def test_a_number_that_is_not_finite_is_called_so(value) -> None:
     with pytest.raises(SpecError) as error:
         TrainConfig.from_dict({"iterations": 1, "lr": value})
-    assert error.value.message == "must be a finite number" and "quoted" not in str(error.value)
+    assert error.value.message == "expected a finite number" and "quoted" not in str(error.value)
     assert error.value.allowed == "a finite number > 0.0"
 
 

@@ -29,11 +29,12 @@ from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.run import attributes
 from archsearch.search.lifecycle import finished
-from archsearch.search.optuna_driver import StudyOutcome, prepare_study, study_outcome
-from archsearch.search.racing import race_over
+from archsearch.search.backends import (SearchBackend, StudyOutcome, grid_race_over, register_backend,
+                                       requested_trials, study_outcome)
+from archsearch.search.optuna_driver import check_sampler, prepare_study
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
@@ -56,7 +57,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     """
     settings = asha_settings(config)
     study, grid_trials = prepare_study(config, run_dir)
-    requested = config.trials if grid_trials is None else min(config.trials, grid_trials)
+    requested = requested_trials(config, grid_trials)
     write_trials_csv(study, run_dir)
     experiments = Experiments(run_dir.root.resolve() / RAY_FOLDER)
     ended_before = {trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()}
@@ -75,12 +76,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     if trial is not None:
         raise SpecError(f"trial {trial.number} stopped the study: {trial.user_attrs.get(attributes.FAIL_REASON)}",
                         source=config.source)
-    return study_outcome(study, requested, race_over=grid_race_over(config, study))
-
-
-def grid_race_over(config: StudyConfig, study: optuna.Study) -> bool:
-    """A grid's race gave its last seed: the study is done with fewer trials than its grid could hold."""
-    return config.race is not None and config.sampler == "grid" and race_over(study, config)
+    return study_outcome(study, config, requested)
 
 
 def stopped_by_bad_input(study: optuna.Study, ended_before: set[int]) -> FrozenTrial | None:
@@ -246,3 +242,19 @@ class TrialLines(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         print(f"trial {trial.config['number']}: its Ray worker failed", file=sys.stderr)
+
+
+@register_backend("ray")
+class RayBackend(SearchBackend):
+    """Trials run in Ray Tune workers (a local Ray, or a cluster at ``address``), placed on their devices there;
+    each ended trial is a line on stderr (``TrialLines``)."""
+
+    reports_progress = False
+
+    def check(self, config: StudyConfig) -> None:
+        check_sampler(config)
+        asha_settings(config)
+
+    def run(self, config: StudyConfig, run_dir: RunDirectory, *, on_trial_end: Any = None,
+            address: str | None = None) -> StudyOutcome:
+        return run_ray(config, run_dir, address=address)

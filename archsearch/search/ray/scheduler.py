@@ -15,7 +15,7 @@ from typing import Any
 from ray.tune.schedulers import AsyncHyperBandScheduler
 
 from archsearch.errors import SpecError
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.search.ray.trial import STEP
 
 ASHA_PRUNERS = ("successive_halving", "hyperband")

@@ -23,7 +23,7 @@ from ray.tune.search.optuna import OptunaSearch
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.run.trials_table import write_trials_csv
-from archsearch.search.config import StudyConfig
+from archsearch.study.config import StudyConfig
 from archsearch.search.lifecycle import FAIL, Outcome, Start, finish_trial, queue_again, start_trial
 from archsearch.search.optuna_driver import TrialSeededSampler, storage_url
 from archsearch.search.racing import race_round

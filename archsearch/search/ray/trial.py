@@ -22,7 +22,7 @@ from ray import tune
 from archsearch.errors import OutputError, SpecError
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
-from archsearch.search.config import Resources, StudyConfig
+from archsearch.study.config import Resources, StudyConfig
 from archsearch.search.lifecycle import FAIL, Outcome, Twin, failure, live_trial
 from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import FixedSuggester, sample

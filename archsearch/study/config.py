@@ -1,6 +1,6 @@
 """Study files: which space, data, training recipe, objectives, sampler, budget, latency and constraints.
 
-Every section is a frozen, typed dataclass parsed the way blocks are (``parse_dataclass``:
+Every section is a frozen, typed dataclass parsed by the one schema (``archsearch.schema``:
 declared fields only, types checked, ``validate`` for the rest), so an error names the study
 file, the key path, the bad value and what is allowed, in the same words as a spec's.
 Everything is checked when the file is read, before any trial starts. The run directory's
@@ -14,42 +14,35 @@ import math
 import re
 import typing
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Mapping, TypeVar
 
-from archsearch.arch.blocks.registry import parse_dataclass, require
 from archsearch.data.augmentation import AugmentationConfig
 from archsearch.errors import SpecError
+from archsearch.schema import parse_dataclass, require
 from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
-from archsearch.latency import LatencySettings
-from archsearch.latency.point import LatencyBudget
-from archsearch.latency.predictor import PREDICTOR_BACKENDS
-from archsearch.runtime import RuntimeSettings
+from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
+from archsearch.latency.budget import Constraint, LatencyBudget
 from archsearch.race.decision import DEFAULT_TEST, RaceRules
 from archsearch.race.model import Test
-from archsearch.train.proxies import PROXY_NAMES
-from archsearch.run.attributes import PROXY_PREFIX
+from archsearch.runtime import RuntimeSettings
+from archsearch.train.proxy_names import PROXY_NAMES
 from archsearch.space.bounds import check_fixed, narrowed_parameters
 from archsearch.space.sampling import Space, load_space, parse_space
+from archsearch.study.metrics import (LATENCY_METRICS, METRIC_INFO, METRICS, PROXY_PREFIX, ConstraintMetric,
+                                      Direction)
 from archsearch.storage_url import connection_url, masked
 from archsearch.supernet.settings import SupernetSettings
-from archsearch.train import TrainConfig
+from archsearch.train.config import TrainConfig
 
-Metric = Literal["miou", "miou_best", "supernet_miou", "latency_ms", "latency_ratio", "macs", "params_deploy",
-                 "params_train"]
 ProxyName = Literal[PROXY_NAMES]
-ConstraintMetric = Literal["latency_ms", "latency_ratio", "macs", "params_deploy", "params_train"]
-Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "nsga2", "random", "grid"]
 PrunerName = Literal["none", "median", "percentile", "successive_halving", "hyperband"]
 Backend = Literal["optuna", "ray"]
-METRICS: tuple[str, ...] = typing.get_args(Metric)
-CONSTRAINT_METRICS: tuple[str, ...] = typing.get_args(ConstraintMetric)
-DIRECTIONS: tuple[str, ...] = typing.get_args(Direction)
 SAMPLERS: tuple[str, ...] = typing.get_args(SamplerName)
 PRUNERS: tuple[str, ...] = typing.get_args(PrunerName)
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
-LATENCY_METRICS = ("latency_ms", "latency_ratio")
 DEFAULT_INPUT_SIZE = (512, 1024)
 # A study's name names its run directory (runs/<name>) and its study in the storage: one plain path part.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -89,26 +82,6 @@ class Bounds:
                 value=self.max, allowed="a number > 0")
         require(self.min is None or self.max is None or self.min <= self.max, "the minimum is above the maximum",
                 path="", value={"min": self.min, "max": self.max}, allowed="min <= max")
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A bound on a metric; a point outside it is infeasible and never trains.
-
-    ``reference`` (latency_ratio only): the network the ratio is to, a preset name or the
-    absolute path of a spec file.
-    """
-
-    metric: str
-    maximum: float | None = None
-    minimum: float | None = None
-    reference: str | None = None
-
-    def violation(self, value: float) -> float:
-        """Optuna's convention: <= 0 is feasible, the size of a violation otherwise."""
-        over = value - self.maximum if self.maximum is not None else float("-inf")
-        under = self.minimum - value if self.minimum is not None else float("-inf")
-        return max(over, under)
 
 
 @dataclass(frozen=True)
@@ -171,7 +144,7 @@ class DatasetFields:
     root: str | None = None
 
     def validate(self) -> None:
-        from archsearch.data import DATASET_NAMES
+        from archsearch.data.registry import DATASET_NAMES
         require(self.name in DATASET_NAMES, "unknown dataset", path="name", value=self.name,
                 allowed=", ".join(DATASET_NAMES))
 
@@ -215,7 +188,7 @@ def _check_size(size: tuple[int, ...], path: str) -> None:
 class StudyFile:
     """A study file as written: its sections typed and checked, its paths not yet resolved.
 
-    ``training`` and ``latency`` are checked by their own configs (TrainConfig, LatencySettings);
+    ``training`` is checked by its own config (TrainConfig), ``latency`` is LatencySettings;
     ``parameters`` by the space; ``dataset``, ``sampler`` and ``pruner`` options by their classes.
     """
 
@@ -234,14 +207,14 @@ class StudyFile:
     trials: int = 10
     seeds: tuple[int, ...] | RacingSeeds = (0,)  # a list: every point with every seed; {race: ...}: raced
     storage: str | None = None
-    latency: dict[str, Any] | None = None
+    latency: LatencySettings | None = None  # its input_size, unless given, is the study's
     constraints: dict[ConstraintMetric, Bounds] = field(default_factory=dict)
     screening: Screening | None = None
     backend: Backend = "optuna"
     resources: Resources = field(default_factory=Resources)
     proxies: tuple[ProxyName, ...] = ()  # zero-cost proxies scored at initialization, before training
     supernet: SupernetSettings | None = None  # trials evaluate subnets of one trained supernet
-    runtime: dict[str, Any] | None = None  # OpenMP's waiting (RuntimeSettings); applied before torch loads
+    runtime: RuntimeSettings | None = None  # OpenMP's waiting over archsearch's defaults; applied before torch loads
 
     def validate(self) -> None:
         require(self.name is None or STUDY_NAME.fullmatch(self.name) is not None, "not a study name", path="name",
@@ -283,6 +256,10 @@ class StudyFile:
                 "a latency_ratio objective needs a reference network", path="objectives", value="latency_ratio",
                 allowed="add constraints: {latency_ratio: {reference: NAME}} (a max is optional)")
         for metric, bounds in self.constraints.items():
+            for limit in ("min", "max"):
+                require(getattr(bounds, limit) is None or limit in METRIC_INFO[metric].limits,
+                        f"{metric} takes no {limit}imum", path=f"constraints.{metric}.{limit}",
+                        value=getattr(bounds, limit), allowed=", ".join(METRIC_INFO[metric].limits))
             require((bounds.reference is not None) == (metric == "latency_ratio"),
                     "a latency ratio needs the network it is relative to" if metric == "latency_ratio"
                     else "only a latency_ratio has a reference network", path=f"constraints.{metric}.reference",
@@ -344,6 +321,16 @@ class StudyConfig:
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     @property
+    def named_metrics(self) -> set[str]:
+        """The metrics the study optimises or bounds: those a trial must compute."""
+        return {objective.metric for objective in self.objectives} | {c.metric for c in self.constraints}
+
+    @cached_property
+    def budget(self) -> LatencyBudget:
+        """The study's constraints and screening as the one object trials ask "within budget?" (built once)."""
+        return LatencyBudget.of(self.constraints, self.screening.margin if self.screening is not None else None)
+
+    @property
     def initial_seeds(self) -> tuple[int, ...]:
         """The seeds a new point is trained with at once: all of them, or a race's first ``min``."""
         return self.seeds[:self.race.minimum] if self.race is not None else self.seeds
@@ -394,7 +381,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
             path="pruner.name", value=pruner.name, allowed="none (with several objectives)")
     require(pruner.name == "none" or study.training != "none", "pruning stops training early, and nothing is trained",
             path="pruner.name", value=pruner.name, allowed="none")
-    latency = _latency(study, source)
+    latency = _latency(study, raw)
     racing = isinstance(study.seeds, RacingSeeds)
     constraints = tuple(Constraint(metric, bounds.max, bounds.min,
                                    _latency_reference(bounds.reference, base_dir) if bounds.reference else None)
@@ -416,7 +403,7 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         storage=connection_url(study.storage) if study.storage is not None else None,
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, supernet=study.supernet,
-        runtime=None if study.runtime is None else RuntimeSettings.from_dict(study.runtime, source),
+        runtime=study.runtime,
         race=study.seeds.race.rules() if racing else None, raw=raw)
 
 
@@ -446,13 +433,11 @@ def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
     return DatasetConfig(name=fields.name, root=root, options=options)
 
 
-def _latency(study: StudyFile, source: str) -> LatencySettings | None:
-    if study.latency is None:
-        return None
-    try:
-        return LatencySettings.from_dict({"input_size": list(study.input_size), **study.latency}, source)
-    except SpecError as error:
-        raise error.under("latency") if not error.path.startswith("latency") else error
+def _latency(study: StudyFile, raw: Mapping[str, Any]) -> LatencySettings | None:
+    """The latency section, timing the study's input size unless it names its own."""
+    if study.latency is None or "input_size" in (raw.get("latency") or {}):
+        return study.latency
+    return replace(study.latency, input_size=study.input_size)
 
 
 def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], latency: LatencySettings | None) -> None:
@@ -465,21 +450,10 @@ def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], late
     require(latency.backend in PREDICTOR_BACKENDS,
             "the latency predictor sums blocks timed one by one, which describes the eager backend only",
             path="latency.backend", value=latency.backend, allowed=", ".join(PREDICTOR_BACKENDS))
-def latency_budget(study: StudyConfig) -> LatencyBudget:
-    """The study's latency bounds as the latency package reads them (the tightest maximum of each kind)."""
-    def tightest(metric: str) -> float | None:
-        maxima = [c.maximum for c in study.constraints if c.metric == metric and c.maximum is not None]
-        return min(maxima) if maxima else None
-
-    ratio = next((constraint for constraint in study.constraints if constraint.metric == "latency_ratio"), None)
-    return LatencyBudget(maximum_ms=tightest("latency_ms"), maximum_ratio=tightest("latency_ratio"),
-                         reference=ratio.reference if ratio is not None else None,
-                         screening_margin=study.screening.margin if study.screening is not None else None)
 
 
 def _latency_reference(value: str, base_dir: Path) -> str:
     """A preset name as it is, or a spec file's absolute path (relative to the study file); the spec is checked."""
-    from archsearch.arch.build import resolve_spec
     from archsearch.arch.presets import preset_names
 
     path = "constraints.latency_ratio.reference"
@@ -488,6 +462,8 @@ def _latency_reference(value: str, base_dir: Path) -> str:
         return value
     spec_path = (base_dir / value).resolve()
     require(spec_path.exists(), "unknown preset and no such spec file", path=path, value=value, allowed=allowed)
+    from archsearch.arch.build import resolve_spec  # a network of its own: parsed (with torch) to be checked
+
     try:
         resolve_spec(str(spec_path))
     except SpecError as error:
