@@ -18,11 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset, require_directory
+from archsearch.data.classes import CAMVID_CLASS_NAMES
 from archsearch.data.labels import ColourTable, identity_table
 from archsearch.errors import SpecError
 
-CAMVID_CLASS_NAMES = ("sky", "building", "pole", "road", "sidewalk", "tree", "sign symbol",
-                      "fence", "car", "pedestrian", "bicyclist")
 _TABLE = identity_table(len(CAMVID_CLASS_NAMES))
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

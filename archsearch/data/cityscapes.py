@@ -10,18 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset, require_directory
+from archsearch.data.classes import CITYSCAPES_CLASS_NAMES, CITYSCAPES_LABEL_IDS
 from archsearch.data.labels import identity_table, lookup_table
 from archsearch.errors import SpecError
 
-CITYSCAPES_LABEL_IDS: dict[str, int] = {
-    "road": 7, "sidewalk": 8, "building": 11, "wall": 12, "fence": 13, "pole": 17,
-    "traffic light": 19, "traffic sign": 20, "vegetation": 21, "terrain": 22, "sky": 23,
-    "person": 24, "rider": 25, "car": 26, "truck": 27, "bus": 28, "train": 31,
-    "motorcycle": 32, "bicycle": 33,
-}
-"""Label id of each evaluated class, in train-id order (train id = position)."""
-
-CITYSCAPES_CLASS_NAMES = tuple(CITYSCAPES_LABEL_IDS)
 LABEL_ID_TO_TRAIN_ID = lookup_table({label_id: train_id
                                      for train_id, label_id in enumerate(CITYSCAPES_LABEL_IDS.values())})
 _TRAIN_ID_TABLE = identity_table(len(CITYSCAPES_CLASS_NAMES))

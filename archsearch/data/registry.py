@@ -64,9 +64,7 @@ def _options(name: str) -> tuple[str, ...]:
 
 def class_names(name: str) -> tuple[str, ...]:
     """A dataset's classes, known without reading it (synthetic scenes are labelled as Cityscapes is)."""
-    from archsearch.data.camvid import CAMVID_CLASS_NAMES
-    from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES
-    from archsearch.data.voc import VOC_CLASS_NAMES
+    from archsearch.data.classes import CAMVID_CLASS_NAMES, CITYSCAPES_CLASS_NAMES, VOC_CLASS_NAMES
 
     return {"synthetic": CITYSCAPES_CLASS_NAMES, "cityscapes": CITYSCAPES_CLASS_NAMES, "camvid": CAMVID_CLASS_NAMES,
             "camvid_segnet": CAMVID_CLASS_NAMES, "voc": VOC_CLASS_NAMES}.get(name, ())

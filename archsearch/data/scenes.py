@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from archsearch.data.cityscapes import CITYSCAPES_LABEL_IDS
+from archsearch.data.classes import CITYSCAPES_LABEL_IDS
 
 SCENE_CLASS_NAMES = ("road", "sidewalk", "building", "wall", "pole", "traffic sign", "vegetation",
                      "terrain", "sky", "person", "car")

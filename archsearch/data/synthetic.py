@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from archsearch.data.cityscapes import CITYSCAPES_CLASS_NAMES
+from archsearch.data.classes import CITYSCAPES_CLASS_NAMES
 from archsearch.data.scenes import SCENE_CLASS_NAMES, render_scene
 from archsearch.errors import SpecError
 from archsearch.resources import format_bytes

@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset, require_directory
+from archsearch.data.classes import VOC_CLASS_NAMES
 from archsearch.data.labels import identity_table
 from archsearch.errors import SpecError
 
-VOC_CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
-                   "cat", "chair", "cow", "dining table", "dog", "horse", "motorbike", "person",
-                   "potted plant", "sheep", "sofa", "train", "tv/monitor")
 _TABLE = identity_table(len(VOC_CLASS_NAMES))
 
 

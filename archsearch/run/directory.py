@@ -13,7 +13,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 try:
     import fcntl
@@ -22,7 +22,9 @@ except ImportError:  # not POSIX: runs sharing a directory are not serialized
 
 from archsearch.io import output_error, write_text_atomic
 from archsearch.run.study_file import write_study_file
-from archsearch.arch.spec import ArchSpec
+
+if TYPE_CHECKING:  # the run directory's files need no network code (a dry run reads no torch)
+    from archsearch.arch.spec import ArchSpec
 
 
 

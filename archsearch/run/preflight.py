@@ -69,7 +69,7 @@ def check_sizes_fit(config: StudyConfig) -> None:
     if config.latency is not None:
         latency = config.latency
         key = "latency.input_size" if "input_size" in (config.raw.get("latency") or {}) else "input_size"
-        per_pixel = (latency.input_channels + classes) * latency.torch_dtype.itemsize
+        per_pixel = (latency.input_channels + classes) * latency.dtype_bytes
         _check_batch_fits(config, key, latency.input_size, latency.batch_size, per_pixel, latency.device,
                           f"timing batches of {{batch}} inputs of {{size}} with {classes}-class logits")
 

@@ -42,3 +42,16 @@ def test_loading_a_study_imports_no_torch(study, overrides):
 
 def test_the_ranking_reads_directions_without_torch():
     assert heavy_modules_after("import archsearch.report.ranking") == []
+
+
+
+def test_the_checks_of_sizes_and_synthetic_data_import_no_torch():
+    """The first checks of a run or a dry run know each dataset's classes (data/classes.py) and write nothing
+    that needs network code (run/directory.py), so they load no torch either."""
+    study = ROOT / "studies" / "rdrnet_width.yaml"
+    loaded = heavy_modules_after("from archsearch.study.config import load_study\n"
+                                 "from archsearch.run.preflight import check_sizes_fit, check_synthetic_data\n"
+                                 "import archsearch.run.directory\n"
+                                 f"config = load_study({str(study)!r})\n"
+                                 "check_sizes_fit(config)\ncheck_synthetic_data(config)")
+    assert [name for name in loaded if name.split(".")[0] == "torch"] == []
