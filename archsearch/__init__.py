@@ -7,8 +7,7 @@ The names below are loaded on first use, so that the command line (``archsearch 
 starts without importing torch.
 """
 
-from importlib import import_module
-from typing import Any
+from archsearch.lazy import lazy_exports
 
 _EXPORTS = {
     "Analysis": "archsearch.arch.analyze", "analyze": "archsearch.arch.analyze",
@@ -23,10 +22,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -11,8 +11,7 @@ Names are loaded on first use, so that reading a study's latency section (``Late
 imports no torch.
 """
 
-from importlib import import_module
-from typing import Any
+from archsearch.lazy import lazy_exports
 
 _EXPORTS = {
     "LatencyCache": "archsearch.latency.cache",
@@ -29,7 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,8 +4,7 @@ The names below are loaded on first use, so that importing one submodule (the st
 sections, say) does not import Optuna and every backend with it.
 """
 
-from importlib import import_module
-from typing import Any
+from archsearch.lazy import lazy_exports
 
 _EXPORTS = {"RunDirectory": "archsearch.run.directory", "StudyConfig": "archsearch.study.config",
             "load_study": "archsearch.study.config", "parse_study": "archsearch.study.config",
@@ -14,7 +13,4 @@ _EXPORTS = {"RunDirectory": "archsearch.run.directory", "StudyConfig": "archsear
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

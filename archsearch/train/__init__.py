@@ -4,8 +4,7 @@ Names are loaded on first use, so that reading a study's training section (``Tra
 imports no torch.
 """
 
-from importlib import import_module
-from typing import Any
+from archsearch.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "archsearch.train.config",
@@ -28,7 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
