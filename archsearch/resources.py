@@ -105,3 +105,14 @@ def allocation_failed(error: BaseException, *, what: str, source: str) -> OutOfM
     detail = " ".join(str(error).split())[:200]
     return OutOfMemory(f"{source + ': ' if source else ''}{what} ran out of memory ({available} available now): "
                        f"{detail or type(error).__name__}; use a smaller width, class count, input size or batch")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (its lock, trial or staging folder is not abandoned)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -72,17 +72,24 @@ def child_environment(cache: Path) -> dict[str, str]:
     return environment
 
 
-def time_step(overrides: list[str], steps: int, cache: Path, timeout: float) -> float:
-    command = [sys.executable, __file__, "--step-worker", "--iterations", str(steps)]
-    command += [item for override in overrides for item in ("--set", override)]
+def run_child(command: list[str], overrides: list[str], cache: Path, timeout: float,
+              what: str) -> subprocess.CompletedProcess | None:
+    """Run a timed child with the study overrides as ``--set``; None when it ran past ``timeout``."""
+    command = [*command, *(item for override in overrides for item in ("--set", override))]
     try:
         finished = subprocess.run(command, env=child_environment(cache), capture_output=True, text=True,
                                   timeout=timeout, preexec_fn=die_with_parent, check=False)
     except subprocess.TimeoutExpired:
-        return math.inf
+        return None
     if finished.returncode != 0:
-        raise RuntimeError(f"the step worker failed:\n{finished.stderr[-2000:]}")
-    return json.loads(finished.stdout.strip().splitlines()[-1])["step_ms"]
+        raise RuntimeError(f"{what} failed:\n{finished.stderr[-2000:]}")
+    return finished
+
+
+def time_step(overrides: list[str], steps: int, cache: Path, timeout: float) -> float:
+    command = [sys.executable, __file__, "--step-worker", "--iterations", str(steps)]
+    finished = run_child(command, overrides, cache, timeout, "the step worker")
+    return math.inf if finished is None else json.loads(finished.stdout.strip().splitlines()[-1])["step_ms"]
 
 
 def time_trial(overrides: list[str], iterations: int, cache: Path, folder: Path, timeout: float) -> float:
@@ -92,14 +99,8 @@ def time_trial(overrides: list[str], iterations: int, cache: Path, folder: Path,
     run_dir = Path(tempfile.mkdtemp(dir=folder))
     command = [sys.executable, "-m", "archsearch.cli.main", "run", str(STUDY), "--trials", "1", "--out",
                str(run_dir / "run"), "--set", f"training.iterations={iterations}"]
-    command += [item for override in overrides for item in ("--set", override)]
-    try:
-        finished = subprocess.run(command, env=child_environment(cache), capture_output=True, text=True,
-                                  timeout=timeout, preexec_fn=die_with_parent, check=False)
-    except subprocess.TimeoutExpired:
+    if run_child(command, overrides, cache, timeout, "archsearch run") is None:
         return math.inf
-    if finished.returncode != 0:
-        raise RuntimeError(f"archsearch run failed:\n{finished.stderr[-2000:]}")
     storage = f"sqlite:///{run_dir / 'run' / 'study.db'}"
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     trial = study.get_trials(deepcopy=False)[0]

@@ -37,7 +37,7 @@ from PIL import Image
 from archsearch.data.classes import CITYSCAPES_CLASS_NAMES
 from archsearch.data.scenes import SCENE_CLASS_NAMES, render_scene
 from archsearch.errors import SpecError
-from archsearch.resources import format_bytes
+from archsearch.resources import format_bytes, process_alive
 
 GENERATOR_VERSION = 1
 """Bump whenever scenes.py draws different pictures for the same parameters."""
@@ -184,16 +184,8 @@ def _remove_dead_writers_staging(cache_root: Path) -> None:
     """Delete staging directories (``.NAME.PID.XXXX.partial``) whose writer process has gone (killed)."""
     for staging in cache_root.glob(".synthetic-cityscapes-*.partial"):
         parts = staging.name.split(".")
-        if len(parts) < 5 or not parts[2].isdigit() or _process_alive(int(parts[2])):
+        if len(parts) < 5 or not parts[2].isdigit() or process_alive(int(parts[2])):
             continue  # not ours to judge (another naming), or its writer is still at work
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True

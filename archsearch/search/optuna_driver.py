@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
 from archsearch.io import create_shareable_file
+from archsearch.resources import process_alive
 from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.run.guard import foreign_study, run_directory_owner
@@ -210,23 +211,13 @@ def claim_study(study: optuna.Study, run_dir: RunDirectory, url: str) -> None:
         study.set_user_attr(attributes.STUDY_RUN_DIRECTORY, owner)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def requeue_dead_trials(study: optuna.Study) -> list[int]:
     """Fail and queue again the RUNNING trials whose process on this machine is gone."""
     optuna.storages.fail_stale_trials(study)
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get(attributes.HOST) != socket.gethostname() or _process_alive(attrs.get(attributes.PID, -1)):
+        if attrs.get(attributes.HOST) != socket.gethostname() or process_alive(attrs.get(attributes.PID, -1)):
             continue
         try:
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
@@ -391,7 +382,6 @@ def search_loop(study: optuna.Study, config: StudyConfig, objective: Callable[[T
                 wait_for_others()
                 continue
         study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
-
 
 
 def _count_finished(study: optuna.Study) -> int:
