@@ -8,12 +8,13 @@ lands in a new directory instead of silently reusing stale files.
 Writing is atomic: everything goes into a hidden staging directory beside the
 target, the marker file is written last, and one ``os.rename`` publishes it. A
 crashed or concurrent writer never leaves a half-written dataset under the final
-name. A killed one leaves a ``.synthetic-cityscapes-*.<pid>.*.partial`` directory, which is
-never read; the next generation in that cache deletes it once its writer is gone.
+name. A killed one leaves a ``.synthetic-cityscapes-*.<host>-<pid>.*.partial`` directory, which is
+never read; the next generation on that host deletes it once its writer is gone.
 
 Generation is bounded: at most MAX_IMAGES scenes of at most MAX_SIDE pixels a side and
 MAX_PIXELS pixels in all, refused before anything is written, as is a dataset larger than the
-free disk; its cost (disk and time, from ``generation_cost``) is printed when it starts.
+free disk; its cost (disk and time, from ``generation_cost``) is printed when it starts, if it
+will take NOTICE_SECONDS or more.
 
 Labels are real Cityscapes label ids, so :class:`CityscapesDataset` maps them to the
 19 train ids; only :data:`SYNTHETIC_TRAIN_IDS` ever occur, so compute mIoU over the
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -58,6 +60,8 @@ DISK_BYTES_PER_PIXEL = 4
 """An image's RGB and its label, uncompressed: an upper bound (the PNGs take about 2.3 bytes a pixel)."""
 SECONDS_PER_PIXEL = 1.5e-6
 """Rendering and saving, measured on one CPU core (0.04 s a 128x256 scene, 0.4 s a 512x1024 one), with room."""
+NOTICE_SECONDS = 10.0
+"""A generation estimated to take this long is announced with its cost; a shorter one passes unremarked."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,9 @@ def ensure_synthetic_cityscapes(cache_root: Path, *, seed: int = 0, num_train: i
     _check_free_disk(cache_root, cost)
     cache_root.mkdir(parents=True, exist_ok=True)
     _remove_dead_writers_staging(cache_root)
-    print(f"archsearch: generating synthetic data once into {target} ({cost.describe()})", file=sys.stderr)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".partial", dir=cache_root))
+    if cost.seconds >= NOTICE_SECONDS:
+        print(f"archsearch: generating synthetic data once into {target} ({cost.describe()})", file=sys.stderr)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_writer()}.", suffix=".partial", dir=cache_root))
     staging.chmod(0o755)  # mkdtemp makes it private; the published dataset should not be
     try:
         _write_dataset(staging, parameters)
@@ -180,12 +185,19 @@ def _check_free_disk(cache_root: Path, cost: GenerationCost) -> None:
                         allowed="fewer or smaller scenes, or a dataset.root on a disk with room")
 
 
+def _writer() -> str:
+    """This process as a staging directory names it: host and pid (a cache may be shared by several machines)."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
 def _remove_dead_writers_staging(cache_root: Path) -> None:
-    """Delete staging directories (``.NAME.PID.XXXX.partial``) whose writer process has gone (killed)."""
+    """Delete staging directories (``.NAME.HOST-PID.XXXX.partial``) of this host whose writer has gone (killed)."""
+    host = _writer().rsplit("-", 1)[0]
     for staging in cache_root.glob(".synthetic-cityscapes-*.partial"):
         parts = staging.name.split(".")
-        if len(parts) < 5 or not parts[2].isdigit() or process_alive(int(parts[2])):
-            continue  # not ours to judge (another naming), or its writer is still at work
+        writer_host, _, pid = parts[2].rpartition("-") if len(parts) == 5 else ("", "", "")
+        if writer_host != host or not pid.isdigit() or process_alive(int(pid)):
+            continue  # another machine's, another naming, or its writer is still at work
         shutil.rmtree(staging, ignore_errors=True)
 
 

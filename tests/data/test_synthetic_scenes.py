@@ -226,3 +226,34 @@ def test_a_dataset_larger_than_the_free_disk_is_refused(tmp_path: Path, monkeypa
     with pytest.raises(SpecError, match="free on the disk") as error:
         ensure_synthetic_cityscapes(tmp_path, **SMALL)
     assert list(tmp_path.iterdir()) == [] and str(tmp_path) in str(error.value)
+
+
+def test_a_long_generation_is_announced_with_its_cost_and_a_short_one_is_not(tmp_path: Path, monkeypatch,
+                                                                            capsys) -> None:
+    ensure_synthetic_cityscapes(tmp_path / "short", **SMALL)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(synthetic, "SECONDS_PER_PIXEL", 1.0)  # as if each scene took hours
+    ensure_synthetic_cityscapes(tmp_path / "long", **SMALL)
+    err = capsys.readouterr().err
+    assert "generating synthetic data once into" in err and "5 scenes" in err and "min" in err, err
+
+
+def test_only_this_hosts_staging_of_a_gone_writer_is_deleted(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(gone.stdout)
+    host = synthetic._writer().rsplit("-", 1)[0]
+    names = {"dead here": f".synthetic-cityscapes-0.{host}-{dead_pid}.abc.partial",
+             "alive here": f".synthetic-cityscapes-0.{host}-{os.getpid()}.abc.partial",
+             "dead elsewhere": f".synthetic-cityscapes-0.elsewhere-{dead_pid}.abc.partial",
+             "unknown naming": ".synthetic-cityscapes-0.abc.partial"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    ensure_synthetic_cityscapes(tmp_path, **SMALL)
+    left = {path.name for path in tmp_path.iterdir()}
+    assert names["dead here"] not in left
+    assert {names["alive here"], names["dead elsewhere"], names["unknown naming"]} <= left
