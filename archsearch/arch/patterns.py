@@ -54,4 +54,5 @@ def _evaluate(node: ast.AST, text: str, path: str) -> Any:
 
 def _check_length(length: int, text: str, path: str) -> None:
     if length > MAX_PATTERN_LENGTH:
-        raise SpecError(f"pattern gives {length} values", path=path, value=text, allowed=f"at most {MAX_PATTERN_LENGTH}")
+        raise SpecError(f"pattern gives {length} values", path=path, value=text,
+                        allowed=f"at most {MAX_PATTERN_LENGTH}")

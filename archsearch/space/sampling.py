@@ -20,14 +20,13 @@ reason the point is invalid.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
-
-import ast
 
 from archsearch.errors import SpecError
 from archsearch.space.expressions import PART, ExpressionSyntaxError, condition, substitute
