@@ -3,7 +3,9 @@ before any work, not discovered by an oversubscribed or swapping machine."""
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from pathlib import Path
 
 from archsearch.errors import ArchsearchError, SpecError
@@ -116,3 +118,66 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+BUSY_FIELDS = slice(1, 9)
+"""A /proc/stat CPU line's times: user, nice, system, idle and iowait (not busy, taken out below), irq, softirq,
+steal; guest time is already inside user."""
+LOAD_WINDOW_SECONDS = 0.5
+
+
+def busy_cpus_elsewhere(window_seconds: float = LOAD_WINDOW_SECONDS) -> float | None:
+    """How many of this process's CPUs other processes kept busy over ``window_seconds`` (0.0 on an idle machine,
+    about 1.0 next to one busy process), from the kernel's per-CPU times less this process's own; None where
+    the kernel does not say (not Linux). Call it between pieces of work, so that this process's share is small."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    before = _cpu_times(cpus)
+    own_before = _own_cpu_seconds()
+    if before is None or own_before is None:
+        return None
+    time.sleep(window_seconds)
+    after = _cpu_times(cpus)
+    own_after = _own_cpu_seconds()
+    if after is None or own_after is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (after[0] - before[0]) / tick - (own_after - own_before)
+    elapsed = (after[1] - before[1]) / tick  # busy and idle time over the CPUs: about len(cpus) x the window
+    return max(0.0, busy / elapsed * len(cpus)) if elapsed > 0 else None
+
+
+def threads_for_free_cpus(wanted: int, busy_elsewhere: float | None, cpus: int | None = None) -> int:
+    """``wanted`` threads, or as many as the CPUs others leave free (at least 1): threads that must meet at each
+    barrier lose far more than a fair share when another process holds one of their cores (README "Threads on
+    a shared machine")."""
+    if busy_elsewhere is None:
+        return wanted
+    free = (cpus or available_cpus()) - busy_elsewhere
+    return max(1, min(wanted, math.floor(free + 0.5)))
+
+
+def _cpu_times(cpus: list[int]) -> tuple[int, int] | None:
+    """Busy and total clock ticks summed over ``cpus`` (from /proc/stat's ``cpuN`` lines)."""
+    wanted = {f"cpu{cpu}" for cpu in cpus}
+    busy = total = 0
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            ticks = [int(value) for value in fields[BUSY_FIELDS]]
+            idle = ticks[3] + ticks[4]  # idle and iowait
+            busy += sum(ticks) - idle
+            total += sum(ticks)
+    return (busy, total) if total else None
+
+
+def _own_cpu_seconds() -> float | None:
+    """CPU time this process and its reaped children used (their threads included)."""
+    try:
+        times = os.times()
+    except OSError:
+        return None
+    return times.user + times.system + times.children_user + times.children_system

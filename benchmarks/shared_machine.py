@@ -4,13 +4,15 @@ For each load (0, 1 and 3 ``python -c "while True: pass"`` processes, started he
 and each OpenMP setting it times, in fresh processes: a training step of the default study
 (studies/rdrnet_width.yaml's largest point, its data, loader and recipe: ``train_seconds`` over the
 steps of ``train_and_evaluate``) and one whole trial (``archsearch run ... --trials 1``; the
-trial's wall time as Optuna recorded it). Settings: archsearch's defaults (``archsearch.runtime``)
-and, for comparison, OpenMP's own waiting (``runtime: {wait_policy: null, spin_count: null}``,
+trial's wall time as Optuna recorded it). Settings: archsearch's defaults (``archsearch.runtime``),
+``training.adapt_threads`` (fewer threads when other processes hold CPUs) and, quiet only unless
+``--openmp-under-load``, OpenMP's own waiting (``runtime: {wait_policy: null, spin_count: null}``,
 how archsearch ran before). Loads alternate within each round (order reversed every other
 round), settings alternate within each load; ratios are to the same round's quiet figure, the
 median over rounds. The one-minute load average is printed with every figure. The last line is
 one JSON object with ``trial_slowdown_1_busy`` and ``trial_slowdown_3_busy`` (archsearch's
-defaults; targets <= 2.0 and <= 3.3, a fair share of 2 cores costing 1.5 and 2.5). Ctrl-C (or
+defaults; targets <= 2.0 and <= 3.3, a fair share of 2 cores costing 1.5 and 2.5), the same with
+``adapt_threads_`` in front, and the quiet trial time against OpenMP's own waiting. Ctrl-C (or
 SIGTERM) prints the table of the rounds measured so far.
 
     python benchmarks/shared_machine.py [--short] [--rounds 2] [--iterations 120]
@@ -35,8 +37,12 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 STUDY = REPOSITORY / "studies" / "rdrnet_width.yaml"
 POINT = {"width": 24, "detail_depth": 3}
 OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "ARCHSEARCH_RUNTIME")
-SETTINGS = {"archsearch defaults": [],
-            "OpenMP's own waiting": ["runtime.wait_policy=null", "runtime.spin_count=null"]}
+DEFAULTS, ADAPTED, OPENMP = "archsearch defaults", "adapt_threads", "OpenMP's own waiting"
+SETTINGS = {DEFAULTS: [], ADAPTED: ["training.adapt_threads=true"],
+            OPENMP: ["runtime.wait_policy=null", "runtime.spin_count=null"]}
+QUIET_ONLY = (OPENMP,)
+"""Timed on the quiet machine only, unless --openmp-under-load: its collapse under load is in the README already,
+and a run of it next to busy processes takes minutes a trial."""
 
 
 def step_worker(overrides: list[str], steps: int) -> None:
@@ -61,6 +67,11 @@ def step_worker(overrides: list[str], steps: int) -> None:
     loading = loader_settings(training)
     train_loader = make_loader(train_set, training.batch_size, shuffle=True, seed=0, drop_last=True, **loading)
     val_loader = make_loader(val_set, training.batch_size, shuffle=False, seed=0, **loading)
+    if training.adapt_threads:  # as a study's trial chooses its threads (archsearch.search.trial)
+        from archsearch.resources import available_cpus, busy_cpus_elsewhere, threads_for_free_cpus
+
+        wanted = training.num_threads or available_cpus()
+        training = replace(training, num_threads=threads_for_free_cpus(wanted, busy_cpus_elsewhere()))
     result = train_and_evaluate(model, train_loader, val_loader, training)
     print(json.dumps({"step_ms": result.train_seconds / result.steps * 1e3}))
 
@@ -115,6 +126,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps of the step measurement")
     parser.add_argument("--busy", type=int, nargs="+", default=[0, 1, 3])
     parser.add_argument("--only-defaults", action="store_true", help="time archsearch's defaults alone")
+    parser.add_argument("--openmp-under-load", action="store_true",
+                        help="time OpenMP's own waiting next to busy processes too (slow: it collapses there)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a run counts as too slow")
     parser.add_argument("--step-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
@@ -125,7 +138,7 @@ def main() -> None:
     exit_on_terminate()
     rounds = arguments.rounds or (1 if arguments.short else 2)
     iterations = arguments.iterations or (30 if arguments.short else 120)
-    settings = {"archsearch defaults": []} if arguments.only_defaults else SETTINGS
+    settings = {DEFAULTS: []} if arguments.only_defaults else SETTINGS
     figures: dict[tuple[str, str, int], list[float]] = {}
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -139,6 +152,8 @@ def main() -> None:
                     with busy_processes(busy):
                         time.sleep(0.5)
                         for name in names:
+                            if busy and name in QUIET_ONLY and not arguments.openmp_under_load:
+                                continue
                             step_ms = time_step(settings[name], arguments.steps, cache, arguments.timeout)
                             trial_s = time_trial(settings[name], iterations, cache, Path(folder), arguments.timeout)
                             figures.setdefault((name, "step_ms", busy), []).append(step_ms)
@@ -168,11 +183,12 @@ def print_summary(figures: dict[tuple[str, str, int], list[float]], settings: di
                     continue
                 ratio = statistics.median(loaded / quiet for loaded, quiet in pairs)
                 row += f"{ratio:13.2f}"
-                if name == "archsearch defaults":
-                    summary[f"{'trial' if what == 'trial_s' else 'step'}_slowdown_{busy}_busy"] = round(ratio, 3)
+                if name in (DEFAULTS, ADAPTED):
+                    prefix = "" if name == DEFAULTS else "adapt_threads_"
+                    kind = "trial" if what == "trial_s" else "step"
+                    summary[f"{prefix}{kind}_slowdown_{busy}_busy"] = round(ratio, 3)
             print(row)
-    pairs = list(zip(figures.get(("archsearch defaults", "trial_s", 0), []),
-                     figures.get(("OpenMP's own waiting", "trial_s", 0), [])))
+    pairs = list(zip(figures.get((DEFAULTS, "trial_s", 0), []), figures.get((OPENMP, "trial_s", 0), [])))
     if pairs:
         quiet = statistics.median(new / old for new, old in pairs)
         summary["quiet_trial_ratio_to_openmp_default"] = round(quiet, 3)

@@ -15,6 +15,7 @@ from archsearch import runtime
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
 from archsearch.latency import LatencySettings
+from archsearch.resources import available_cpus, busy_cpus_elsewhere, threads_for_free_cpus
 from archsearch.runtime import DEFAULT, RuntimeSettings, resolve
 from archsearch.search import load_study
 from tests.helpers.paths import FIXTURES, REPOSITORY
@@ -175,3 +176,29 @@ def test_a_studys_null_unsets_a_default_an_archsearch_parent_set():
     user = {"GOMP_SPINCOUNT": "5"}
     runtime.set_variables(resolve(RuntimeSettings.from_dict({"spin_count": None}), user), user)
     assert user["GOMP_SPINCOUNT"] == "5"  # the user's value stays
+
+
+@pytest.mark.parametrize(("wanted", "busy", "cpus", "expected"), [
+    (2, 0.0, 2, 2), (2, 0.4, 2, 2), (2, 0.6, 2, 1), (2, 1.0, 2, 1), (2, 3.0, 2, 1),  # never fewer than one
+    (4, 1.0, 8, 4), (8, 2.2, 8, 6), (2, None, 2, 2)])  # None: the kernel did not say, the study's count stands
+def test_threads_for_free_cpus_leaves_the_cpus_others_hold(wanted, busy, cpus, expected):
+    assert threads_for_free_cpus(wanted, busy, cpus) == expected
+
+
+def test_busy_cpus_elsewhere_counts_other_processes_not_this_one(monkeypatch):
+    """Kernel counters faked: two CPUs over one second (200 ticks), 150 of them busy, 0.7 s of which this process
+    used: others held 0.8 of a CPU."""
+    from archsearch import resources
+
+    readings = iter([(1000, 5000), (1150, 5200)])
+    own = iter([10.0, 10.7])
+    monkeypatch.setattr(resources, "_cpu_times", lambda cpus: next(readings))
+    monkeypatch.setattr(resources, "_own_cpu_seconds", lambda: next(own))
+    monkeypatch.setattr(resources.os, "sysconf", lambda name: 100)
+    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert resources.busy_cpus_elsewhere(window_seconds=0) == pytest.approx(0.8)
+
+
+def test_busy_cpus_elsewhere_reads_this_machine():
+    busy = busy_cpus_elsewhere(window_seconds=0.05)
+    assert busy is None or 0.0 <= busy <= available_cpus() + 0.5

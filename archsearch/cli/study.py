@@ -15,7 +15,7 @@ from archsearch.cli.arguments import (EXIT_NOTHING_FITS, EXIT_UNFINISHED, output
                                       sigterm_as_interrupt)
 from archsearch.errors import SpecError
 from archsearch.study.config import BACKENDS
-from archsearch.study.metrics import PLOT_X_METRICS, SHOWN_METRICS
+from archsearch.study.metrics import MIOU_KINDS, PLOT_X_METRICS, SHOWN_METRICS
 
 if TYPE_CHECKING:  # the study's types only; the command imports torch when it runs
     from archsearch.study.config import StudyConfig
@@ -222,7 +222,7 @@ def add_study_commands(commands: argparse._SubParsersAction) -> None:
                            help="replace report files already in DIR (another run's report, say)")
     reporting.add_argument("--x", choices=PLOT_X_METRICS,
                            help="the plot's x axis (default: the latency ratio if measured, else latency, else MACs)")
-    reporting.add_argument("--miou", choices=("miou", "miou_best"),
+    reporting.add_argument("--miou", choices=MIOU_KINDS,
                            help="rank by each trial's final mIoU or its best evaluation "
                                 "(default: miou_best when the study's first objective is, else miou)")
     reporting.set_defaults(handler=command_report)

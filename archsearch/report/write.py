@@ -18,6 +18,7 @@ from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, row_keys, summarize
 from archsearch.run.study_file import load_study_heading
 from archsearch.run.trials_table import load_trials
+from archsearch.study.metrics import MIOU_KINDS
 
 
 def mixed_recipes_notice(trials) -> str | None:
@@ -56,10 +57,6 @@ def check_report_target(out_dir: Path, run_dir: Path) -> None:
     if present:
         raise SpecError(f"the directory already holds a report ({', '.join(present)})", source="--out",
                         value=str(out_dir), allowed="another directory, or --force to replace them")
-
-
-MIOU_KINDS = ("miou", "miou_best")
-"""What a report's mIoU is: each trial's final evaluation, or its best (the number RegSeg reports)."""
 
 
 def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | None = None,

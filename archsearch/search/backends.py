@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from optuna.trial import FrozenTrial, TrialState
+
 from archsearch.run import attributes
-from archsearch.search.lifecycle import finished
 from archsearch.search.racing import race_over
 from archsearch.study.config import BACKENDS, StudyConfig
 
@@ -42,6 +43,13 @@ class StudyOutcome:
     @property
     def done(self) -> bool:
         return (self.finished >= self.requested or self.race_over) and self.completed > 0
+
+
+def finished(trial: FrozenTrial) -> bool:
+    """Trials that count towards the budget: everything that ended, except a lost one (it is retried)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and attributes.FAIL_REASON in trial.user_attrs
 
 
 def requested_trials(config: StudyConfig, grid_trials: int | None) -> int:

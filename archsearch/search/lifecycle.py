@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archsearch.errors import OutputError, SpecError
@@ -27,8 +26,10 @@ from archsearch.runtime import current
 from archsearch.study.identity import StudyIdentity
 from archsearch.study.config import StudyConfig
 from archsearch.study.metrics import TRAINED_METRICS
-from archsearch.search.trial import TrialMetrics, TrialRunner
 from archsearch.space.sampling import Primitive, SampledPoint, sample
+
+if TYPE_CHECKING:
+    from archsearch.search.trial import TrialMetrics, TrialRunner
 
 INFEASIBLE_MIOU = 0.0
 FAIL_REASON_LENGTH = 2000
@@ -159,8 +160,7 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         record(facts)
 
     try:
-        training = runner.study.training
-        threads = training.num_threads if training is not None and training.num_threads else torch.get_num_threads()
+        threads = runner.training_threads()
         keep({attributes.RUNTIME: current().record(threads)})
         point = draw()
         if not point.valid:
@@ -170,7 +170,7 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
         keep({attributes.ARCH_HASH: spec.arch_hash})
         if twin is not None:  # drawn again with a seed it was trained with: the twin's result and weights stand
             runner.run_dir.share_weights(twin.number, number)
-            keep({**TrialMetrics.from_attrs(twin.attrs).to_attrs(), attributes.DUPLICATE_OF: twin.number})
+            keep({**_metrics(twin.attrs).to_attrs(), attributes.DUPLICATE_OF: twin.number})
             return Outcome(COMPLETE, recorded)
         metrics = runner.measure(spec, runner.analyze_point(spec, seed))
         keep(metrics.to_attrs())
@@ -182,7 +182,7 @@ def live_trial(runner: TrialRunner, draw: Callable[[], SampledPoint], *, number:
             metrics = runner.evaluate_on_supernet(point.params, metrics, number)
             keep(metrics.to_attrs())
         elif runner.study.training is not None:
-            metrics = runner.train(spec, metrics, number, on_evaluation)
+            metrics = runner.train(spec, metrics, number, on_evaluation, threads=threads)
             keep(metrics.to_attrs())
         return Outcome(COMPLETE, recorded)
     except Pruned as stop:
@@ -223,7 +223,7 @@ def finish_trial(trial: Trial, config: StudyConfig, outcome: Outcome, *, record:
     values = None
     if state in (COMPLETE, INFEASIBLE):
         try:
-            values = objective_values(config, TrialMetrics.from_attrs(attrs), infeasible=state == INFEASIBLE)
+            values = objective_values(config, _metrics(attrs), infeasible=state == INFEASIBLE)
         except ValueError as error:
             state, values = FAIL, None
             attrs.update(failure(error))
@@ -249,14 +249,15 @@ def objective_values(config: StudyConfig, metrics: TrialMetrics, *, infeasible: 
     return values
 
 
-def finished(trial: FrozenTrial) -> bool:
-    """Trials that count towards the budget: everything that ended, except a lost one (it is retried)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and attributes.FAIL_REASON in trial.user_attrs
-
-
 def queue_again(study: optuna.Study, trial: FrozenTrial | Trial) -> None:
     """Queue a lost or interrupted trial's point again, with its seed, as a new trial."""
     study.enqueue_trial(trial.params, user_attrs={attributes.SEED: trial.user_attrs.get(attributes.SEED),
                                                   attributes.RETRY_OF: trial.number}, skip_if_exists=False)
+
+
+def _metrics(attrs: Mapping[str, Any]) -> TrialMetrics:
+    """A trial's metrics from its recorded attributes. The trial's machinery (and torch) is imported on first use,
+    so that choosing a backend (which imports this module) loads no torch before a study is checked."""
+    from archsearch.search.trial import TrialMetrics
+
+    return TrialMetrics.from_attrs(attrs)

@@ -14,7 +14,7 @@ import time
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Container, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Container, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -31,13 +31,15 @@ from archsearch.run.directory import RunDirectory
 from archsearch.run.guard import foreign_study, run_directory_owner
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.study.config import StudyConfig
-from archsearch.search.backends import (SearchBackend, StudyOutcome, register_backend, requested_trials,
+from archsearch.search.backends import (SearchBackend, finished, StudyOutcome, register_backend, requested_trials,
                                        study_outcome)
-from archsearch.search.lifecycle import Pruned, finished, finish_trial, live_trial, queue_again, start_trial
+from archsearch.search.lifecycle import Pruned, finish_trial, live_trial, queue_again, start_trial
 from archsearch.search.racing import race_round
-from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import MAX_GRID_POINTS, Primitive, enumerate_grid, grid_size
 from archsearch.storage_url import hide_secret, masked
+
+if TYPE_CHECKING:
+    from archsearch.search.trial import TrialRunner
 
 HEARTBEAT_SECONDS = 10
 WAIT_SECONDS = 1.0
@@ -323,6 +325,8 @@ def prepare_study(config: StudyConfig, run_dir: RunDirectory) -> tuple[optuna.St
 def run_optuna(config: StudyConfig, run_dir: RunDirectory,
                on_trial_end: Callable[[FrozenTrial, int, int], None] | None = None) -> StudyOutcome:
     """Run (or resume) the study until ``config.trials`` trials have finished."""
+    from archsearch.search.trial import TrialRunner  # torch: loaded when trials run, not when a study is checked
+
     study, grid_trials = prepare_study(config, run_dir)
     requested = requested_trials(config, grid_trials)
     objective = Objective(config, TrialRunner(config, run_dir))

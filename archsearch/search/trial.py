@@ -25,6 +25,7 @@ from archsearch.io import write_state_dict, write_text_atomic
 from archsearch.latency.budget import judged_value
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
+from archsearch.resources import busy_cpus_elsewhere, threads_for_free_cpus
 from archsearch.run.attributes import ARCH_HASH, INFEASIBLE, INTERMEDIATE_PREFIX, PROXY_PREFIX, SEED
 from archsearch.study.config import StudyConfig
 from archsearch.study.metrics import COMPUTED_METRICS, METRIC_INFO, compute_metric
@@ -211,12 +212,23 @@ class TrialRunner:
                                             archsearch_cache() / "class_index")
         return ClassUniformSampler(len(train_set), self._class_index, augmentation.class_uniform_pct, seed)
 
+    def training_threads(self) -> int:
+        """The torch threads this trial trains with: the study's (torch's count if it names none), or fewer when
+        ``training.adapt_threads`` and other processes keep CPUs busy now, between trials."""
+        training = self.study.training
+        wanted = training.num_threads if training is not None and training.num_threads else torch.get_num_threads()
+        if training is None or not training.adapt_threads:
+            return wanted
+        return threads_for_free_cpus(wanted, busy_cpus_elsewhere())
+
     def train(self, spec: ArchSpec, metrics: TrialMetrics, trial_number: int,
-              on_evaluation: Callable[[int, float], None] | None, *, weights: Path | None = None) -> TrialMetrics:
-        """Train the point stand-alone and save its weights (at ``weights``, by default the trial's)."""
+              on_evaluation: Callable[[int, float], None] | None, *, weights: Path | None = None,
+              threads: int | None = None) -> TrialMetrics:
+        """Train the point stand-alone and save its weights (at ``weights``, by default the trial's), with
+        ``threads`` torch threads (by default the study's)."""
         started = time.perf_counter()
         train_set, val_set = self._datasets
-        config = replace(self.study.training, seed=metrics.seed)
+        config = replace(self.study.training, seed=metrics.seed, num_threads=threads or self.study.training.num_threads)
         torch.manual_seed(metrics.seed)
         check_fits_training(spec, self.study.augmentation.crop_size or self.study.input_size,
                             num_classes=self.num_classes, batch_size=config.batch_size // config.processes,

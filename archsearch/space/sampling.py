@@ -357,7 +357,7 @@ def enumerate_grid(space: Space, fixed: Mapping[str, Primitive] | None = None) -
     chosen: list[int] = []
     while True:
         walker = _GridWalker(chosen, fixed or {})
-        points.append(sample(space, walker).params)
+        points.append(resolve(space, walker).params)  # the walk only: no network is parsed (nor torch loaded)
         if len(points) > MAX_GRID_POINTS:
             raise _grid_too_large(space, f"more than {MAX_GRID_POINTS:,} points",
                                   dict(zip(walker.names, walker.counts)))

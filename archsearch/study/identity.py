@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from archsearch.study.config import StudyConfig
 
 # Where and how fast a trial trains, not what it learns: processes of one study may differ in these.
-SPEED_ONLY_TRAINING = ("num_threads", "device", "channels_last", "compile", "num_workers")
+SPEED_ONLY_TRAINING = ("num_threads", "adapt_threads", "device", "channels_last", "compile", "num_workers")
 
 
 def plain(value: Any) -> Any:

@@ -101,6 +101,9 @@ SCORE_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if met
 """Scores besides mIoU a trial may record (a supernet study ranks by its subnet's), averaged over seeds."""
 SHOWN_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if metric.shown)
 TRAINED_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if metric.trained)
+MIOU_KINDS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY
+                                    if metric.trained and metric.per_architecture is None)
+"""What a report's mIoU may be: each trial's final evaluation, or its best (the number RegSeg reports)."""
 COMPUTED_METRICS: tuple[MetricInfo, ...] = tuple(metric for metric in REGISTRY if metric.compute is not None)
 
 

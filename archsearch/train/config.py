@@ -48,7 +48,9 @@ class TrainConfig:
     evaluations (reported for pruning) to the one at the end; None means only that one.
     ``eval_every_epochs`` and ``eval_last_epochs`` add evaluations at the ends of epochs (every
     N-th, and each of the last K: RegSeg's schedule); every trial records its best evaluation too.
-    ``num_threads`` None leaves torch's thread count as it is.
+    ``num_threads`` None leaves torch's thread count as it is. ``adapt_threads``: a study's trial trains with
+    fewer threads than that when other processes keep CPUs busy as it starts (measured over half a second;
+    README "Threads on a shared machine"); the count it chose is in trials.csv's ``runtime`` column.
 
     Speed: ``amp`` runs forward and loss under ``torch.autocast`` in bf16 or fp16 (fp16
     with a gradient scaler); ``channels_last`` stores images and weights NHWC (faster
@@ -93,6 +95,7 @@ class TrainConfig:
     eval_last_epochs: Annotated[int, Range(0)] = 0
     seed: Annotated[int, Range(0, 2**63 - 1)] = 0
     num_threads: Annotated[int | None, AT_LEAST_ONE] = None
+    adapt_threads: bool = False
     device: str = "cpu"
     amp: AmpDtype | None = None
     channels_last: bool = False

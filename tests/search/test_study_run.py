@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 
 import optuna
 import pandas as pd
+import pytest
 import yaml
 from tests.helpers.dead_trials import leave_orphan_trial
 
 from archsearch import load_spec
 from archsearch.cli.main import main
 from archsearch.report.write import write_report
+from archsearch.resources import available_cpus
 from archsearch.search import RunDirectory, load_study, run_optuna
 from archsearch.search.optuna_driver import open_study
 
@@ -44,12 +47,35 @@ def test_study_runs_and_records_everything(tiny_study, tmp_path):
     assert recorded["torch_threads"] == 1 and {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} <= set(recorded)
 
 
+@pytest.mark.skipif(available_cpus() < 2, reason="needs 2 CPUs to leave one to another process")
+@pytest.mark.parametrize(("busy_elsewhere", "expected"), [(0.1, 2), (1.0, 1), (3.0, 1)])
+def test_adapt_threads_trains_with_the_cpus_other_processes_leave_free(tiny_study, tmp_path, monkeypatch,
+                                                                       busy_elsewhere, expected):
+    import archsearch.search.trial as trial_module
+
+    used = []
+    monkeypatch.setattr(trial_module, "busy_cpus_elsewhere", lambda: busy_elsewhere)
+    monkeypatch.setattr(trial_module, "train_and_evaluate",
+                        partial(spy_threads, used, trial_module.train_and_evaluate))
+    run_dir = tmp_path / "run"
+    assert run(tiny_study, run_dir, "--trials", "1", "--set", "training.num_threads=2",
+               "--set", "training.adapt_threads=true") == 0
+    recorded = json.loads(trials(run_dir)["runtime"].iloc[0])
+    assert recorded["torch_threads"] == expected and used == [expected]
+
+
+def spy_threads(used, train_and_evaluate, model, train_loader, val_loader, config, **options):
+    used.append(config.num_threads)
+    return train_and_evaluate(model, train_loader, val_loader, config, **options)
+
+
 def test_a_point_drawn_again_with_the_same_seed_is_not_trained_again(tiny_study, tmp_path, monkeypatch):
     from archsearch.search.trial import TrialRunner
 
     trained = []
     train = TrialRunner.train
-    monkeypatch.setattr(TrialRunner, "train", lambda self, spec, *rest: trained.append(spec) or train(self, spec, *rest))
+    monkeypatch.setattr(TrialRunner, "train", lambda self, spec, *rest, **options: trained.append(spec)
+                        or train(self, spec, *rest, **options))
     run_dir = tmp_path / "run"
     one_point = ["parameters.width={choice: [32]}", "parameters.pattern={choice: {short: '[[1],[1,2]]'}}",
                  "parameters.group_width={choice: [8]}"]

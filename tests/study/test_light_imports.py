@@ -55,3 +55,32 @@ def test_the_checks_of_sizes_and_synthetic_data_import_no_torch():
                                  f"config = load_study({str(study)!r})\n"
                                  "check_sizes_fit(config)\ncheck_synthetic_data(config)")
     assert [name for name in loaded if name.split(".")[0] == "torch"] == []
+
+
+DRY_RUN_PROBE = """
+import sys, types
+stand_in = types.ModuleType("archsearch.cli.dry_run")  # stops the dry run where it would build its first network
+def print_dry_run(config, num_classes):
+    print("torch loaded" if "torch" in sys.modules else "no torch")
+    return 0
+stand_in.print_dry_run = print_dry_run
+sys.modules["archsearch.cli.dry_run"] = stand_in
+from archsearch.cli.main import main
+sys.exit(main(["run", {study!r}, "--dry-run"{extra}]))
+"""
+
+
+@pytest.mark.parametrize(("study", "extra"), [
+    (ROOT / "studies" / "rdrnet_width.yaml", []),  # a grid (walked to be counted) with raced seeds
+    (ROOT / "studies" / "latency_constrained.yaml", []),
+    (ROOT / "studies" / "rdrnet_width.yaml", ["--set", "sampler=tpe"]),
+], ids=["grid_raced", "latency_constrained", "tpe"])
+def test_a_dry_run_loads_no_torch_before_its_first_network(study, extra):
+    """``run --dry-run`` reads the study, checks sizes, data caps and the backend's options (the grid's walk
+    included) without torch; torch comes with the first network the dry run builds, not before."""
+    extra_arguments = "".join(f", {argument!r}" for argument in extra)
+    code = DRY_RUN_PROBE.format(study=str(study), extra=extra_arguments)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "no torch"

@@ -31,8 +31,7 @@ from ray import tune
 from archsearch.errors import SpecError
 from archsearch.study.config import StudyConfig
 from archsearch.run import attributes
-from archsearch.search.lifecycle import finished
-from archsearch.search.backends import (SearchBackend, StudyOutcome, grid_race_over, register_backend,
+from archsearch.search.backends import (SearchBackend, finished, StudyOutcome, grid_race_over, register_backend,
                                        requested_trials, study_outcome)
 from archsearch.search.optuna_driver import check_sampler, prepare_study
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
