@@ -13,7 +13,6 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from archsearch.data.randaugment_ops import REDUCED_RANDAUGMENT_OPS
 from archsearch.data.labels import IGNORE_INDEX
@@ -125,10 +124,11 @@ class PhotometricDistortion(v2.Transform):
 
     Brightness (add a delta up to +-32), contrast (scale by 0.5-1.5), saturation (0.5-1.5)
     and hue, each with probability 0.5; contrast comes before or after the colour steps with
-    equal chance. Saturation and hue work in OpenCV's 8-bit HSV as mmseg's do (each step its
-    own round trip, emulated: pixels may differ from OpenCV's by its rounding): saturation
-    scales the S channel, hue adds a whole number of OpenCV's hue units (2 degrees) drawn
-    from ``numpy.random.randint(-hue_delta, hue_delta)``, so from -18 to 17 (-36 to +34 degrees).
+    equal chance. Saturation and hue work in OpenCV's 8-bit HSV as mmseg's do, each step its own
+    round trip through ``_to_opencv_hsv`` and ``_from_opencv_hsv`` (OpenCV 4.14's pixels, every
+    8-bit colour checked, benchmarks/recipe_differences.py): saturation scales the S channel, hue
+    adds a whole number of OpenCV's hue units (2 degrees) drawn from
+    ``numpy.random.randint(-hue_delta, hue_delta)``, so from -18 to 17 (-36 to +34 degrees).
     """
 
     def __init__(self, brightness_delta: float = 32.0, contrast_range: tuple[float, float] = (0.5, 1.5),
@@ -165,31 +165,67 @@ class PhotometricDistortion(v2.Transform):
         return tv_tensors.wrap(image, like=inpt)
 
 
+_HSV_SHIFT = 12
+_DIVISORS = torch.arange(1, 256, dtype=torch.float64)
+_SATURATION_TABLE = torch.cat((torch.zeros(1), torch.round((255 << _HSV_SHIFT) / _DIVISORS))).to(torch.int64)
+_HUE_TABLE = torch.cat((torch.zeros(1), torch.round((180 << _HSV_SHIFT) / (6.0 * _DIVISORS)))).to(torch.int64)
+"""OpenCV's 8-bit RGB->HSV in 12-bit fixed point: S = diff * round(255 * 2^12 / V), H = num * round(30 * 2^12 / diff),
+each rounded back with + 2^11 >> 12 (``RGB2HSV_b``)."""
+
+
 def _to_opencv_hsv(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A uint8 RGB image in OpenCV's 8-bit HSV (H in 0..179 in units of 2 degrees, S and V in 0..255),
-    as whole numbers in float32."""
-    hue, saturation, value = _rgb_to_hsv(image.to(torch.float32) / 255.0).unbind(-3)
-    return torch.round(hue * 180.0).remainder(180.0), torch.round(saturation * 255.0), torch.round(value * 255.0)
+    """A uint8 RGB image in OpenCV's 8-bit HSV (``cvtColor(..., COLOR_BGR2HSV)``: H in 0..179 in units of
+    2 degrees, S and V in 0..255) as int64 planes.
+
+    OpenCV's documented formula (V = max, S = (V - min) / V, H = 60 (G - B) / (V - min) ... halved) evaluated
+    in its fixed point, which its rounding needs: the same H and S as OpenCV for every 8-bit colour.
+    """
+    red, green, blue = image.to(torch.int64).unbind(-3)
+    value = torch.maximum(torch.maximum(red, green), blue)
+    diff = value - torch.minimum(torch.minimum(red, green), blue)
+    half = 1 << (_HSV_SHIFT - 1)
+    saturation = (diff * _SATURATION_TABLE[value] + half) >> _HSV_SHIFT
+    numerator = torch.where(value == red, green - blue,
+                            torch.where(value == green, blue - red + 2 * diff, red - green + 4 * diff))
+    hue = (numerator * _HUE_TABLE[diff] + half) >> _HSV_SHIFT
+    return torch.where(hue < 0, hue + 180, hue), saturation, value
 
 
 def _from_opencv_hsv(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor,
                      dtype: torch.dtype) -> torch.Tensor:
-    """Back from 8-bit HSV (see ``_to_opencv_hsv``) to RGB of ``dtype``, rounded."""
-    rgb = _hsv_to_rgb(torch.stack((hue / 180.0, saturation / 255.0, value / 255.0), dim=-3))
-    return torch.round(rgb * 255.0).clamp_(0, 255).to(dtype)
+    """Back from 8-bit HSV to RGB of ``dtype`` as OpenCV's vectorised ``HSV2RGB_b`` does it (every pixel of an
+    image but the last few): the sector formula in float32 (H * 6/180, S and V / 255; ``1 - S * f`` with one
+    rounding, as its fused multiply-add gives), times 255, truncated (not rounded)."""
+    hue = hue.to(torch.float32) * torch.tensor(6.0 / 180.0, dtype=torch.float32)
+    saturation = saturation.to(torch.float32) * torch.tensor(1.0 / 255.0, dtype=torch.float32)
+    value = value.to(torch.float32) * torch.tensor(1.0 / 255.0, dtype=torch.float32)
+    sector = torch.trunc(hue)
+    fraction = hue - sector
+
+    def one_minus_saturation_times(factor: torch.Tensor) -> torch.Tensor:
+        return (1.0 - saturation.to(torch.float64) * factor.to(torch.float64)).to(torch.float32)
+
+    table = torch.stack((value, value * (1.0 - saturation), value * one_minus_saturation_times(fraction),
+                         value * one_minus_saturation_times(1.0 - fraction)))
+    order = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])  # (R, G, B) per sector
+    sector = sector.to(torch.int64).remainder(6)
+    rgb = torch.stack([table.gather(0, order[sector, channel].unsqueeze(0)).squeeze(0) for channel in range(3)],
+                      dim=-3)
+    return torch.trunc(rgb * 255.0).clamp_(0, 255).to(dtype)
 
 
 def _scale_hsv_saturation(image: torch.Tensor, factor: float) -> torch.Tensor:
     """mmseg's saturation step on a uint8 RGB image: to 8-bit HSV, S times ``factor`` clipped to 0..255 and
     truncated (mmseg's ``convert``), back to RGB."""
     hue, saturation, value = _to_opencv_hsv(image)
-    return _from_opencv_hsv(hue, torch.floor((saturation * factor).clamp(0.0, 255.0)), value, image.dtype)
+    scaled = torch.floor((saturation.to(torch.float32) * factor).clamp(0.0, 255.0))
+    return _from_opencv_hsv(hue, scaled, value, image.dtype)
 
 
 def _shift_hsv_hue(image: torch.Tensor, step: int) -> torch.Tensor:
     """mmseg's hue step on a uint8 RGB image: to 8-bit HSV, ``(H + step) % 180``, back to RGB."""
     hue, saturation, value = _to_opencv_hsv(image)
-    return _from_opencv_hsv((hue + step).remainder(180.0), saturation, value, image.dtype)
+    return _from_opencv_hsv((hue + step).remainder(180), saturation, value, image.dtype)
 
 
 def _affine_pixels(image: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
