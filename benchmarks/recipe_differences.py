@@ -235,7 +235,8 @@ def seed_spread(table: Path) -> dict[str, float]:
     return {"architectures": int(per_architecture.ngroups), "seeds": int(per_architecture.size().min()),
             "mean_miou": float(frame["miou"].mean()), "std_median": float(spread.median()),
             "std_min": float(spread.min()), "std_max": float(spread.max()),
-            "range_median": float(ranges.median()), "relative_std_median": float((spread / per_architecture.mean()).median()),
+            "range_median": float(ranges.median()),
+            "relative_std_median": float((spread / per_architecture.mean()).median()),
             "regseg_runs": REGSEG_REPRODUCIBILITY, "regseg_std": float(regseg.std(ddof=1)),
             "regseg_range": float(regseg.max() - regseg.min())}
 
