@@ -21,7 +21,7 @@
 Training from scratch instead of fine-tuning from the authors' Cityscapes checkpoint (both CamVid recipes) is
 not measured here: it needs CamVid and the checkpoints, which are not on this machine.
 
-    python benchmarks/recipe_differences.py [--colours 1048576] [--scenes 200]
+    python benchmarks/recipe_differences.py [--colours 1048576 | --colours 0 (all)] [--scenes 200]
 
 The last line printed is one JSON object with every figure.
 """
@@ -59,7 +59,7 @@ def dominated(window: np.ndarray, ratio: float) -> bool:
     return not (len(counts) > 1 and counts.max() / counts.sum() < ratio)
 
 
-def cat_max_ratio_sizes(scenes: int, ratio: float = 0.75) -> dict[str, float]:
+def cat_max_ratio_sizes(scenes: int, crops_per_scene: int = 5, ratio: float = 0.75) -> dict[str, float]:
     """RDRNet's Cityscapes geometry at a quarter of the size: scenes of 256x512 rescaled by 0.5-2.0 of (256, 512)
     (mmseg's absolute RandomResize), 256x256 crops: the share of first crops the rule re-draws, the crops drawn
     per kept crop, and the share of kept crops still dominated after the 10 re-draws."""
@@ -67,29 +67,28 @@ def cat_max_ratio_sizes(scenes: int, ratio: float = 0.75) -> dict[str, float]:
     generator = torch.Generator().manual_seed(0)
     first_dominated = kept_dominated = draws = 0
     for _ in range(scenes):
-        scene = render_scene(rng, 256, 512)
-        labels = torch.from_numpy(LABEL_ID_TO_TRAIN_ID[scene.label_ids].astype(np.int64))
-        factor = 0.5 + 1.5 * float(torch.rand((), generator=generator))
-        height, width = _absolute_size(tuple(labels.shape), factor, (256, 512))
-        resized = functional.resize(labels[None], [height, width],
-                                    interpolation=functional.InterpolationMode.NEAREST)[0]
-        crop = (min(256, height), min(256, width))
-        counter = {"draws": 1}
+        labels = torch.from_numpy(LABEL_ID_TO_TRAIN_ID[render_scene(rng, 256, 512).label_ids].astype(np.int64))
+        for _ in range(crops_per_scene):
+            factor = 0.5 + 1.5 * float(torch.rand((), generator=generator))
+            height, width = _absolute_size(tuple(labels.shape), factor, (256, 512))
+            resized = functional.resize(labels[None], [height, width],
+                                        interpolation=functional.InterpolationMode.NEAREST)[0]
+            crop = (min(256, height), min(256, width))
+            drawn: list[tuple[int, int]] = []
 
-        def draw() -> tuple[int, int]:
-            counter["draws"] += 1
-            return (int(torch.randint(0, height - crop[0] + 1, (), generator=generator)),
-                    int(torch.randint(0, width - crop[1] + 1, (), generator=generator)))
+            def draw() -> tuple[int, int]:
+                drawn.append((int(torch.randint(0, height - crop[0] + 1, (), generator=generator)),
+                              int(torch.randint(0, width - crop[1] + 1, (), generator=generator))))
+                return drawn[-1]
 
-        first = draw()
-        counter["draws"] = 1
-        top, left = first
-        first_dominated += dominated(resized[top:top + crop[0], left:left + crop[1]].numpy(), ratio)
-        top, left = crop_within_ratio(resized, crop, first, draw, ratio)
-        kept_dominated += dominated(resized[top:top + crop[0], left:left + crop[1]].numpy(), ratio)
-        draws += counter["draws"]
-    return {"scenes": scenes, "share_redrawn": first_dominated / scenes, "draws_per_crop": draws / scenes,
-            "share_dominated_after": kept_dominated / scenes, "max_draws": CAT_MAX_RATIO_REDRAWS + 1}
+            top, left = first = draw()
+            first_dominated += dominated(resized[top:top + crop[0], left:left + crop[1]].numpy(), ratio)
+            top, left = crop_within_ratio(resized, crop, first, draw, ratio)
+            kept_dominated += dominated(resized[top:top + crop[0], left:left + crop[1]].numpy(), ratio)
+            draws += len(drawn)
+    total = scenes * crops_per_scene
+    return {"scenes": scenes, "crops": total, "share_redrawn": first_dominated / total, "draws_per_crop": draws / total,
+            "share_dominated_after": kept_dominated / total, "max_draws": CAT_MAX_RATIO_REDRAWS + 1}
 
 
 def _absolute_size(shape: tuple[int, int], factor: float, base: tuple[int, int]) -> tuple[int, int]:
@@ -190,7 +189,13 @@ STEPS = {"saturation x0.5": {"saturation": 0.5}, "saturation x1.5": {"saturation
 
 
 def hsv_sizes(colours: int) -> dict[str, object]:
-    rgb = np.random.default_rng(0).integers(0, 256, size=(colours, 3), dtype=np.uint8)
+    """``colours`` random 8-bit colours, or with 0 every one of the 2^24."""
+    if colours:
+        rgb = np.random.default_rng(0).integers(0, 256, size=(colours, 3), dtype=np.uint8)
+    else:
+        every = np.arange(1 << 24, dtype=np.int64)
+        rgb = np.stack(((every >> 16) & 255, (every >> 8) & 255, every & 255), 1).astype(np.uint8)
+        colours = len(rgb)
     result: dict[str, object] = {"colours": colours, "against_documented_formula": {}}
     for name, step in STEPS.items():
         reference = mmseg_step(rgb, documented_rgb_to_hsv, documented_hsv_to_rgb, **step)
@@ -263,19 +268,21 @@ def evaluation_size_difference() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--colours", type=int, default=1 << 20, help="random 8-bit colours for the HSV figures")
+    parser.add_argument("--colours", type=int, default=1 << 20,
+                        help="random 8-bit colours for the HSV figures (0: all 2^24)")
     parser.add_argument("--scenes", type=int, default=200, help="synthetic scenes for the cat_max_ratio figures")
     arguments = parser.parse_args()
     torch.manual_seed(0)
     figures: dict[str, object] = {}
 
     crops = figures["cat_max_ratio"] = cat_max_ratio_sizes(arguments.scenes)
-    print(f"cat_max_ratio 0.75 (built), synthetic scenes ({crops['scenes']}, RDRNet's geometry at 1/4 size): "
+    print(f"cat_max_ratio 0.75 (built), {crops['crops']} crops of {crops['scenes']} synthetic scenes (RDRNet's "
+          f"geometry at 1/4 size): "
           f"{crops['share_redrawn']:.0%} of first crops re-drawn, {crops['draws_per_crop']:.2f} crops drawn per kept "
           f"crop, {crops['share_dominated_after']:.0%} still dominated after {CAT_MAX_RATIO_REDRAWS} re-draws")
 
     hsv = figures["hsv"] = hsv_sizes(arguments.colours)
-    print(f"8-bit HSV round trips on {arguments.colours:,} random colours")
+    print(f"8-bit HSV round trips on {hsv['colours']:,} colours")
     for name in STEPS:
         documented = hsv["against_documented_formula"][name]
         line = (f"  {name:16s} vs OpenCV's documented formula: {documented['share_pixels']:.1%} of pixels differ, "
@@ -292,7 +299,7 @@ def main() -> None:
             for width, size in hsv["opencv_rows"].items()))
     if "against_opencv" not in hsv:
         print("  (cv2 not importable: the comparison with OpenCV itself was skipped)")
-    hue = figures["continuous_hue"] = continuous_hue_sizes(min(arguments.colours, 1 << 16))
+    hue = figures["continuous_hue"] = continuous_hue_sizes(1 << 16)
     print(f"hue by real degrees (before) vs whole units (now): {hue['share_pixels']:.0%} of pixels differ, mean "
           f"{hue['mean_level']:.2f} levels, max {hue['max_level']}; mean shift {hue['mean_shift_units_mmseg']} "
           f"units (mmseg) vs {hue['mean_shift_units_continuous']}")

@@ -7,7 +7,8 @@ index); colour changes touch the image only.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torchvision import tv_tensors
@@ -166,11 +167,19 @@ class PhotometricDistortion(v2.Transform):
 
 
 _HSV_SHIFT = 12
-_DIVISORS = torch.arange(1, 256, dtype=torch.float64)
-_SATURATION_TABLE = torch.cat((torch.zeros(1), torch.round((255 << _HSV_SHIFT) / _DIVISORS))).to(torch.int64)
-_HUE_TABLE = torch.cat((torch.zeros(1), torch.round((180 << _HSV_SHIFT) / (6.0 * _DIVISORS)))).to(torch.int64)
-"""OpenCV's 8-bit RGB->HSV in 12-bit fixed point: S = diff * round(255 * 2^12 / V), H = num * round(30 * 2^12 / diff),
-each rounded back with + 2^11 >> 12 (``RGB2HSV_b``)."""
+
+
+def _reciprocal_table(numerator: float) -> torch.Tensor:
+    """``round(numerator * 2^12 / i)`` for ``i`` in 0..255 (0 for 0), int64: OpenCV's 8-bit RGB->HSV divides by a
+    lookup in 12-bit fixed point (S = diff * round(255 * 2^12 / V), H = num * round(30 * 2^12 / diff)), whose
+    rounding decides a unit of H or S for about 2% of colours."""
+    divisors = torch.arange(256, dtype=torch.float64)
+    reciprocal = torch.round(numerator * 2 ** _HSV_SHIFT / divisors.clamp(min=1))
+    return torch.where(divisors > 0, reciprocal, torch.zeros(())).to(torch.int64)
+
+
+_SATURATION_TABLE = _reciprocal_table(255.0)
+_HUE_TABLE = _reciprocal_table(180.0 / 6.0)
 
 
 def _to_opencv_hsv(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -193,9 +202,9 @@ def _to_opencv_hsv(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
 
 def _from_opencv_hsv(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor,
                      dtype: torch.dtype) -> torch.Tensor:
-    """Back from 8-bit HSV to RGB of ``dtype`` as OpenCV's vectorised ``HSV2RGB_b`` does it (every pixel of an
-    image but the last few): the sector formula in float32 (H * 6/180, S and V / 255; ``1 - S * f`` with one
-    rounding, as its fused multiply-add gives), times 255, truncated (not rounded)."""
+    """Back from 8-bit HSV to RGB of ``dtype`` as OpenCV's vectorised ``HSV2RGB_b`` does it (each row but its
+    last width mod 32 or 64 pixels, by CPU, which it rounds): the sector formula in float32 (H * 6/180, S and
+    V / 255; ``1 - S * f`` with one rounding, as its fused multiply-add gives), times 255, truncated."""
     hue = hue.to(torch.float32) * torch.tensor(6.0 / 180.0, dtype=torch.float32)
     saturation = saturation.to(torch.float32) * torch.tensor(1.0 / 255.0, dtype=torch.float32)
     value = value.to(torch.float32) * torch.tensor(1.0 / 255.0, dtype=torch.float32)
