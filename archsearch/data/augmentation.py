@@ -35,6 +35,8 @@ class AugmentationConfig:
     at ``pad_position`` (``random``; ``bottom_right``) at step ``pad_order`` (``at_crop``,
     ``after_colour``: after flips, photometric and RandAugment; ``after_normalisation``): mmseg's is
     ``mean``/``bottom_right``/``after_normalisation``, RegSeg's ``mean``/``random``/``after_colour``.
+    ``cat_max_ratio`` < 1: mmseg's ``RandomCrop(cat_max_ratio)``, a random crop in which one class fills that
+    share or more of the labelled pixels (or that holds one class) is re-drawn, up to 10 times (1: off).
     ``scale_base`` [height, width] makes ``scale_range`` absolute (mmseg's ``RandomResize(scale=...)``).
     Evaluation: ``eval_size`` [height, width] resizes the image alone (mmseg), ``eval_short_side``
     image and label to that shorter side (RegSeg); predictions are compared at the label's size.
@@ -50,6 +52,7 @@ class AugmentationConfig:
     class_uniform_pct: float = 0.0
     class_uniform_sampling: ClassUniformSampling = "per_image"
     class_uniform_tile: Annotated[int, Range(1)] = 1024
+    cat_max_ratio: Annotated[float, Range(0.0, 1.0, exclusive_minimum=True)] = 1.0
     pad_position: PadPosition = "random"
     pad_value: PadValue = "black"
     pad_order: PadOrder = "at_crop"
@@ -109,7 +112,7 @@ class AugmentationConfig:
                                 photometric=self.photometric, randaugment_ops=self.randaugment_ops,
                                 randaugment_magnitude=self.randaugment_magnitude,
                                 class_uniform_pct=self.class_uniform_pct if self.class_uniform_sampling == "per_image"
-                                else 0.0, pad_position=self.pad_position,
+                                else 0.0, cat_max_ratio=self.cat_max_ratio, pad_position=self.pad_position,
                                 pad_value=self.pad_value, pad_order=self.pad_order, scale_base=self.scale_base)
 
     def eval_transforms(self) -> v2.Compose:

@@ -79,7 +79,8 @@ def _checked_scale_range(scale_range: tuple[float, float]) -> tuple[float, float
 def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float, float] = (0.5, 2.0), *,
                      short_side_range: tuple[int, int] | None = None, flip: bool = True,
                      photometric: bool = False, randaugment_ops: int = 0, randaugment_magnitude: float = 0.2,
-                     class_uniform_pct: float = 0.0, pad_position: str = "random", pad_value: str = "black",
+                     class_uniform_pct: float = 0.0, cat_max_ratio: float = 1.0, pad_position: str = "random",
+                     pad_value: str = "black",
                      pad_order: str = "at_crop", scale_base: tuple[int, int] | None = None) -> v2.Compose:
     """Random rescale, random crop, flip, colour, normalize; a crop smaller than ``crop_size`` is padded
     (mask with 255) at ``pad_order`` with ``pad_value`` at ``pad_position`` (archsearch.data.padding).
@@ -87,7 +88,8 @@ def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float,
     The rescale is by a factor from ``scale_range`` (mmseg's ``ratio_range``), or, given
     ``short_side_range``, to a shorter side drawn from it in pixels (RegSeg's
     ``train_min_size``/``train_max_size``). ``class_uniform_pct`` centres that share of
-    crops on a class; ``photometric`` adds mmseg's PhotoMetricDistortion;
+    crops on a class; ``cat_max_ratio`` < 1 re-draws a random crop that one class dominates (mmseg's
+    ``RandomCrop``); ``photometric`` adds mmseg's PhotoMetricDistortion;
     ``randaugment_ops`` > 0 adds RegSeg's reduced RandAugment at ``randaugment_magnitude``.
     """
     if short_side_range is not None:
@@ -98,7 +100,7 @@ def train_transforms(crop_size: int | tuple[int, int], scale_range: tuple[float,
     size = _crop_height_width(crop_size)
     pad = {order: [PadTo(size, pad_fill(pad_value, order), pad_position)] if order == pad_order else []
            for order in ("at_crop", "after_colour", "after_normalisation")}
-    steps = [rescale, ClassUniformCrop(size, class_uniform_pct), *pad["at_crop"]]
+    steps = [rescale, ClassUniformCrop(size, class_uniform_pct, cat_max_ratio=cat_max_ratio), *pad["at_crop"]]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if photometric:

@@ -41,6 +41,7 @@ AUTHORS = {
         "training.eval_every": 12000, "training.amp": None, "training.device": "cuda",
         "augmentation.crop_size": [1024, 1024], "augmentation.scale_range": [0.5, 2.0],
         "augmentation.scale_base": [1024, 2048],                       # RandomResize scale=(2048, 1024)
+        "augmentation.cat_max_ratio": 0.75,                            # RandomCrop cat_max_ratio=0.75
         "augmentation.pad_value": "mean", "augmentation.pad_position": "bottom_right",   # pad_val=0, seg_pad_val=255
         "augmentation.pad_order": "after_normalisation",               # SegDataPreProcessor: normalise, then pad
         "augmentation.eval_size": [1024, 2048],                        # Resize scale=(2048, 1024)
@@ -62,6 +63,7 @@ AUTHORS = {
         "training.amp": None, "training.device": "cuda",
         "augmentation.crop_size": [960, 720], "augmentation.scale_range": [0.5, 2.0],
         "augmentation.scale_base": [720, 960],                         # RandomResize scale=(960, 720)
+        "augmentation.cat_max_ratio": 0.75,                            # RandomCrop cat_max_ratio=0.75
         "augmentation.pad_value": "mean", "augmentation.pad_position": "bottom_right",
         "augmentation.pad_order": "after_normalisation",
         "augmentation.eval_size": [720, 960],                          # Resize scale=(960, 720), keep_ratio=False
@@ -90,6 +92,7 @@ AUTHORS = {
         "augmentation.pad_value": "mean", "augmentation.pad_position": "random",  # fill int(mean*255), RandomPad
         "augmentation.pad_order": "after_colour",                      # build_train_transform2: after RandAugment
         "augmentation.eval_short_side": 1024,                          # val_input_size: 1024
+        "augmentation.cat_max_ratio": 1.0,                             # RegSeg's RandomCrop has none
         "objective": "miou_best",                                      # best_mIU
     },
     # RolandGao/RegSeg configs/camvid_200epochs.yaml
@@ -112,6 +115,7 @@ AUTHORS = {
         "augmentation.pad_value": "mean", "augmentation.pad_position": "random",
         "augmentation.pad_order": "at_crop",                           # build_train_transform: RandomCrop pads
         "augmentation.eval_short_side": 720,                           # val_input_size: 720
+        "augmentation.cat_max_ratio": 1.0,
         "objective": "miou_best",
     },
 }
