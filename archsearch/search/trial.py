@@ -23,6 +23,7 @@ from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict, write_text_atomic
 from archsearch.latency.budget import judged_value
+from archsearch.latency.placement import TimingSite
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
 from archsearch.run.attributes import ARCH_HASH, INFEASIBLE, INTERMEDIATE_PREFIX, PROXY_PREFIX, SEED
@@ -106,11 +107,15 @@ class TrialMetrics(PointLatency):
 
 
 class TrialRunner:
-    """Runs trials of one study; data sets and the latency cache are opened once per process."""
+    """Runs trials of one study; data sets and the latency cache are opened once per process.
 
-    def __init__(self, study: StudyConfig, run_dir: RunDirectory) -> None:
+    ``timing_site``: where timings run (the Ray backend's placement); by default in this process.
+    """
+
+    def __init__(self, study: StudyConfig, run_dir: RunDirectory, *, timing_site: TimingSite | None = None) -> None:
         self.study = study
         self.run_dir = run_dir
+        self.timing_site = timing_site
         self._analyses: dict[str, Analysis] = {}
         self._computed: dict[str, dict[str, float]] = {}
         self._class_index: dict | None = None
@@ -146,7 +151,7 @@ class TrialRunner:
     @cached_property
     def _point_timing(self) -> PointTiming:
         return PointTiming(self.study.latency, self.study.budget, self.run_dir.latency_cache,
-                           num_classes=self.num_classes)
+                           num_classes=self.num_classes, site=self.timing_site)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after.

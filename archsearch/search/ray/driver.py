@@ -35,6 +35,7 @@ from archsearch.search.lifecycle import finished
 from archsearch.search.backends import (SearchBackend, StudyOutcome, grid_race_over, register_backend,
                                        requested_trials, study_outcome)
 from archsearch.search.optuna_driver import check_sampler, prepare_study
+from archsearch.search.ray.placement import check_placement_offered
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
@@ -64,6 +65,7 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     interrupted = prepare_resume(study, experiments)
     if interrupted is not None or (trials_to_start(study, requested) > 0 and not grid_race_over(config, study)):
         with ray_session(address, config):
+            check_placement_offered(config.placement, config.source)  # before any trial trains
             if interrupted is not None:
                 trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
                 tune.Tuner.restore(str(interrupted), trainable, resume_errored=True).fit()
