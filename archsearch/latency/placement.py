@@ -20,8 +20,6 @@ from archsearch.schema import Range, require
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 DEFAULT_TIMEOUT_SECONDS = 600.0
-RAY_NAMED_ARGUMENTS = {"CPU": "num_cpus", "GPU": "num_gpus"}
-"""Resources that Ray takes as their own arguments of a task, not in its ``resources`` mapping."""
 RAY_RESERVED = ("memory", "object_store_memory")
 
 Result = TypeVar("Result")
@@ -61,17 +59,6 @@ class TimingPlacement:
     def describe(self) -> str:
         """The resources as a user wrote them, e.g. ``{jetson_orin: 1}``."""
         return "{" + ", ".join(f"{name}: {amount:g}" for name, amount in sorted(self.resources.items())) + "}"
-
-    def ray_options(self) -> dict[str, Any]:
-        """The task options that ask Ray for these resources (CPU and GPU by their own arguments)."""
-        options: dict[str, Any] = {"num_cpus": 0}
-        custom = {name: amount for name, amount in self.resources.items() if name not in RAY_NAMED_ARGUMENTS}
-        for name, argument in RAY_NAMED_ARGUMENTS.items():
-            if name in self.resources:
-                options[argument] = self.resources[name]
-        if custom:
-            options["resources"] = custom
-        return options
 
     def offered_by(self, node_resources: dict[str, float]) -> bool:
         """Whether a node with these total resources can run a timing."""
