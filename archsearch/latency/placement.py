@@ -6,7 +6,8 @@ that device's node offers; every timing of the study then runs there (the Ray ba
 ``search.ray.placement``), while training stays where its trial runs. Timing code asks a
 ``TimingSite`` to call a timing function and gets back its result and the ``TimingPlace`` that ran it;
 ``LocalSite`` is this process. The timing code (the cache, the reference, the predictor) takes a
-``run`` (``call_here`` by default) through which it calls its timing functions. Nothing here imports torch or Ray: a study file reads it.
+``run`` (``call_here`` by default) through which it calls its timing functions. Nothing here imports
+torch or Ray: a study file reads it.
 """
 
 from __future__ import annotations

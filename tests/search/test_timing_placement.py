@@ -69,7 +69,8 @@ def write_study(tmp_path: Path, placement: dict, *, trials: int = 2, screened: b
     (tmp_path / "tiny_space.yaml").write_text((FIXTURES / "tiny_space.yaml").read_text())
     study = yaml.safe_load((FIXTURES / "tiny_study.yaml").read_text())
     study.update(trials=trials, fix={"group_width": 8}, latency={**TIMING, **timing, "placement": placement},
-                 constraints={"latency_ratio": {"max": 100.0, "reference": "reference.yaml"}}, screening={"margin": 100.0} if screened else None)
+                 constraints={"latency_ratio": {"max": 100.0, "reference": "reference.yaml"}},
+                 screening={"margin": 100.0} if screened else None)
     path = tmp_path / "placed.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     return path
@@ -117,11 +118,13 @@ def test_a_target_that_leaves_fails_its_trial_after_the_timeout_and_the_study_go
     code = run(study, run_dir)
     removal.join(timeout=REMOVAL_SECONDS)
     trials = pd.read_csv(run_dir / "trials.csv")
-    assert code == 0 and len(trials) == 3 and set(trials["state"]) == {"COMPLETE", "FAIL"}, trials.to_dict("records")
+    assert code == 0 and len(trials) == 3, trials.to_dict("records")
+    assert set(trials["state"]) == {"COMPLETE", "FAIL"}
     assert trials.loc[0, "state"] == "COMPLETE" and trials.loc[0, "latency_node_id"] == nodes.doomed_id
     failed = trials[trials["state"] == "FAIL"]
     for reason in failed["fail_reason"]:
-        assert reason.startswith("TargetLost") and "{doomed_device: 1}" in reason and f"{TIMEOUT_SECONDS} s" in reason
+        assert reason.startswith("TargetLost") and "{doomed_device: 1}" in reason
+        assert f"{TIMEOUT_SECONDS} s" in reason
     timed = trials[trials["latency_ms"].notna()]
     assert (timed["latency_node_id"] == nodes.doomed_id).all()  # nothing timed anywhere else
     for number in failed["number"]:
