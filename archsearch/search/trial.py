@@ -139,14 +139,20 @@ class TrialRunner:
         if computed is None:
             device = self.study.latency.device if self.study.latency is not None else "cpu"
             computed = self._computed[spec.arch_hash] = {
-                metric.name: compute_metric(metric, spec, self.study.input_size, num_classes=self.num_classes,
-                                            device=device)
+                metric.name: self._on_latency_device(compute_metric, metric, spec, self.study.input_size,
+                                                     num_classes=self.num_classes, device=device)
                 for metric in COMPUTED_METRICS if metric.name in self.study.named_metrics}
         return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, num_classes=analysis.num_classes,
                             params_train=analysis.params_train,
                             params_deploy=analysis.params_deploy, macs=analysis.macs,
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride,
                             computed=dict(computed))
+
+    def _on_latency_device(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``function`` where the study's latency device is: on the timing site (placement), else here."""
+        if self.timing_site is None:
+            return function(*args, **kwargs)
+        return self.timing_site.call(function, *args, **kwargs)[0]
 
     @cached_property
     def _point_timing(self) -> PointTiming:
@@ -161,10 +167,10 @@ class TrialRunner:
         """
         if self.study.latency is not None:
             def deployed():  # built only when it is timed (screening may leave it out)
-                check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
-                                     batch_size=self.study.latency.batch_size,
-                                     dtype_bytes=self.study.latency.torch_dtype.itemsize,
-                                     device=self.study.latency.device)
+                self._on_latency_device(check_fits_inference, spec, self.study.latency.input_size,
+                                        num_classes=self.num_classes, batch_size=self.study.latency.batch_size,
+                                        dtype_bytes=self.study.latency.torch_dtype.itemsize,
+                                        device=self.study.latency.device)
                 return deploy(build(spec, num_classes=self.num_classes))
 
             point = self._point_timing.measure(spec, deployed)

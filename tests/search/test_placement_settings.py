@@ -100,6 +100,21 @@ def test_every_timing_of_a_point_goes_through_its_site_and_records_the_place(tmp
     assert again.latency_cached and again.latency_node_id is None and board.ran[3:] == []  # nothing timed again
 
 
+def test_a_trials_figures_of_the_latency_device_are_taken_there(tiny_study, tmp_path):
+    """The point's memory estimate before it is timed and its memory_mb go to the site, as its timings do."""
+    from archsearch.run.directory import RunDirectory
+    from archsearch.search.trial import TrialRunner
+
+    config = load_study(tiny_study, [f"latency={TIMING.to_dict()}", "constraints={memory_mb: {max: 1000}}"])
+    board = FakeBoard()
+    runner = TrialRunner(config, RunDirectory(tmp_path / "run").create(), timing_site=board)
+    spec = point(16)
+    metrics = runner.measure(spec, runner.analyze_point(spec, seed=0))
+    assert board.ran == ["compute_metric", "device_name", "check_fits_inference", "measure_latency"]
+    assert metrics.computed["memory_mb"] > 0
+    assert metrics.latency_node_id == "node-7" and not metrics.infeasible
+
+
 def test_without_a_placement_timings_run_here():
     (name, place) = LocalSite().call(device_name, TIMING)
     assert name == device_name(TIMING) and place == TimingPlace(node_id=None, host=socket.gethostname())
