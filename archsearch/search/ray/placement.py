@@ -35,6 +35,9 @@ IGNORED_RESOURCES = ("memory", "object_store_memory")
 NAMED_ARGUMENTS = {"CPU": "num_cpus", "GPU": "num_gpus"}
 """Resources that Ray takes as arguments of their own, not in an actor's ``resources`` mapping."""
 WORKER_PREFIX = "archsearch-timing-"
+CALL_RETRIES = 3
+"""How often a call is run again after the actor died under it: a node that left and came back, not a timing
+that crashes its process every time (which would otherwise restart forever while the node stays)."""
 
 
 class TimingWorker:
@@ -83,9 +86,9 @@ def worker_name(placement: TimingPlacement) -> str:
 
 def worker_options(placement: TimingPlacement) -> dict[str, Any]:
     """The actor's options: the placement's resources (no CPU unless named), outside any placement group, restarted
-    (with the call it was running) whenever a node offers them again."""
+    whenever a node offers them again (with the call it was running, up to CALL_RETRIES times)."""
     options: dict[str, Any] = {"name": worker_name(placement), "num_cpus": 0, "scheduling_strategy": "DEFAULT",
-                               "max_restarts": -1, "max_task_retries": -1}
+                               "max_restarts": -1, "max_task_retries": CALL_RETRIES}
     for name, amount in placement.resources.items():
         if name in NAMED_ARGUMENTS:
             options[NAMED_ARGUMENTS[name]] = amount
