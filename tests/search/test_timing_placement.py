@@ -2,7 +2,7 @@
 
 The head trains (one CPU); ``target`` and ``doomed`` have no CPU and one unit of a resource each, as a
 deployment board joined with ``ray start --num-cpus=0 --resources='{"jetson_orin": 1}'`` would. ``doomed``
-is removed in the middle of a study.
+is removed in the middle of a study; a fourth node is added, removed and replaced by the last test.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ import yaml
 
 from archsearch.cli.main import main
 from archsearch.latency.devices import cpu_name
+from archsearch.latency.placement import TimingPlacement
 from archsearch.space.sampling import FixedSuggester, load_space, sample
 from tests.helpers.paths import FIXTURES
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")
 from ray.cluster_utils import Cluster  # noqa: E402
+
+from archsearch.search.ray.placement import RaySite, timing_worker  # noqa: E402
 
 TIMING = {"warmup_seconds": 0.0, "min_warmup_iterations": 1, "time_budget_seconds": 0.0, "min_repeats": 1,
           "max_repeats": 2}
@@ -101,7 +104,7 @@ def test_no_node_offering_the_resources_stops_the_run_before_any_trial(nodes, tm
     assert run(write_study(tmp_path, {"resources": {"jetson_orin": 1}}), run_dir) == 2
     message = capsys.readouterr().err
     assert "latency.placement.resources" in message and "{jetson_orin: 1}" in message
-    assert "target_device 1" in message and "doomed_device 1" in message  # what the cluster offers
+    assert "target_device 1" in message and "CPU 1" in message  # what the cluster's nodes offer
     assert pd.read_csv(run_dir / "trials.csv").empty and not list((run_dir / "weights").iterdir())
 
 
@@ -130,6 +133,24 @@ def test_a_target_that_leaves_fails_its_trial_after_the_timeout_and_the_study_go
     for number in failed["number"]:
         assert not (run_dir / "weights" / f"trial_{number}.safetensors").exists()
     assert time.monotonic() - started >= TIMEOUT_SECONDS * len(failed)
+
+
+def test_a_target_that_comes_back_within_the_timeout_runs_the_call_it_lost(nodes):
+    """The call running when the node left runs again, to its end, on the node that offers the resource next."""
+    placement = TimingPlacement(resources={"returning_device": 1}, timeout_seconds=REMOVAL_SECONDS)
+    first = nodes.cluster.add_node(num_cpus=0, resources={"returning_device": 1})
+    nodes.cluster.wait_for_nodes()
+    outcome = {}
+    with timing_worker(placement):
+        site = RaySite(placement)
+        assert site.call(time.sleep, 0)[1].node_id == first.node_id
+        call = threading.Thread(target=lambda: outcome.update(place=site.call(time.sleep, 2)[1]))
+        call.start()
+        time.sleep(1)  # the call runs on the first node
+        nodes.cluster.remove_node(first)
+        second = nodes.cluster.add_node(num_cpus=0, resources={"returning_device": 1})
+        call.join(timeout=REMOVAL_SECONDS)
+    assert outcome["place"].node_id == second.node_id
 
 
 def _remove_while_timing(nodes: Nodes, run_dir: Path) -> None:
