@@ -136,7 +136,8 @@ def test_a_target_that_leaves_fails_its_trial_after_the_timeout_and_the_study_go
 
 
 def test_a_target_that_comes_back_within_the_timeout_runs_the_call_it_lost(nodes):
-    """The call running when the node left runs again, to its end, on the node that offers the resource next."""
+    """The call running when the node left runs again, to its end, on the node that offers the resource next
+    (and a call's own error comes back as it was raised there)."""
     placement = TimingPlacement(resources={"returning_device": 1}, timeout_seconds=REMOVAL_SECONDS)
     first = nodes.cluster.add_node(num_cpus=0, resources={"returning_device": 1})
     nodes.cluster.wait_for_nodes()
@@ -144,6 +145,8 @@ def test_a_target_that_comes_back_within_the_timeout_runs_the_call_it_lost(nodes
     with timing_worker(placement):
         site = RaySite(placement)
         assert site.call(time.sleep, 0)[1].node_id == first.node_id
+        with pytest.raises(ValueError, match="invalid literal"):  # a timing's own error, as if raised here
+            site.call(int, "not a number")
         call = threading.Thread(target=lambda: outcome.update(place=site.call(time.sleep, 2)[1]))
         call.start()
         time.sleep(1)  # the call runs on the first node

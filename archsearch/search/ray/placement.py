@@ -111,23 +111,19 @@ def timing_worker(placement: TimingPlacement | None) -> Iterator[None]:
 
 
 class RaySite:
-    """Runs timing functions on the study's TimingWorker (see the module's docstring); ``clock`` and
-    ``poll_seconds`` let tests shorten the wait."""
+    """Runs timing functions on the study's TimingWorker (see the module's docstring)."""
 
-    def __init__(self, placement: TimingPlacement, *, poll_seconds: float = POLL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, placement: TimingPlacement) -> None:
         self.placement = placement
-        self.poll_seconds = poll_seconds
-        self.clock = clock
 
     def call(self, function: Callable[..., Result], *args: Any, **kwargs: Any) -> tuple[Result, TimingPlace]:
         call = ray.get_actor(worker_name(self.placement)).call.remote(function, args, kwargs)
         absent_since: float | None = None
-        while not ray.wait([call], timeout=self.poll_seconds)[0]:
+        while not ray.wait([call], timeout=POLL_SECONDS)[0]:
             if offering_nodes(self.placement):
                 absent_since = None
                 continue
-            now = self.clock()
+            now = time.monotonic()
             absent_since = now if absent_since is None else absent_since
             if now - absent_since >= self.placement.timeout_seconds:
                 ray.cancel(call)  # not run if the target comes back: its trial has failed
