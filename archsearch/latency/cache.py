@@ -18,6 +18,7 @@ from torch import nn
 
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_latency
+from archsearch.latency.placement import RunTiming, call_here
 from archsearch.latency.relative import RelativeLatency
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import LatencySettings
@@ -104,15 +105,17 @@ class LatencyCache(SqliteTable):
 
 
 def cached_latency(cache: LatencyCache, arch_hash: str, model_factory: Callable[[], nn.Module],
-                   settings: LatencySettings) -> tuple[LatencyResult, bool]:
+                   settings: LatencySettings, *, device: str | None = None,
+                   run: RunTiming = call_here) -> tuple[LatencyResult, bool]:
     """Return (result, True) from the cache, or build, time and store it: (result, False).
 
     ``model_factory`` builds the deploy-form model and is called only on a miss, so a
-    cached architecture costs neither construction nor timing.
+    cached architecture costs neither construction nor timing. The timing is called through
+    ``run`` (see latency.placement), on the device named ``device`` (by default this machine's).
     """
-    cached = cache.get(arch_hash, device_name(settings), settings)
+    cached = cache.get(arch_hash, device or device_name(settings), settings)
     if cached is not None:
         return cached, True
-    result = measure_latency(model_factory(), settings)
+    result = run(measure_latency, model_factory(), settings)
     cache.put(arch_hash, result)
     return result, False

@@ -15,6 +15,7 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from torch import nn
@@ -22,6 +23,7 @@ from torch import nn
 from archsearch.errors import SpecError
 from archsearch.latency.devices import device_name
 from archsearch.latency.measure import measure_together
+from archsearch.latency.placement import RunTiming, call_here
 from archsearch.latency.protocol import ROUNDS
 from archsearch.latency.result import LatencyResult
 from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
@@ -78,11 +80,13 @@ class LatencyPredictor:
     depends on the kind of network and the device; with a ``calibration`` table, ``calibrate`` records measured
     networks, and once MIN_CALIBRATION_NETWORKS are known the prediction is the sum times their
     median ratio. Only the eager backend is predicted: compiled and ONNX Runtime graphs
-    fuse operations across units, so a sum of units says little about them.
+    fuse operations across units, so a sum of units says little about them. Units are timed through
+    ``run`` (see latency.placement) on the device named ``device`` (by default this machine's).
     """
 
     def __init__(self, table: UnitLatencyTable, settings: LatencySettings, *,
-                 calibration: CalibrationTable | None = None, measure: MeasureTogether | None = None) -> None:
+                 calibration: CalibrationTable | None = None, measure: MeasureTogether | None = None,
+                 run: RunTiming = call_here, device: str | None = None) -> None:
         if settings.backend not in PREDICTOR_BACKENDS:
             raise SpecError("the latency predictor sums units timed one by one, which describes the eager "
                             "backend only", path="backend", value=settings.backend,
@@ -92,8 +96,8 @@ class LatencyPredictor:
         self.settings = settings
         # A unit carries its own input shapes, so the image size is no part of its timing's key.
         self.unit_settings = replace(settings, input_size=(1, 1), input_channels=1)
-        self.device_name = device_name(settings)
-        self.measure = measure or _measure_in_rounds
+        self.device_name = device or device_name(settings)
+        self.measure = measure or partial(run, _measure_in_rounds)
 
     def predict(self, spec: ArchSpec, *, num_classes: int = 19) -> LatencyPrediction:
         """The predicted deploy-form latency of ``spec`` at ``settings.input_size``."""

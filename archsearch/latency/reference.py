@@ -13,6 +13,7 @@ from archsearch.arch.spec import ArchSpec
 from archsearch.latency.budget import RatioDecision, decide_ratio
 from archsearch.latency.cache import LatencyCache
 from archsearch.latency.devices import device_name
+from archsearch.latency.placement import RunTiming, call_here
 from archsearch.latency.relative import RelativeLatency, measure_relative
 from archsearch.latency.settings import LatencySettings
 
@@ -27,20 +28,23 @@ class ReferenceTiming:
 
     The reference is built once (deploy form, ``num_classes`` outputs) and timed again with every
     candidate, in the same interleaved rounds, so each ratio sees one state of the machine.
-    Results are kept in ``cache`` per (architecture, reference, device, settings).
+    Results are kept in ``cache`` per (architecture, reference, device, settings). The pair is timed
+    through ``run`` (see latency.placement) on the device named ``device`` (by default this machine's).
     """
 
     def __init__(self, reference: str | ArchSpec, settings: LatencySettings, cache: LatencyCache, *,
                  num_classes: int, maximum: float | None,
-                 timer: Callable[[nn.Module, nn.Module], RelativeLatency] | None = None) -> None:
+                 timer: Callable[[nn.Module, nn.Module], RelativeLatency] | None = None,
+                 run: RunTiming = call_here, device: str | None = None) -> None:
         self.spec = resolve_spec(reference)
         self.name = reference_label(reference)
         self.settings = settings
         self.cache = cache
         self.num_classes = num_classes
         self.maximum = maximum
-        self.timer = timer or (lambda candidate, reference_model: measure_relative(
-            candidate, reference_model, settings, reference_name=self.name))
+        self.device = device
+        self.timer = timer or (lambda candidate, reference_model: run(
+            measure_relative, candidate, reference_model, settings, reference_name=self.name))
 
     @cached_property
     def model(self) -> nn.Module:
@@ -51,7 +55,8 @@ class ReferenceTiming:
 
         Without a maximum the ratio is measured and nothing is re-timed (``maximum`` inf).
         """
-        cached = self.cache.get_relative(arch_hash, self.spec.arch_hash, device_name(self.settings), self.settings)
+        device = self.device or device_name(self.settings)
+        cached = self.cache.get_relative(arch_hash, self.spec.arch_hash, device, self.settings)
         candidate: nn.Module | None = None
 
         def time_pair() -> RelativeLatency:

@@ -26,7 +26,7 @@ def check_before_run(config: StudyConfig, *, read_data: bool = True) -> None:
     check_storage_driver(config)
     if config.training is not None:  # `training: none` (a search on zero-cost proxies) trains nothing
         check_threads(config.training.num_threads, path="training.num_threads", source=config.source)
-    if config.latency is not None:
+    if config.latency is not None and config.placement is None:  # placed: the target's CPUs, not these
         check_threads(config.latency.num_threads, path="latency.num_threads", source=config.source)
     if read_data:
         check_batch_fits_training_set(config)
@@ -66,7 +66,7 @@ def check_sizes_fit(config: StudyConfig) -> None:
                           config.training.batch_size, per_pixel, config.training.device,
                           f"training batches of {{batch}} crops of {{size}} with {classes}-class logits and their "
                           "gradients")
-    if config.latency is not None:
+    if config.latency is not None and config.placement is None:  # placed: timed in the target's memory
         latency = config.latency
         key = "latency.input_size" if "input_size" in (config.raw.get("latency") or {}) else "input_size"
         per_pixel = (latency.input_channels + classes) * latency.dtype_bytes

@@ -64,6 +64,8 @@ _LISTED: tuple[Column, ...] = (
     Column("latency_iqr_ms", "float"),        # the trial's own latency record: spread, repeats, where and how
     Column("latency_repeats", "integer"),
     Column("latency_device", "text"),
+    Column("latency_node_id", "text"),       # the Ray node that timed it (latency.placement), and its host
+    Column("latency_host", "text"),
     Column("latency_backend", "text"),
     Column("latency_settings", "text"),       # LatencySettings as canonical JSON
     metric_column("latency_ratio"),         # with a relative budget: latency / the reference's, same rounds
@@ -77,6 +79,7 @@ _LISTED: tuple[Column, ...] = (
     Column("runtime", "text"),                # OpenMP's waiting and torch threads, as JSON (archsearch.runtime)
     metric_column("miou_best"),             # the best of the trial's evaluations (what RegSeg reports)
     Column("miou_best_step", "integer"),      # the step of that evaluation
+    Column(attributes.NODE_ID, "text"),       # the Ray node the trial ran (trained) on
 )
 COLUMNS: tuple[Column, ...] = _LISTED + tuple(metric_column(metric.name) for metric in REGISTRY
                                               if metric.name not in {column.name for column in _LISTED})

@@ -82,6 +82,17 @@ def check_sampler(config: StudyConfig) -> None:
             enumerate_grid(config.space, config.fix)  # refuses it: by its count, or by walking where conditions are
 
 
+def check_no_placement(config: StudyConfig) -> None:
+    """``latency.placement`` sends timings to a Ray node; this backend runs every trial and timing in its own
+    process, and timing here instead would record another device's latencies as the target's."""
+    if config.placement is not None:
+        raise SpecError("timing placement sends each timing to the Ray node that holds the target, and the Optuna "
+                        "backend runs trials and timings in this process", path="latency.placement",
+                        value={"resources": config.placement.resources},
+                        allowed="backend: ray (or --backend ray), or no placement (timed where the trial runs)",
+                        source=config.source)
+
+
 def trial_seed(sampler_seed: int, trial_number: int) -> int:
     """The seed of one trial's sampler: a function of the study's seed and the trial's number only."""
     return int(np.random.SeedSequence([sampler_seed % 2**63, trial_number]).generate_state(1)[0])
@@ -327,6 +338,7 @@ def run_optuna(config: StudyConfig, run_dir: RunDirectory,
     """Run (or resume) the study until ``config.trials`` trials have finished."""
     from archsearch.search.trial import TrialRunner  # torch: loaded when trials run, not when a study is checked
 
+    check_no_placement(config)
     study, grid_trials = prepare_study(config, run_dir)
     requested = requested_trials(config, grid_trials)
     objective = Objective(config, TrialRunner(config, run_dir))
@@ -397,6 +409,7 @@ class OptunaBackend(SearchBackend):
     """Trials run one after another in this process (several processes may share the storage)."""
 
     def check(self, config: StudyConfig) -> None:
+        check_no_placement(config)
         check_sampler(config)
         make_pruner(config)
 

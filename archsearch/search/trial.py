@@ -23,6 +23,7 @@ from archsearch.arch.deploy import deploy
 from archsearch.arch.memory import check_fits_inference, check_fits_training
 from archsearch.io import write_state_dict, write_text_atomic
 from archsearch.latency.budget import judged_value
+from archsearch.latency.placement import TimingSite
 from archsearch.latency.point import PointLatency, PointTiming
 from archsearch.train.proxies import compute_proxies
 from archsearch.resources import busy_cpus_elsewhere, threads_for_free_cpus
@@ -107,11 +108,15 @@ class TrialMetrics(PointLatency):
 
 
 class TrialRunner:
-    """Runs trials of one study; data sets and the latency cache are opened once per process."""
+    """Runs trials of one study; data sets and the latency cache are opened once per process.
 
-    def __init__(self, study: StudyConfig, run_dir: RunDirectory) -> None:
+    ``timing_site``: where timings run (the Ray backend's placement); by default in this process.
+    """
+
+    def __init__(self, study: StudyConfig, run_dir: RunDirectory, *, timing_site: TimingSite | None = None) -> None:
         self.study = study
         self.run_dir = run_dir
+        self.timing_site = timing_site
         self._analyses: dict[str, Analysis] = {}
         self._computed: dict[str, dict[str, float]] = {}
         self._class_index: dict | None = None
@@ -135,8 +140,8 @@ class TrialRunner:
         if computed is None:
             device = self.study.latency.device if self.study.latency is not None else "cpu"
             computed = self._computed[spec.arch_hash] = {
-                metric.name: compute_metric(metric, spec, self.study.input_size, num_classes=self.num_classes,
-                                            device=device)
+                metric.name: self._on_latency_device(compute_metric, metric, spec, self.study.input_size,
+                                                     num_classes=self.num_classes, device=device)
                 for metric in COMPUTED_METRICS if metric.name in self.study.named_metrics}
         return TrialMetrics(arch_hash=spec.arch_hash, seed=seed, num_classes=analysis.num_classes,
                             params_train=analysis.params_train,
@@ -144,10 +149,16 @@ class TrialRunner:
                             receptive_field=analysis.receptive_field, output_stride=analysis.output_stride,
                             computed=dict(computed))
 
+    def _on_latency_device(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``function`` where the study's latency device is: on the timing site (placement), else here."""
+        if self.timing_site is None:
+            return function(*args, **kwargs)
+        return self.timing_site.call(function, *args, **kwargs)[0]
+
     @cached_property
     def _point_timing(self) -> PointTiming:
         return PointTiming(self.study.latency, self.study.budget, self.run_dir.latency_cache,
-                           num_classes=self.num_classes)
+                           num_classes=self.num_classes, site=self.timing_site)
 
     def measure(self, spec: ArchSpec, metrics: TrialMetrics) -> TrialMetrics:
         """Time the deploy form (cached per architecture) and check the constraints; training comes after.
@@ -157,10 +168,10 @@ class TrialRunner:
         """
         if self.study.latency is not None:
             def deployed():  # built only when it is timed (screening may leave it out)
-                check_fits_inference(spec, self.study.latency.input_size, num_classes=self.num_classes,
-                                     batch_size=self.study.latency.batch_size,
-                                     dtype_bytes=self.study.latency.torch_dtype.itemsize,
-                                     device=self.study.latency.device)
+                self._on_latency_device(check_fits_inference, spec, self.study.latency.input_size,
+                                        num_classes=self.num_classes, batch_size=self.study.latency.batch_size,
+                                        dtype_bytes=self.study.latency.torch_dtype.itemsize,
+                                        device=self.study.latency.device)
                 return deploy(build(spec, num_classes=self.num_classes))
 
             point = self._point_timing.measure(spec, deployed)

@@ -16,14 +16,15 @@ import typing
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, ClassVar, Literal, Mapping, TypeVar
 
 from archsearch.data.augmentation import AugmentationConfig
 from archsearch.errors import SpecError
-from archsearch.schema import parse_dataclass, require
+from archsearch.schema import parse_dataclass, require, unknown_key
 from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
 from archsearch.latency.budget import Constraint, LatencyBudget
+from archsearch.latency.placement import TimingPlacement
 from archsearch.race.decision import DEFAULT_TEST, RaceRules
 from archsearch.race.model import Test
 from archsearch.runtime import RuntimeSettings
@@ -179,6 +180,33 @@ class Resources:
             require(getattr(self, name) >= 0, "expected a non-negative number", path=name, value=getattr(self, name))
 
 
+@dataclass(frozen=True)
+class LatencySection:
+    """A study's ``latency:`` section: how a point is timed (LatencySettings, every key but one) and, under
+    ``placement``, on which Ray node (the Ray backend's; none: where the trial runs)."""
+
+    settings: LatencySettings
+    placement: TimingPlacement | None = None
+
+    PLACEMENT: ClassVar[str] = "placement"
+    FIELD_DESCRIPTION: ClassVar[str] = "a mapping of latency settings (device, dtype, ...) and placement"
+
+    @classmethod
+    def parse_field(cls, value: Any, path: str) -> "LatencySection":
+        """The schema's hook: ``placement`` parsed as TimingPlacement, every other key as LatencySettings."""
+        declared = [item.name for item in dataclasses.fields(LatencySettings)] + [cls.PLACEMENT]
+        if not isinstance(value, Mapping):
+            raise SpecError("expected a mapping", path=path, value=value, allowed=f"a mapping of {', '.join(declared)}")
+        for key in value:
+            if key not in declared:
+                raise unknown_key(key, tuple(declared), f"{path}.")
+        settings = {key: item for key, item in value.items() if key != cls.PLACEMENT}
+        placement = value.get(cls.PLACEMENT)
+        return cls(settings=parse_dataclass(LatencySettings, settings, path),
+                   placement=None if placement is None else parse_dataclass(TimingPlacement, placement,
+                                                                            f"{path}.{cls.PLACEMENT}"))
+
+
 def _check_size(size: tuple[int, ...], path: str) -> None:
     require(len(size) == 2 and all(side > 0 for side in size), "expected [height, width] with positive integers",
             path=path, value=list(size))
@@ -188,7 +216,7 @@ def _check_size(size: tuple[int, ...], path: str) -> None:
 class StudyFile:
     """A study file as written: its sections typed and checked, its paths not yet resolved.
 
-    ``training`` is checked by its own config (TrainConfig), ``latency`` is LatencySettings;
+    ``training`` is checked by its own config (TrainConfig), ``latency`` is LatencySettings (and a placement);
     ``parameters`` by the space; ``dataset``, ``sampler`` and ``pruner`` options by their classes.
     """
 
@@ -207,7 +235,7 @@ class StudyFile:
     trials: int = 10
     seeds: tuple[int, ...] | RacingSeeds = (0,)  # a list: every point with every seed; {race: ...}: raced
     storage: str | None = None
-    latency: LatencySettings | None = None  # its input_size, unless given, is the study's
+    latency: LatencySection | None = None  # its input_size, unless given, is the study's
     constraints: dict[ConstraintMetric, Bounds] = field(default_factory=dict)
     screening: Screening | None = None
     backend: Backend = "optuna"
@@ -318,6 +346,7 @@ class StudyConfig:
     supernet: SupernetSettings | None = None
     runtime: RuntimeSettings | None = None  # None: no runtime: section (archsearch's defaults)
     race: RaceRules | None = None  # seeds raced onto the contenders; ``seeds`` then lists the race's seeds
+    placement: TimingPlacement | None = None  # latency.placement: the Ray node every timing runs on
     raw: Mapping[str, Any] = field(compare=False, default_factory=dict)
 
     @property
@@ -404,7 +433,8 @@ def _resolve(study: StudyFile, raw: dict[str, Any], source: str, base_dir: Path)
         latency=latency, constraints=constraints, screening=study.screening, backend=study.backend,
         resources=study.resources, proxies=study.proxies, supernet=study.supernet,
         runtime=study.runtime,
-        race=study.seeds.race.rules() if racing else None, raw=raw)
+        race=study.seeds.race.rules() if racing else None,
+        placement=study.latency.placement if study.latency is not None else None, raw=raw)
 
 
 def _space(study: StudyFile, base_dir: Path) -> tuple[Path, Space, dict[str, Any]]:
@@ -434,10 +464,10 @@ def _dataset(data: Mapping[str, Any], base_dir: Path) -> DatasetConfig:
 
 
 def _latency(study: StudyFile, raw: Mapping[str, Any]) -> LatencySettings | None:
-    """The latency section, timing the study's input size unless it names its own."""
+    """The latency section's settings, timing the study's input size unless it names its own."""
     if study.latency is None or "input_size" in (raw.get("latency") or {}):
-        return study.latency
-    return replace(study.latency, input_size=study.input_size)
+        return study.latency.settings if study.latency is not None else None
+    return replace(study.latency.settings, input_size=study.input_size)
 
 
 def _check_screening(study: StudyFile, constraints: tuple[Constraint, ...], latency: LatencySettings | None) -> None:

@@ -63,6 +63,8 @@ class StudyIdentity:
         }
         if config.supernet is not None:  # only then: the recipes of studies without one keep their fingerprints
             settings["supernet"] = plain(config.supernet)
+        if config.placement is not None:  # the node that times (not how long a timing waits for it), likewise
+            settings["placement"] = plain(config.placement.resources)
         return cls(study=config.name, space=config.space.name, settings=settings)
 
     @property

@@ -240,6 +240,7 @@ def test_memory_needs_count_the_real_parameters(spec_file):
 
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
 def test_cuda_work_is_checked_against_the_devices_free_memory(spec_file):
     import torch

@@ -44,7 +44,7 @@ def no_training(monkeypatch):
                 split[index]
         return replace(metrics, miou=0.5, train_seconds=0.0)
 
-    def fake_latency(cache, arch_hash, model_factory, settings):
+    def fake_latency(cache, arch_hash, model_factory, settings, **where):  # where: the device and how to run
         return SimpleNamespace(median_ms=1.0, iqr_ms=0.0, repeats=1, device_name="fake", backend=settings.backend,
                                settings=settings), False
 

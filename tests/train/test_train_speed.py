@@ -133,6 +133,7 @@ def test_a_missing_cuda_device_is_an_error() -> None:
     assert present_device("cpu") == torch.device("cpu")
 
 
+@pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_trains_on_cuda(make_model, train_set, val_set, amp) -> None:
@@ -141,6 +142,7 @@ def test_mixed_precision_trains_on_cuda(make_model, train_set, val_set, amp) -> 
     assert math.isfinite(result.final_loss) and result.miou > 0.5
 
 
+@pytest.mark.cuda
 @needs_cuda
 def test_compiled_model_trains_on_cuda(make_model, train_set, val_set) -> None:
     torch.manual_seed(0)

@@ -34,6 +34,7 @@ from archsearch.run import attributes
 from archsearch.search.backends import (SearchBackend, finished, StudyOutcome, grid_race_over, register_backend,
                                        requested_trials, study_outcome)
 from archsearch.search.optuna_driver import check_sampler, prepare_study
+from archsearch.search.ray.placement import check_placement_offered, timing_worker
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
@@ -63,13 +64,15 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     interrupted = prepare_resume(study, experiments)
     if interrupted is not None or (trials_to_start(study, requested) > 0 and not grid_race_over(config, study)):
         with ray_session(address, config):
-            if interrupted is not None:
-                trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
-                tune.Tuner.restore(str(interrupted), trainable, resume_errored=True).fit()
-            trials = trials_to_start(study, requested)
-            if trials > 0 and not stopped_by_bad_input(study, ended_before):
-                make_tuner(config, run_dir, make_trainable(config, run_dir, settings), settings, experiments.next(),
-                           trials).fit()
+            check_placement_offered(config.placement, config.source)  # before any trial trains
+            with timing_worker(config.placement):  # timings on the target's node, one at a time
+                if interrupted is not None:
+                    trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
+                    tune.Tuner.restore(str(interrupted), trainable, resume_errored=True).fit()
+                trials = trials_to_start(study, requested)
+                if trials > 0 and not stopped_by_bad_input(study, ended_before):
+                    make_tuner(config, run_dir, make_trainable(config, run_dir, settings), settings,
+                               experiments.next(), trials).fit()
     write_trials_csv(study, run_dir)
     trial = stopped_by_bad_input(study, ended_before)
     if trial is not None:

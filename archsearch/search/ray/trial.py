@@ -24,6 +24,7 @@ from archsearch.run import attributes
 from archsearch.run.directory import RunDirectory
 from archsearch.study.config import Resources, StudyConfig
 from archsearch.search.lifecycle import FAIL, Outcome, Twin, failure, live_trial
+from archsearch.search.ray.placement import RaySite
 from archsearch.search.trial import TrialRunner
 from archsearch.space.sampling import FixedSuggester, sample
 
@@ -89,7 +90,8 @@ def run_trial(trial_config: dict[str, Any], *, study: StudyConfig, run_root: str
         return
     twin = trial_config.get(TWIN)
     try:
-        outcome = live_trial(TrialRunner(study, run_dir),
+        site = RaySite(study.placement) if study.placement is not None else None  # timed on the target's node
+        outcome = live_trial(TrialRunner(study, run_dir, timing_site=site),
                              lambda: sample(study.space, FixedSuggester(trial_config["params"])),
                              number=trial_config["number"], seed=trial_config["seed"],
                              twin=Twin(twin["number"], twin["attrs"]) if twin is not None else None,
