@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class Supernet(nn.Module):
         self._tagged = tag_space(space)
         self._plans: OrderedDict[tuple, PointPlan] = OrderedDict()
         self._cache_size = cache_size
+        self._registered: set[tuple] = set()
         self.largest: dict | None = None
         self.smallest: dict | None = None
 
@@ -98,12 +100,19 @@ class Supernet(nn.Module):
         return plan
 
     def register(self, params: Params) -> bool:
-        """Grow the shared tensors to what the point needs; True when any tensor was added or replaced."""
+        """Grow the shared tensors to what the point needs; True when any tensor was added or replaced.
+
+        Tensors only grow, so a point registered once fits for good and is not checked again.
+        """
+        identity = point_key(params)
+        if identity in self._registered:
+            return False
         device = self._device()
         grown = False
         for entry in self.plan(params).entries.values():
             grown |= self.weights.ensure(entry.key, entry.shape, entry.role, parameter=entry.parameter,
                                          dtype=entry.dtype, device=device)
+        self._registered.add(identity)
         return grown
 
     def state_of(self, params: Params) -> dict[str, Tensor]:
@@ -117,7 +126,8 @@ class Supernet(nn.Module):
     def forward(self, images: Tensor, params: Params, return_aux: bool = False) -> Tensor | tuple:
         """Run the point ``params`` on ``images`` with the shared weights (as its own network would)."""
         plan = self.plan(params)
-        plan.network.train(self.training)
+        if plan.network.training != self.training:
+            plan.network.train(self.training)
         return functional_call(plan.network, self.state_of(params), (images,), {"return_aux": return_aux},
                                strict=True)
 
@@ -152,9 +162,7 @@ def extract(supernet: Supernet, params: Params) -> SegmentationNetwork:
     In eval mode its outputs equal the supernet's on that path; it deploys, times and exports
     like any other built network.
     """
-    plan = supernet.plan(params)
-    with torch.device("meta"):
-        network = build(plan.layout.spec, num_classes=supernet.num_classes)
+    network = copy.deepcopy(supernet.plan(params).network)  # on the meta device: a copy of its structure only
     state = {name: tensor.detach().clone() for name, tensor in supernet.state_of(params).items()}
     network.load_state_dict(state, assign=True)
     return network.train(supernet.training)

@@ -24,7 +24,7 @@ def entry_key(share_key: str, entry: str, shape: torch.Size) -> str:
 
 def top_left(tensor: Tensor, shape: torch.Size) -> Tensor:
     """The slice of ``tensor`` of ``shape``: the first entries of dims 0 and 1, the rest whole."""
-    if tensor.dim() == 0:
+    if tensor.dim() == 0 or tensor.shape == shape:
         return tensor
     return tensor[tuple(slice(0, size) for size in shape[:2])]
 
