@@ -55,7 +55,6 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     ({"supernet": {"iterations": 0}}, "supernet.iterations"),
     ({"supernet": {"iterations": 2, "sampling": "greedy"}}, "supernet.sampling"),
     ({"supernet": {"iterations": 2, "retrain_top": -1}}, "supernet.retrain_top"),
-    ({"backend": "ray"}, "backend"),
 ])
 def test_a_wrong_supernet_section_is_an_error_naming_its_key(tmp_path, changes, path):
     with pytest.raises(SpecError) as raised:
