@@ -25,6 +25,8 @@ from archsearch.space.sampling import Space
 from archsearch.supernet.layout import Params, PointLayout, layout_of, point_key, tag_space
 from archsearch.supernet.recalibrate import average_statistics, images_of
 from archsearch.supernet.weights import SharedWeights, entry_key, role_of, top_left
+from archsearch.train.config import DECAY_EXEMPTIONS
+from archsearch.train.optim import decay_exempt
 
 RUNNING_STATISTICS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0}
 """What resetting a BatchNorm's statistics sets each of its buffers to."""
@@ -32,13 +34,15 @@ RUNNING_STATISTICS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_trac
 
 @dataclass(frozen=True, eq=False)
 class Entry:
-    """One state-dict entry of a point's network: its shared tensor's key, its shape, and how it starts."""
+    """One state-dict entry of a point's network: its shared tensor's key, its shape, how it starts, and the
+    weight-decay exemption rules that keep it out of decay in the point's own network."""
 
     key: str
     shape: torch.Size
     role: str
     parameter: bool
     dtype: torch.dtype
+    decay_exempt: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,9 +94,11 @@ class Supernet(nn.Module):
         for tensors, parameter in ((network.named_parameters(), True), (network.named_buffers(), False)):
             for name, tensor in tensors:
                 share_key, entry = layout.key_of(name)
-                owner = owners[name.rsplit(".", 1)[0]]
+                owner_name, leaf = name.rsplit(".", 1)
+                owner = owners[owner_name]
+                exempt = frozenset(rule for rule in DECAY_EXEMPTIONS if parameter and decay_exempt(owner, leaf, rule))
                 entries[name] = Entry(entry_key(share_key, entry, tensor.shape), tensor.shape,
-                                      role_of(owner, entry, tensor), parameter, tensor.dtype)
+                                      role_of(owner, entry, tensor), parameter, tensor.dtype, exempt)
         plan = PointPlan(layout, network, entries)
         self._plans[identity] = plan
         if len(self._plans) > self._cache_size:
@@ -111,7 +117,7 @@ class Supernet(nn.Module):
         grown = False
         for entry in self.plan(params).entries.values():
             grown |= self.weights.ensure(entry.key, entry.shape, entry.role, parameter=entry.parameter,
-                                         dtype=entry.dtype, device=device)
+                                         dtype=entry.dtype, device=device, decay_exempt=entry.decay_exempt)
         self._registered.add(identity)
         return grown
 
@@ -120,6 +126,11 @@ class Supernet(nn.Module):
         self.register(params)
         return {name: top_left(self.weights.tensor(entry.key), entry.shape)
                 for name, entry in self.plan(params).entries.items()}
+
+    def undecayed(self, exempt: str) -> list[nn.Parameter]:
+        """The shared parameters the rule ``exempt`` (a recipe's ``weight_decay_exempt``) keeps out of decay: those
+        it exempts in the points' own networks, by their names there."""
+        return [parameter for key, parameter in self.weights.named_parameters() if exempt in self.weights.exempt[key]]
 
     # ------------------------------------------------------------ running a path
 
