@@ -8,6 +8,7 @@ import yaml
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
+from archsearch.report.supernet import RETRAINED, agreement, load_retrained, retrained_section
 from archsearch.search import load_study
 from archsearch.supernet.training import checkpoint_step
 from tests.helpers.paths import FIXTURES
@@ -45,6 +46,10 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     assert main(["report", str(run_dir)]) == 0
     ranked = pd.read_csv(run_dir / "report.csv")
     assert list(ranked["supernet_miou"]) == sorted(ranked["supernet_miou"], reverse=True)
+    retrained_miou = ranked.set_index("arch_hash")["standalone_miou"]  # both rankings: the retrained point's too
+    assert retrained_miou[best["arch_hash"]] == retrained["miou"][0] and retrained_miou.notna().sum() == 1
+    markdown = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Supernet ranking against stand-alone training" in markdown and best["arch_hash"] in markdown
     assert main(["export", str(run_dir), "--out", str(tmp_path / "exported")]) == 0
     assert (tmp_path / "exported").is_dir()
 
@@ -60,3 +65,17 @@ def test_a_wrong_supernet_section_is_an_error_naming_its_key(tmp_path, changes, 
     with pytest.raises(SpecError) as raised:
         load_study(study_file(tmp_path, **changes))
     assert raised.value.path == path
+
+
+def test_the_report_gives_kendall_tau_between_the_supernet_and_stand_alone_rankings(tmp_path):
+    (tmp_path / "supernet").mkdir()
+    pd.DataFrame({"trial": [4, 1, 7, 2], "arch_hash": ["a", "b", "c", "d"], "supernet_miou": [0.3, 0.5, 0.4, 0.2],
+                  "miou": [0.62, 0.60, 0.55, 0.50], "train_seconds": 1.0}).to_csv(tmp_path / RETRAINED, index=False)
+    retrained = load_retrained(tmp_path)
+    assert list(retrained["arch_hash"]) == ["b", "c", "a", "d"]  # the supernet's order
+    assert list(retrained["standalone_rank"]) == [2, 3, 1, 4]
+    section = "\n".join(retrained_section(retrained))
+    assert "Kendall's tau between the two rankings: 0.33" in section  # 4 concordant, 2 discordant pairs of 6
+    assert "over 4 points" in section
+    assert "at least two" in agreement(retrained.head(1))
+    assert load_retrained(tmp_path / "elsewhere") is None
