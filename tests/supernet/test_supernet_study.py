@@ -1,10 +1,15 @@
 """A study with a ``supernet:`` section: one supernet trained first, trials ranked on its subnets."""
 
+import json
 import shutil
 
 import pandas as pd
 import pytest
+import torch
 import yaml
+
+from archsearch import build, deploy, load_spec, load_weights
+from archsearch.arch.checkpoints import load_weights_any_form
 
 from archsearch.cli.main import main
 from archsearch.errors import SpecError
@@ -51,7 +56,23 @@ def test_trials_evaluate_subnets_of_the_study_supernet_and_export(tmp_path):
     markdown = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "## Supernet ranking against stand-alone training" in markdown and best["arch_hash"] in markdown
     assert main(["export", str(run_dir), "--out", str(tmp_path / "exported")]) == 0
-    assert (tmp_path / "exported").is_dir()
+    card = json.loads((tmp_path / "exported" / "card.json").read_text(), parse_constant=rejected)  # strict JSON
+    assert card["trial"] == best["number"] and card["arch_hash"] == best["arch_hash"]
+    assert card["miou"] is None and card["supernet_miou"] == pytest.approx(best["supernet_miou"])
+    assert "supernet mIoU" in (tmp_path / "exported" / "card.md").read_text(encoding="utf-8")
+    exported = load_weights_any_form(build(load_spec(tmp_path / "exported" / "arch.yaml"),
+                                           num_classes=card["num_classes"]),
+                                     tmp_path / "exported" / "model.safetensors").eval()
+    subnet = deploy(load_weights(build(load_spec(tmp_path / "exported" / "arch.yaml"),
+                                       num_classes=card["num_classes"]),
+                                 run_dir / "weights" / f"trial_{best['number']}.safetensors")).eval()
+    image = torch.rand(1, 3, 32, 64)
+    with torch.no_grad():  # the package holds the trial's subnet, inherited weights and recalibrated statistics
+        torch.testing.assert_close(exported(image), subnet(image), rtol=1e-4, atol=1e-5)
+
+
+def rejected(constant):
+    raise ValueError(f"{constant} is not JSON")
 
 
 @pytest.mark.parametrize("changes, path", [
