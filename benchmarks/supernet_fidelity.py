@@ -144,7 +144,8 @@ def supernet_run(study, grid, datasets, sampling, calibration_count):
     image = calibration[0][0][:1]
     errors = [relative_error(supernet, {**study.fix, **params}, image, calibration[:2]) for params in grid]
     return {"miou": miou, "wall_seconds": training.wall + evaluating.wall, "cpu_seconds": training.cpu + evaluating.cpu,
-            "train_cpu_seconds": training.cpu, "evaluate_cpu_seconds": evaluating.cpu, "extract_max_rel_err": max(errors)}
+            "train_cpu_seconds": training.cpu, "evaluate_cpu_seconds": evaluating.cpu,
+            "extract_max_rel_err": max(errors)}
 
 
 def space_checks(datasets, study, extract_points, rank_points, calibration_count):
@@ -164,7 +165,8 @@ def space_checks(datasets, study, extract_points, rank_points, calibration_count
         for params in random_points(rdrnet, rank_points, random.Random(6)):
             evaluate_subnet(wide, params, calibration, val_loader, num_classes=num_classes)
     return {"extract_max_rel_err": max(errors), "extract_points": extract_points,
-            "rank_1000_seconds": ranking.wall / rank_points * 1000, "rank_1000_cpu_seconds": ranking.cpu / rank_points * 1000,
+            "rank_1000_seconds": ranking.wall / rank_points * 1000,
+            "rank_1000_cpu_seconds": ranking.cpu / rank_points * 1000,
             "rank_points": rank_points, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -201,8 +203,9 @@ def main() -> None:
           f"{study.training.num_threads} threads, sampling {' and '.join(arguments.sampling)}"
           f"{' (quick)' if arguments.quick else ''}; results kept in {cache.path}", flush=True)
 
-    supernets = {rule: cache.get(f"supernet {rule} calibration {arguments.calibration_batches}",
-                                 lambda rule=rule: supernet_run(study, grid, datasets, rule, arguments.calibration_batches))
+    calibration = arguments.calibration_batches
+    supernets = {rule: cache.get(f"supernet {rule} calibration {calibration}",
+                                 lambda rule=rule: supernet_run(study, grid, datasets, rule, calibration))
                  for rule in arguments.sampling}
     standalone: dict[int, dict[int, dict]] = {0: {}, 1: {}}
     order = random.Random(0).sample(range(len(grid)), len(grid))  # a run cut off keeps a spread of the grid
@@ -219,9 +222,10 @@ def main() -> None:
     standalone = {seed: [runs[index] for index in range(len(grid))] for seed, runs in standalone.items()}
 
     checks = cache.get(f"space checks {extract_points} {rank_points}",
-                       lambda: space_checks(datasets, study, extract_points, rank_points, arguments.calibration_batches))
+                       lambda: space_checks(datasets, study, extract_points, rank_points, calibration))
     print(f"  rdrnet.yaml: extract max rel err {checks['extract_max_rel_err']:.2e} on {extract_points} points; ranking "
-          f"{rank_points} points: {checks['rank_1000_seconds']:.0f} s wall / {checks['rank_1000_cpu_seconds']:.0f} s CPU per "
+          f"{rank_points} points: {checks['rank_1000_seconds']:.0f} s wall / "
+          f"{checks['rank_1000_cpu_seconds']:.0f} s CPU per "
           f"1000 (scaled), peak RSS "
           f"{checks['peak_rss_mib']:.0f} MiB", flush=True)
 

@@ -1,4 +1,5 @@
-"""Supernet training: both path rules run, and a run resumed from its checkpoint ends where an uninterrupted one does."""
+"""Supernet training: both path rules run, a run resumed from its checkpoint ends where an uninterrupted one does,
+and weight decay spares what the points' own networks spare."""
 
 import random
 from dataclasses import replace
