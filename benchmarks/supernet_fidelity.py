@@ -125,12 +125,12 @@ def relative_error(supernet, params, image, calibration):
     return float((actual - expected).abs().max() / expected.abs().max())
 
 
-def supernet_run(study, grid, datasets, sampling, calibration_count):
+def supernet_run(study, grid, datasets, sampling, calibration_count, seed):
     """Train one supernet over the grid with the study's schedule, then recalibrate and evaluate the 16."""
     num_classes = datasets[0].num_classes
-    config = replace(study.training, seed=0)
+    config = replace(study.training, seed=seed)
     with Clock() as training:
-        loader = make_loader(datasets[0], config.batch_size, shuffle=True, seed=0, drop_last=True)
+        loader = make_loader(datasets[0], config.batch_size, shuffle=True, seed=seed, drop_last=True)
         supernet = train_supernet(grid_space(study), loader, config, iterations=config.iterations, sampling=sampling,
                                   num_classes=num_classes, coverage=16)
     with Clock() as evaluating:
@@ -139,8 +139,9 @@ def supernet_run(study, grid, datasets, sampling, calibration_count):
         val_loader = make_loader(datasets[1], config.batch_size, shuffle=False, seed=0)
         miou = [evaluate_subnet(supernet, {**study.fix, **params}, calibration, val_loader, num_classes=num_classes,
                                 ignore_index=config.ignore_index)[0] for params in grid]
-    print(f"  supernet ({sampling}): training {training.wall:.1f} s wall / {training.cpu:.1f} s CPU, evaluating the "
-          f"16 {evaluating.wall:.1f} s / {evaluating.cpu:.1f} s; mIoU {np.round(miou, 4).tolist()}", flush=True)
+    print(f"  supernet ({sampling}, seed {seed}): training {training.wall:.1f} s wall / {training.cpu:.1f} s CPU, "
+          f"evaluating the 16 {evaluating.wall:.1f} s / {evaluating.cpu:.1f} s; mIoU {np.round(miou, 4).tolist()}",
+          flush=True)
     image = calibration[0][0][:1]
     errors = [relative_error(supernet, {**study.fix, **params}, image, calibration[:2]) for params in grid]
     return {"miou": miou, "wall_seconds": training.wall + evaluating.wall, "cpu_seconds": training.cpu + evaluating.cpu,
@@ -180,6 +181,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced run (smoke test of the protocol)")
     parser.add_argument("--sampling", nargs="+", choices=["uniform", "sandwich"], default=["uniform", "sandwich"],
                         help="the supernets trained; the first gives the JSON's headline figures")
+    parser.add_argument("--supernet-seed", type=int, default=0,
+                        help="the supernets' seed (their initialisation, data order and paths; the stand-alone "
+                             "trainings keep seeds 0 and 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the study's num_threads)")
     parser.add_argument("--calibration-batches", type=int, default=4)
     parser.add_argument("--rank-points", type=int, default=None, help="points timed for rank_1000_seconds")
@@ -204,8 +208,9 @@ def main() -> None:
           f"{' (quick)' if arguments.quick else ''}; results kept in {cache.path}", flush=True)
 
     calibration = arguments.calibration_batches
-    supernets = {rule: cache.get(f"supernet {rule} calibration {calibration}",
-                                 lambda rule=rule: supernet_run(study, grid, datasets, rule, calibration))
+    seed = arguments.supernet_seed
+    supernets = {rule: cache.get(f"supernet {rule} calibration {calibration}" + (f" seed {seed}" if seed else ""),
+                                 lambda rule=rule: supernet_run(study, grid, datasets, rule, calibration, seed))
                  for rule in arguments.sampling}
     standalone: dict[int, dict[int, dict]] = {0: {}, 1: {}}
     order = random.Random(0).sample(range(len(grid)), len(grid))  # a run cut off keeps a spread of the grid
@@ -255,7 +260,8 @@ def main() -> None:
                                                  [figure["extract_max_rel_err"] for figure in figures.values()]),
                       "rank_1000_seconds": checks["rank_1000_seconds"], "peak_rss_mib": checks["peak_rss_mib"],
                       "tau_floor_interval": interval(seed1, reference), "standalone_cpu_seconds": standalone_cpu,
-                      "quick": arguments.quick, "sampling": arguments.sampling[0], "by_sampling": figures}))
+                      "quick": arguments.quick, "sampling": arguments.sampling[0], "supernet_seed": seed,
+                      "by_sampling": figures}))
 
 
 if __name__ == "__main__":
