@@ -12,8 +12,12 @@ On the 16 RDRNet architectures of studies/fidelity_long.yaml's grid:
   extracted network (eval mode, after recalibration) over the 16 and random points of spaces/rdrnet.yaml;
 - rank_1000_seconds: the time to rank 1000 subnets of spaces/rdrnet.yaml (sample, extract,
   recalibrate, evaluate on the val split) at the study's input size, measured on ``--rank-points``
-  points and scaled to 1000; the latency-ratio screening is not part of it (see the README), and the
-  peak resident memory of the process is printed beside it.
+  points and scaled to 1000 (wall-clock; its CPU time is printed beside it); the latency-ratio screening
+  is not part of it (see the README), and the peak resident memory of the process is printed beside it.
+
+The JSON's headline figures are the first ``--sampling`` rule's (``uniform`` by default); ``by_sampling``
+holds each rule's. ``--supernet-seed`` trains the supernets with another seed (the stand-alone trainings
+keep theirs), to see how much the supernet's own seed moves its tau.
 
 The cost is counted in CPU seconds of the process (``cost_ratio``; the wall-clock ratio is printed beside it):
 on a shared machine the wall time also counts other processes' turns, which change during the run. Finished
@@ -25,6 +29,10 @@ printing tau over those finished so far.
 its figures are a smoke test of the protocol, not the fidelity result. The last line is one JSON object.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/supernet_fidelity.py --quick
+    OMP_WAIT_POLICY=PASSIVE nice -n 10 python benchmarks/supernet_fidelity.py --threads 1   # the README's run
+
+The README's run is kept in benchmarks/supernet_fidelity/full.json (copy it to runs/supernet_fidelity/ to
+reuse it).
 
 (On a shared machine, torch's spinning threads make two threads many times slower than one: the quick run
 trains with one.)
