@@ -21,8 +21,10 @@ def command_export(arguments: argparse.Namespace) -> int:
     choice = select_trial(arguments.run, trial_number=arguments.trial, max_latency_ms=arguments.max_latency)
     exported = export_trial(arguments.run, choice, out_dir=arguments.out, force=arguments.force)
     card = exported.card
-    print(f"exported trial {card['trial']} of study {card['study']} (arch {card['arch_hash']}, "
-          f"mIoU {card['miou']:.4f}) to {exported.directory}")
+    score = (f"mIoU {card['miou']:.4f}" if card["miou"] is not None else
+             f"supernet mIoU {card['supernet_miou']:.4f}" if card["supernet_miou"] is not None else "no mIoU")
+    print(f"exported trial {card['trial']} of study {card['study']} (arch {card['arch_hash']}, {score}) "
+          f"to {exported.directory}")
     print(f"ONNX max abs difference from PyTorch: {card['onnx']['max_abs_diff']:.3g}")
     print(f"rebuild: {card['rebuild_command']}")
     return 0

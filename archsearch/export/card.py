@@ -15,7 +15,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| mIoU | {card['miou']:.4f} |",
+        f"| mIoU | {_miou_text(card['miou'])} |",
+        *([f"| supernet mIoU (inherited weights, BatchNorm recalibrated) | {card['supernet_miou']:.4f} |"]
+          if card.get("supernet_miou") is not None else []),
         f"| parameters (train form) | {card['params_train']:,} |",
         f"| parameters (deploy form) | {card['params_deploy']:,} |",
         f"| MACs at {height}x{width} | {card['macs']:,} ({card['macs'] / 1e9:.2f} G) |",
@@ -39,6 +41,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _miou_text(miou: float | None) -> str:
+    return "none (not trained stand-alone)" if miou is None else f"{miou:.4f}"
 
 
 def _latency_text(latency: dict[str, Any] | None) -> str:

@@ -24,10 +24,11 @@ class TrialChoice:
     arch_hash: str
     seed: int
     num_classes: int
-    miou: float
+    miou: float | None  # None for a supernet study's trial: nothing was trained stand-alone
     latency_ms: float | None
     latency: dict[str, Any] | None  # the trial's own latency record: median, spread, device, backend, settings
     input_size: tuple[int, int]
+    supernet_miou: float | None = None  # a supernet study's: the subnet's, inherited weights recalibrated
 
 
 def select_trial(run_dir: Path, *, trial_number: int | None = None,
@@ -50,10 +51,13 @@ def select_trial(run_dir: Path, *, trial_number: int | None = None,
                         "archsearch)", source=source, allowed="a run directory written by `archsearch run` "
                         "since it records num_classes")
     latency = row["latency_ms"]
+    supernet_miou = row.get("supernet_miou")
     return TrialChoice(study_name=heading.name, number=int(row["number"]), arch_hash=str(row["arch_hash"]),
-                       seed=int(row["seed"]), num_classes=int(row["num_classes"]), miou=float(row["miou"]),
+                       seed=int(row["seed"]), num_classes=int(row["num_classes"]),
+                       miou=None if pd.isna(row["miou"]) else float(row["miou"]),
                        latency_ms=None if pd.isna(latency) else float(latency), latency=latency_record(row),
-                       input_size=heading.input_size)
+                       input_size=heading.input_size,
+                       supernet_miou=None if supernet_miou is None or pd.isna(supernet_miou) else float(supernet_miou))
 
 
 def latency_record(row: pd.Series) -> dict[str, Any] | None:

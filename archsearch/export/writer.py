@@ -55,6 +55,7 @@ def export_trial(run_dir: Path, choice: TrialChoice, *, out_dir: Path | None = N
         "study": choice.study_name, "run": str(run.root), "trial": choice.number, "seed": choice.seed,
         "name": spec.name, "arch_hash": spec.arch_hash, "num_classes": choice.num_classes,
         "in_channels": spec.in_channels, "input_size": list(input_size), "miou": choice.miou,
+        "supernet_miou": choice.supernet_miou,
         "params_train": analysis.params_train, "params_deploy": analysis.params_deploy, "macs": analysis.macs,
         "receptive_field": analysis.receptive_field, "output_stride": analysis.output_stride,
         "latency": choice.latency,

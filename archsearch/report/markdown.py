@@ -25,10 +25,12 @@ TEST_WORDS = {"paired": "architecture and seed effects, one noise level",
 
 def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.DataFrame, x_metric: str,
                     plot_name: str, front_of: str, *, rank_by: tuple[str, str] = ("miou", "maximize"),
-                    verdict: str = "", race_plot: str | None = None, rules: RaceRules = RaceRules()) -> str:
-    """The whole report.md: verdict, counts, objectives, ranking table, plots, failures; ``front_of`` names what
-    summary's ``pareto`` column is the front of, ``rank_by`` what the table is ordered by, ``rules`` what
-    P(best) and the verdict were weighed with."""
+                    verdict: str = "", race_plot: str | None = None, rules: RaceRules = RaceRules(),
+                    sections: list[str] = ()) -> str:
+    """The whole report.md: verdict, counts, objectives, ranking table, plots, ``sections`` (lines of further
+    sections: a supernet study's retrained points), failures; ``front_of`` names what summary's ``pareto`` column
+    is the front of, ``rank_by`` what the table is ordered by, ``rules`` what P(best) and the verdict were weighed
+    with."""
     objectives = ", ".join(f"{metric} ({direction})" for metric, direction in heading.objectives)
     lines = [f"# Study report: {heading.name}", ""]
     if verdict:
@@ -58,7 +60,7 @@ def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.Dat
     lines += [f"![mIoU against {x_metric}]({plot_name})", ""]
     if race_plot is not None:
         lines += [f"![each architecture's mIoU interval as its seeds came in]({race_plot})", ""]
-    lines += _failure_section(trials)
+    lines += [*sections, *_failure_section(trials)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -16,6 +16,7 @@ from archsearch.report.best import RunsEvidence, race_history, runs_evidence
 from archsearch.report.figure import PLOT_X_METRICS, pareto_figure, race_figure
 from archsearch.report.markdown import report_markdown
 from archsearch.report.ranking import objective_column, pareto_front, row_keys, summarize
+from archsearch.report.supernet import load_retrained, retrained_section
 from archsearch.run.study_file import load_study_heading
 from archsearch.run.trials_table import load_trials
 from archsearch.study.metrics import MIOU_KINDS
@@ -97,6 +98,9 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
         front_of = f"{'mIoU' if rank_by[0] == 'miou' else rank_by[0]} against {x_metric}" + (
             ", as plotted" if rank_by[0] == "miou" else "")
     summary["pareto"] = pareto_front(summary, objectives)
+    retrained = load_retrained(run_dir)
+    if retrained is not None:  # a supernet study's best points, trained stand-alone after its search
+        summary["standalone_miou"] = summary["arch_hash"].map(retrained.set_index("arch_hash")["miou"])
     rules = heading.race or RaceRules()
     found = None if trained_nothing else runs_evidence(trials, rules)
     if found is not None:
@@ -113,7 +117,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, x_metric: str | 
                else f"no verdict: nothing was trained, so no architecture is best at mIoU (ranked by {rank_by[0]})")
     markdown = report_markdown(heading, trials, summary, x_metric, files.plot.name, front_of, rank_by=rank_by,
                                verdict=verdict, race_plot=files.race.name if found is not None else None,
-                               rules=rules)
+                               rules=rules, sections=retrained_section(retrained) if retrained is not None else [])
     notice = mixed_recipes_notice(trials)
     if miou == "miou_best":
         best = "mIoU here is each trial's best evaluation (miou_best in trials.csv), not its final one."

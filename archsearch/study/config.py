@@ -306,8 +306,6 @@ class StudyFile:
         if self.supernet is not None:
             require(self.training != "none", "the supernet is trained with the study's recipe", path="training",
                     value=self.training, allowed="a training recipe")
-            require(self.backend == "optuna", "a supernet study runs on the Optuna backend (Ray: not yet)",
-                    path="backend", value=self.backend, allowed="optuna")
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         return [(objective.metric, objective.direction) for objective in self.objectives]

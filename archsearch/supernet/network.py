@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from archsearch.space.sampling import Space
 from archsearch.supernet.layout import Params, PointLayout, layout_of, point_key, tag_space
 from archsearch.supernet.recalibrate import average_statistics, images_of
 from archsearch.supernet.weights import SharedWeights, entry_key, role_of, top_left
+from archsearch.train.config import DECAY_EXEMPTIONS
+from archsearch.train.optim import decay_exempt
 
 RUNNING_STATISTICS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0}
 """What resetting a BatchNorm's statistics sets each of its buffers to."""
@@ -31,13 +34,15 @@ RUNNING_STATISTICS = {"running_mean": 0.0, "running_var": 1.0, "num_batches_trac
 
 @dataclass(frozen=True, eq=False)
 class Entry:
-    """One state-dict entry of a point's network: its shared tensor's key, its shape, and how it starts."""
+    """One state-dict entry of a point's network: its shared tensor's key, its shape, how it starts, and the
+    weight-decay exemption rules that keep it out of decay in the point's own network."""
 
     key: str
     shape: torch.Size
     role: str
     parameter: bool
     dtype: torch.dtype
+    decay_exempt: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +74,7 @@ class Supernet(nn.Module):
         self._tagged = tag_space(space)
         self._plans: OrderedDict[tuple, PointPlan] = OrderedDict()
         self._cache_size = cache_size
+        self._registered: set[tuple] = set()
         self.largest: dict | None = None
         self.smallest: dict | None = None
 
@@ -88,9 +94,11 @@ class Supernet(nn.Module):
         for tensors, parameter in ((network.named_parameters(), True), (network.named_buffers(), False)):
             for name, tensor in tensors:
                 share_key, entry = layout.key_of(name)
-                owner = owners[name.rsplit(".", 1)[0]]
+                owner_name, leaf = name.rsplit(".", 1)
+                owner = owners[owner_name]
+                exempt = frozenset(rule for rule in DECAY_EXEMPTIONS if parameter and decay_exempt(owner, leaf, rule))
                 entries[name] = Entry(entry_key(share_key, entry, tensor.shape), tensor.shape,
-                                      role_of(owner, entry, tensor), parameter, tensor.dtype)
+                                      role_of(owner, entry, tensor), parameter, tensor.dtype, exempt)
         plan = PointPlan(layout, network, entries)
         self._plans[identity] = plan
         if len(self._plans) > self._cache_size:
@@ -98,12 +106,19 @@ class Supernet(nn.Module):
         return plan
 
     def register(self, params: Params) -> bool:
-        """Grow the shared tensors to what the point needs; True when any tensor was added or replaced."""
+        """Grow the shared tensors to what the point needs; True when any tensor was added or replaced.
+
+        Tensors only grow, so a point registered once fits for good and is not checked again.
+        """
+        identity = point_key(params)
+        if identity in self._registered:
+            return False
         device = self._device()
         grown = False
         for entry in self.plan(params).entries.values():
             grown |= self.weights.ensure(entry.key, entry.shape, entry.role, parameter=entry.parameter,
-                                         dtype=entry.dtype, device=device)
+                                         dtype=entry.dtype, device=device, decay_exempt=entry.decay_exempt)
+        self._registered.add(identity)
         return grown
 
     def state_of(self, params: Params) -> dict[str, Tensor]:
@@ -112,12 +127,18 @@ class Supernet(nn.Module):
         return {name: top_left(self.weights.tensor(entry.key), entry.shape)
                 for name, entry in self.plan(params).entries.items()}
 
+    def undecayed(self, exempt: str) -> list[nn.Parameter]:
+        """The shared parameters the rule ``exempt`` (a recipe's ``weight_decay_exempt``) keeps out of decay: those
+        it exempts in the points' own networks, by their names there."""
+        return [parameter for key, parameter in self.weights.named_parameters() if exempt in self.weights.exempt[key]]
+
     # ------------------------------------------------------------ running a path
 
     def forward(self, images: Tensor, params: Params, return_aux: bool = False) -> Tensor | tuple:
         """Run the point ``params`` on ``images`` with the shared weights (as its own network would)."""
         plan = self.plan(params)
-        plan.network.train(self.training)
+        if plan.network.training != self.training:
+            plan.network.train(self.training)
         return functional_call(plan.network, self.state_of(params), (images,), {"return_aux": return_aux},
                                strict=True)
 
@@ -152,9 +173,7 @@ def extract(supernet: Supernet, params: Params) -> SegmentationNetwork:
     In eval mode its outputs equal the supernet's on that path; it deploys, times and exports
     like any other built network.
     """
-    plan = supernet.plan(params)
-    with torch.device("meta"):
-        network = build(plan.layout.spec, num_classes=supernet.num_classes)
+    network = copy.deepcopy(supernet.plan(params).network)  # on the meta device: a copy of its structure only
     state = {name: tensor.detach().clone() for name, tensor in supernet.state_of(params).items()}
     network.load_state_dict(state, assign=True)
     return network.train(supernet.training)

@@ -94,7 +94,7 @@ class _Run:
         self.recipe = recipe
         self.iterations = iterations
         self.criterion = build_loss(recipe).to(device)
-        self.optimizer = build_optimizer(supernet, recipe)
+        self.optimizer = build_optimizer(supernet, recipe, undecayed=supernet.undecayed(recipe.weight_decay_exempt))
         self.scheduler = build_scheduler(self.optimizer, recipe, iterations)
 
     def step(self, paths: list[Params], images: Tensor, targets: Tensor) -> None:
@@ -114,7 +114,8 @@ class _Run:
     def _regrow(self) -> None:
         """A point needed larger tensors: a new optimizer over them, keeping the state of those unchanged."""
         old, schedule = self.optimizer, self.scheduler.state_dict()
-        self.optimizer = build_optimizer(self.supernet, self.recipe)
+        self.optimizer = build_optimizer(self.supernet, self.recipe,
+                                         undecayed=self.supernet.undecayed(self.recipe.weight_decay_exempt))
         for parameter in self.supernet.parameters():
             if parameter in old.state:
                 self.optimizer.state[parameter] = old.state[parameter]

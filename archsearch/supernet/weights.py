@@ -24,7 +24,7 @@ def entry_key(share_key: str, entry: str, shape: torch.Size) -> str:
 
 def top_left(tensor: Tensor, shape: torch.Size) -> Tensor:
     """The slice of ``tensor`` of ``shape``: the first entries of dims 0 and 1, the rest whole."""
-    if tensor.dim() == 0:
+    if tensor.dim() == 0 or tensor.shape == shape:
         return tensor
     return tensor[tuple(slice(0, size) for size in shape[:2])]
 
@@ -35,16 +35,20 @@ class SharedWeights(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.roles: dict[str, str] = {}
+        self.exempt: dict[str, frozenset[str]] = {}
+        """The weight-decay exemption rules (``weight_decay_exempt``) that exempt each entry."""
 
     def tensor(self, key: str) -> Tensor:
         return self._parameters[key] if key in self._parameters else self._buffers[key]
 
-    def shapes(self) -> dict[str, tuple[list[int], str, bool]]:
-        """Every entry's shape, role and whether it is a parameter: what a checkpoint needs to rebuild the store."""
-        return {key: (list(self.tensor(key).shape), role, key in self._parameters) for key, role in self.roles.items()}
+    def shapes(self) -> dict[str, tuple[list[int], str, bool, list[str]]]:
+        """Every entry's shape, role, whether it is a parameter and its decay exemptions: what a checkpoint needs to
+        rebuild the store."""
+        return {key: (list(self.tensor(key).shape), role, key in self._parameters, sorted(self.exempt[key]))
+                for key, role in self.roles.items()}
 
     def ensure(self, key: str, shape: torch.Size, role: str, *, parameter: bool, dtype: torch.dtype,
-               device: torch.device | None = None) -> bool:
+               device: torch.device | None = None, decay_exempt: frozenset[str] = frozenset()) -> bool:
         """Make the entry hold at least ``shape``; True when a tensor was added or replaced by a larger one."""
         if key in self.roles:
             current = self.tensor(key)
@@ -61,16 +65,18 @@ class SharedWeights(nn.Module):
             with torch.no_grad():
                 top_left(fresh, current.shape).copy_(current)
         self.roles[key] = role
+        self.exempt[key] = decay_exempt
         if parameter:
             self._parameters[key] = nn.Parameter(fresh)
         else:
             self._buffers[key] = fresh
         return True
 
-    def rebuild(self, shapes: dict[str, tuple[list[int], str, bool]]) -> None:
+    def rebuild(self, shapes: dict[str, tuple[list[int], str, bool, list[str]]]) -> None:
         """Make every entry of ``shapes`` (from :meth:`shapes`) at its saved shape, before loading saved values."""
-        for key, (shape, role, parameter) in shapes.items():
-            self.ensure(key, torch.Size(shape), role, parameter=parameter, dtype=torch.float32)
+        for key, (shape, role, parameter, exempt) in shapes.items():
+            self.ensure(key, torch.Size(shape), role, parameter=parameter, dtype=torch.float32,
+                        decay_exempt=frozenset(exempt))
 
 
 def role_of(owner: nn.Module, entry: str, tensor: Tensor) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Collection
+
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -12,7 +14,8 @@ from archsearch.train.config import TrainConfig
 from archsearch.train.schedules import MultipliedWarmup
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
+def build_optimizer(model: nn.Module, config: TrainConfig, *,
+                    undecayed: Collection[nn.Parameter] | None = None) -> Optimizer:
     """SGD (momentum, optional Nesterov) or AdamW over the trainable parameters.
 
     Weight decay applies to every parameter, as in the DDRNet/RDRNet recipes, unless
@@ -20,32 +23,36 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
     of BatchNorm layers only (RegSeg's ``bn_weight_decay: False``, which exempts the parameters
     whose name holds "bn": in RegSeg's model exactly its BatchNorms; SE and classifier biases
     keep their decay), or ``norms_and_biases``, every normalization weight and every bias.
+    ``undecayed`` gives that group when the model's modules do not say it (a supernet holds its
+    shared tensors in no conv or norm: it knows which ones the rule exempts by their names).
     """
     parameters: list[nn.Parameter] | list[dict] = [
         parameter for parameter in model.parameters() if parameter.requires_grad]
     if config.weight_decay_exempt != "none":
-        parameters = _decay_groups(model, config.weight_decay_exempt)
+        exempted = {id(parameter) for parameter in undecayed} if undecayed is not None \
+            else _exempted(model, config.weight_decay_exempt)
+        parameters = [{"params": [parameter for parameter in parameters if id(parameter) not in exempted]},
+                      {"params": [parameter for parameter in parameters if id(parameter) in exempted],
+                       "weight_decay": 0.0}]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
                            nesterov=config.nesterov, weight_decay=config.weight_decay)
 
 
-def _decay_groups(model: nn.Module, exempt: str) -> list[dict]:
-    """Two parameter groups: decayed weights, and the ``exempt`` rule's parameters at decay 0."""
-    undecayed: set[int] = set()
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if exempt == "batchnorm":
-                exempted = isinstance(module, nn.modules.batchnorm._BatchNorm)
-            else:
-                exempted = name == "bias" or isinstance(module, _NORMALIZATION)
-            if exempted:
-                undecayed.add(id(parameter))
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    return [{"params": [parameter for parameter in trainable if id(parameter) not in undecayed]},
-            {"params": [parameter for parameter in trainable if id(parameter) in undecayed],
-             "weight_decay": 0.0}]
+def decay_exempt(module: nn.Module, name: str, exempt: str) -> bool:
+    """Whether the rule ``exempt`` keeps ``module``'s own parameter ``name`` out of weight decay."""
+    if exempt == "batchnorm":
+        return isinstance(module, nn.modules.batchnorm._BatchNorm)
+    if exempt == "norms_and_biases":
+        return name == "bias" or isinstance(module, _NORMALIZATION)
+    return False
+
+
+def _exempted(model: nn.Module, exempt: str) -> set[int]:
+    """The ids of the parameters the ``exempt`` rule keeps at decay 0."""
+    return {id(parameter) for module in model.modules() for name, parameter in module.named_parameters(recurse=False)
+            if decay_exempt(module, name, exempt)}
 
 
 _NORMALIZATION = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)

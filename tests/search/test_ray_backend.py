@@ -337,3 +337,23 @@ def test_a_trial_larger_than_the_machine_is_refused_before_it_waits_forever(tiny
     with pytest.raises(SpecError) as caught:
         check_resources_fit(load_study(tiny_study, ["resources={cpu: 64}"]))
     assert caught.value.path == "resources.cpu" and "at most 2" in caught.value.allowed
+
+
+def test_a_supernet_study_trains_its_supernet_in_a_ray_task_and_ranks_subnets_in_trials(tiny_study, tmp_path,
+                                                                                        local_ray, monkeypatch):
+    def trained_here(*arguments, **keywords):
+        raise AssertionError("the driver trained the supernet: it belongs in a Ray worker")
+
+    monkeypatch.setattr("archsearch.search.trial.train_supernet", trained_here)  # the driver's module only
+    run_dir = tmp_path / "run"
+    changes = ["fix={group_width: 8}", "trials=2", "objectives=[{metric: supernet_miou, direction: maximize}]",
+               "supernet={iterations: 2, calibration_batches: 1, coverage: 2, retrain_top: 1}"]
+    assert run(tiny_study, run_dir, *(f"--set={change}" for change in changes)) == 0
+    from archsearch.supernet.training import checkpoint_step
+    assert checkpoint_step(run_dir / "supernet" / "checkpoint.pt") == 2
+    frame = trials(run_dir)
+    assert list(frame["state"]) == ["COMPLETE", "COMPLETE"] and frame["miou"].isna().all()
+    assert frame["supernet_miou"].between(0.0, 1.0).all()
+    retrained = pd.read_csv(run_dir / "supernet" / "retrained.csv")
+    best = frame.sort_values(["supernet_miou", "number"], ascending=[False, True]).iloc[0]
+    assert list(retrained["arch_hash"]) == [best["arch_hash"]] and retrained["miou"].between(0.0, 1.0).all()

@@ -1,14 +1,18 @@
-"""Supernet training: both path rules run, and a run resumed from its checkpoint ends where an uninterrupted one does."""
+"""Supernet training: both path rules run, a run resumed from its checkpoint ends where an uninterrupted one does,
+and weight decay spares what the points' own networks spare."""
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
 
 from archsearch.space.sampling import load_space
-from archsearch.supernet.paths import random_points, training_paths
+from archsearch.supernet.network import extract
+from archsearch.supernet.paths import compile_supernet, random_points, training_paths
 from archsearch.supernet.training import checkpoint_step, load_supernet, evaluate_subnet, train_supernet
 from archsearch.train import TrainConfig, make_loader
+from archsearch.train.optim import build_optimizer
 from tests.helpers.paths import FIXTURES
 from tests.train.conftest import NUM_CLASSES, color_dataset
 
@@ -100,3 +104,31 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(space, tmp_path):
     expected = train(space, tmp_path / "whole.pt", sampling="uniform").state_dict()
     for name, value in resumed.state_dict().items():
         torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("space_name, exempt", [("rdrnet_space", "norms_and_biases"), ("regseg_space", "batchnorm")])
+def test_the_supernet_exempts_from_decay_what_each_stand_alone_network_would(space_name, exempt, request, tmp_path):
+    space = request.getfixturevalue(space_name)
+    recipe = replace(RECIPE, weight_decay=0.1, weight_decay_exempt=exempt)
+    supernet = compile_supernet(space, num_classes=NUM_CLASSES, coverage=2)
+    points = random_points(space, 2, random.Random(1))
+    for point in points:
+        supernet.register(point)
+    undecayed = {id(parameter) for parameter in supernet.undecayed(exempt)}
+    for point in points:
+        network = extract(supernet, point)
+        exempted = {id(parameter) for parameter in build_optimizer(network, recipe).param_groups[1]["params"]}
+        shared = {name: supernet.weights.tensor(entry.key) for name, entry in supernet.plan(point).entries.items()}
+        for name, parameter in network.named_parameters():
+            assert (id(parameter) in exempted) == (id(shared[name]) in undecayed), name
+    assert 0 < len(undecayed) < len(list(supernet.parameters()))
+
+
+def test_supernet_training_keeps_the_exempt_group_out_of_decay_after_a_restore(space, tmp_path):
+    recipe = replace(RECIPE, weight_decay=0.1, weight_decay_exempt="norms_and_biases")
+    train_supernet(space, loader(), recipe, iterations=2, num_classes=NUM_CLASSES, checkpoint=tmp_path / "s.pt",
+                   coverage=4, sampling="uniform")
+    groups = torch.load(tmp_path / "s.pt", weights_only=False)["optimizer"]["param_groups"]
+    restored = load_supernet(tmp_path / "s.pt", space, num_classes=NUM_CLASSES)
+    assert [group["weight_decay"] for group in groups] == [0.1, 0.0]
+    assert len(groups[1]["params"]) == len(restored.undecayed("norms_and_biases")) > 0

@@ -37,6 +37,7 @@ from archsearch.search.optuna_driver import check_sampler, prepare_study
 from archsearch.search.ray.placement import check_placement_offered, timing_worker
 from archsearch.search.ray.scheduler import AshaSettings, asha_settings, make_scheduler
 from archsearch.search.ray.searcher import StudySearcher, requeue
+from archsearch.search.ray.supernet import retrain_top_on_ray, train_supernet_on_ray
 from archsearch.search.ray.trial import OUTCOME, STEP, ending, run_trial
 from archsearch.run.trials_table import write_trials_csv
 from archsearch.run.directory import RunDirectory
@@ -62,17 +63,25 @@ def run_ray(config: StudyConfig, run_dir: RunDirectory, *, address: str | None =
     experiments = Experiments(run_dir.root.resolve() / RAY_FOLDER)
     ended_before = {trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()}
     interrupted = prepare_resume(study, experiments)
-    if interrupted is not None or (trials_to_start(study, requested) > 0 and not grid_race_over(config, study)):
+    start_trials = interrupted is not None or (trials_to_start(study, requested) > 0
+                                               and not grid_race_over(config, study))
+    if start_trials or config.supernet is not None:
         with ray_session(address, config):
             check_placement_offered(config.placement, config.source)  # before any trial trains
             with timing_worker(config.placement):  # timings on the target's node, one at a time
+                if config.supernet is not None:  # one task before the trials, which then evaluate its subnets
+                    train_supernet_on_ray(config, run_dir, trial_resources(config))
                 if interrupted is not None:
                     trainable = make_trainable(config, run_dir, settings, frozenset(ended_before))
                     tune.Tuner.restore(str(interrupted), trainable, resume_errored=True).fit()
-                trials = trials_to_start(study, requested)
+                trials = trials_to_start(study, requested) if start_trials else 0
                 if trials > 0 and not stopped_by_bad_input(study, ended_before):
                     make_tuner(config, run_dir, make_trainable(config, run_dir, settings), settings,
                                experiments.next(), trials).fit()
+                if config.supernet is not None and config.supernet.retrain_top and not stopped_by_bad_input(
+                        study, ended_before):  # the supernet's best, trained stand-alone
+                    retrain_top_on_ray(config, run_dir, trial_resources(config),
+                                       study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     write_trials_csv(study, run_dir)
     trial = stopped_by_bad_input(study, ended_before)
     if trial is not None:
@@ -238,8 +247,9 @@ class TrialLines(tune.Callback):
         if OUTCOME not in trial.last_result and STEP not in trial.last_result:
             return  # it had ended before an interruption
         state = ending(trial.last_result)
-        miou = trial.last_result.get("miou")
-        score = f" mIoU {miou:.3f}" if state == "COMPLETE" and miou is not None else ""
+        miou, supernet_miou = trial.last_result.get("miou"), trial.last_result.get("supernet_miou")
+        score = f" mIoU {miou:.3f}" if state == "COMPLETE" and miou is not None else (
+            f" supernet mIoU {supernet_miou:.3f}" if state == "COMPLETE" and supernet_miou is not None else "")
         print(f"trial {trial.config['number']}: {state.lower()}{score}", file=sys.stderr)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
