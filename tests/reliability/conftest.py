@@ -38,7 +38,7 @@ def tiny_study(tmp_path) -> Path:
 def no_training(monkeypatch):
     """Trials are sampled, analysed and recorded for real; training and latency timing are instant fakes."""
 
-    def fake_train(self, spec, metrics, trial_number, on_evaluation):
+    def fake_train(self, spec, metrics, trial_number, on_evaluation, **options):  # options: threads, weights
         for split in self._datasets:  # every sample is read, as training and evaluation would
             for index in range(len(split)):
                 split[index]

@@ -149,7 +149,7 @@ def test_an_interrupted_trial_is_retried_before_new_points(tiny_study, tmp_path,
     study = write_study(tiny_study, sampler="grid", fix={"group_width": 8})
     fake_train = trial_module.TrialRunner.train
 
-    def interrupted(self, spec, metrics, trial_number, on_evaluation):
+    def interrupted(self, spec, metrics, trial_number, on_evaluation, **options):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(trial_module.TrialRunner, "train", interrupted)
@@ -186,7 +186,7 @@ def test_a_running_trial_is_running_in_the_table(tiny_study, tmp_path, capsys, n
     seen = {}
     fake_train = trial_module.TrialRunner.train
 
-    def train_and_look(self, spec, metrics, trial_number, on_evaluation):
+    def train_and_look(self, spec, metrics, trial_number, on_evaluation, **options):
         table = pd.read_csv(tmp_path / "run" / "trials.csv")
         seen[trial_number] = table.loc[table["number"] == trial_number, "state"].tolist()
         return fake_train(self, spec, metrics, trial_number, on_evaluation)
