@@ -10,12 +10,18 @@ samplers and pruners) on an in-memory Optuna storage, and answers each trial fro
 
 Printed per strategy: the share of replays that chose the true best (the leader of the report's
 model, ``race.model``), the mean trainings spent (a pruned run counts the share of its schedule it
-ran), and of decisions reported with P(best) >= 0.9 how many there were and the share that was
-right. Samplers (random, TPE) also print how many trainings they needed to find the true best (the
-first count from which their pick stayed the true best to the end of the budget). The last line is
-one JSON object.
+ran), how many ended with the leader's P(best) >= 0.9, and the decisions the report claimed: its
+verdict (``report.best.weigh``, with the runs a pruner stopped) "decided" with P(best) >= 0.9, and
+the share of those that were right about what the verdict claims, the best of the architectures
+trained (``calibration_p90``), and about the best of the whole table, which a sampler that did not
+train every architecture does not claim (``calibration_p90_space``). Samplers (random, TPE) also
+print how many trainings they needed to find the true best (the first count from which their pick
+stayed the true best to the end of the budget). Then the races and their baselines are replayed on
+every grid with one parameter fixed (8 grids of 4 here; ``--no-sub-grids`` skips them), each judged
+against its own true best, so that calibration also covers clearer and closer leaders than the whole
+table's. The last line is one JSON object.
 
-    python benchmarks/racing.py [--replays 100]
+    python benchmarks/racing.py [--replays 100] [--no-sub-grids]
     python benchmarks/racing.py --make-table runs/racing_table   # write table.csv from the table study's run
 """
 
@@ -276,8 +282,8 @@ def sub_grids(table: Table) -> dict[str, tuple[list[str], list[tuple]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replays", type=int, default=100)
-    parser.add_argument("--sub-grids", action="store_true",
-                        help="also replay the grid strategies on every sub-grid with one parameter fixed")
+    parser.add_argument("--sub-grids", action=argparse.BooleanOptionalAction, default=True,
+                        help="also replay the races and their baselines on every sub-grid with one parameter fixed")
     parser.add_argument("--make-table", type=Path, metavar="RUN")
     parser.add_argument("--table", type=Path, default=TABLE, help="replay another table (same columns)")
     arguments = parser.parse_args()

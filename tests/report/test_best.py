@@ -40,7 +40,8 @@ def test_p_best_agrees_with_the_normal_theory_for_two_architectures():
 
 def test_the_verdict_decides_or_says_how_many_more_seeds_would():
     decided = weigh(observations({"a": [0.60, 0.62], "b": [0.30, 0.31], "c": [0.20, 0.22]}), RaceRules(), NAMES)
-    assert decided.decided and decided.verdict.startswith("decided: a is best of the 3 architectures trained with P = 1.00")
+    assert decided.decided
+    assert decided.verdict.startswith("decided: a is best of the 3 architectures trained with P = 1.00")
     close = weigh(observations({"a": [0.60, 0.64], "b": [0.62, 0.59], "c": [0.20, 0.22]}), RaceRules(), NAMES)
     assert not close.decided and close.verdict.startswith("undecided between a and b: about ")
     more = int(close.verdict.split("about ")[1].split(" ")[0])
@@ -63,7 +64,8 @@ def test_pruned_runs_withhold_the_decision_and_say_why():
                               "3 architectures trained with P = 1.00 (paired model) (1 architecture without a "
                               "finished run is not ranked)")
     close = weigh(observations({"a": [0.60, 0.64], "b": [0.62, 0.59]}), RaceRules(), NAMES, Unfinished({"a": 1}))
-    assert close.verdict.startswith("undecided between a and b: about ") and "a pruner stopped 1 run of 1 " in close.verdict
+    assert close.verdict.startswith("undecided between a and b: about ")
+    assert "a pruner stopped 1 run of 1 architecture" in close.verdict
 
 
 def test_a_finished_race_that_is_still_tied_names_the_closest_and_the_seeds_it_would_need():

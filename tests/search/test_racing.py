@@ -125,4 +125,5 @@ def test_a_racing_grid_study_runs_end_to_end_and_stops_when_decided(tiny_study, 
 def test_a_dry_run_says_how_seeds_are_raced(tiny_study, tmp_path, capsys):
     assert main(["run", str(tiny_study), "--out", str(tmp_path / "run"), "--dry-run",
                  "--set", "seeds={race: {min: 2, max: 4, confidence: 0.9}}"]) == 0
-    assert "seeds raced: 2 each, up to 4 for the contenders (posterior rule, paired model at 90%, top 1)" in capsys.readouterr().out
+    expected = "seeds raced: 2 each, up to 4 for the contenders (posterior rule, paired model at 90%, top 1)"
+    assert expected in capsys.readouterr().out
