@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Hashable, Mapping
 
 import numpy as np
@@ -38,12 +38,8 @@ class Unfinished:
     """Runs started that gave no final mIoU: those a pruner stopped (``pruned`` per architecture), and how many
     architectures have no finished run at all (pruned or failed: ``unranked``)."""
 
-    pruned: Mapping[Hashable, int]
+    pruned: Mapping[Hashable, int] = field(default_factory=dict)
     unranked: int = 0
-
-    @classmethod
-    def none(cls) -> "Unfinished":
-        return cls({})
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class Evidence:
 
 
 def weigh(observations: Observations, rules: RaceRules, names: Mapping[Hashable, str],
-          unfinished: Unfinished = Unfinished.none()) -> Evidence:
+          unfinished: Unfinished = Unfinished()) -> Evidence:
     """The evidence of the runs so far; ``names``: how the verdict names each architecture; ``unfinished``:
     the runs that gave no final mIoU, which the verdict accounts for."""
     model = fit(observations, rules.test)

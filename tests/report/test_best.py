@@ -76,6 +76,15 @@ def test_a_finished_race_that_is_still_tied_names_the_closest_and_the_seeds_it_w
     assert evidence.verdict.startswith("undecided between a and b: about ")
 
 
+@pytest.mark.parametrize("rule", ["posterior", "test"])
+def test_an_architecture_with_one_finished_seed_and_no_spread_is_not_left_out_of_the_verdict(rule):
+    """Welch gives c (one seed, the best mIoU) no spread, so no P(best); a leads the others, yet is not declared best."""
+    found = Observations.from_records([("a", 0, 0.6), ("a", 1, 0.62), ("b", 0, 0.3), ("b", 1, 0.31), ("c", 0, 0.9)])
+    evidence = weigh(found, RaceRules(test="welch", rule=rule), NAMES)
+    assert np.isnan(evidence.probabilities.p_best[2]) and evidence.probabilities.p_best[0] > 0.9
+    assert not evidence.decided and evidence.verdict == "undecided between c and a: their spread is not measured yet"
+
+
 def test_one_seed_each_measures_no_spread_and_the_verdict_says_so():
     found = weigh(observations({"a": [0.6], "b": [0.5]}), RaceRules(), NAMES)
     assert not found.decided and "one seed each" in found.verdict
