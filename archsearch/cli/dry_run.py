@@ -56,7 +56,8 @@ def print_dry_run(config: StudyConfig, num_classes: int) -> int:
         value = getattr(counts, name)
         print(f"{name}: {value:,}" if isinstance(value, int) else f"{name}: {value}")
     race = config.race
-    seeds = (f"seeds raced: {race.minimum} each, up to {race.maximum} for the contenders ({race.test} test at "
-             f"{race.confidence:.0%}, top {race.top})" if race is not None else f"seeds {list(config.seeds)}")
+    seeds = (f"seeds raced: {race.minimum} each, up to {race.maximum} for the contenders ({race.rule} rule, "
+             f"{race.test} {'test' if race.rule == 'test' else 'model'} at {race.confidence:.0%}, top {race.top})"
+             if race is not None else f"seeds {list(config.seeds)}")
     print(f"\n{config.trials} trials, {seeds}; nothing was trained, and no data was read or generated")
     return 0

@@ -2,5 +2,5 @@
 
 Pure numpy and scipy (no torch, no Optuna): the study loop of either backend (``search.racing``),
 the report (``report.best``) and the replay benchmark all call the same rules. Callers import the
-module that owns each name (``race.model``, ``race.decision``).
+module that owns each name (``race.model``, ``race.probability``, ``race.decision``).
 """

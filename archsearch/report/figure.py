@@ -81,8 +81,8 @@ def _labelled(front: np.ndarray, front_order: np.ndarray) -> np.ndarray:
 
 def race_figure(steps: list[RaceStep], found: RunsEvidence, *, title: str = "") -> Figure:
     """The race as it ran: each architecture's mean and interval after each of its seeds (refitted on every run
-    known then), its line ending where it stopped receiving seeds; leaders red, contenders the test could
-    not yet separate blue, architectures shown worse grey with a cross at their last seed."""
+    known then), its line ending where it stopped receiving seeds; leaders red, contenders the race's rule
+    keeps blue, architectures out of the race grey with a cross at their last seed."""
     figure = Figure(figsize=(7, 5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -105,9 +105,9 @@ def race_figure(steps: list[RaceStep], found: RunsEvidence, *, title: str = "") 
         if arm in race.leaders:
             color, label, marker = "tab:red", "leader", "o"
         elif race.out[arm]:
-            color, label, marker = "0.6", "stopped: shown worse", "x"
+            color, label, marker = "0.6", "out: no more seeds", "x"
         else:
-            color, label, marker = "tab:blue", "contender (not separated)", "o"
+            color, label, marker = "tab:blue", "contender", "o"
         x = np.array([step.runs for step in mine]) + offsets[arm]
         y = np.array([step.mean for step in mine])
         low = np.array([step.low for step in mine])

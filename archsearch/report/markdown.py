@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from archsearch.race.decision import RaceRules
-from archsearch.report.best import SAMPLES
+from archsearch.race.probability import SAMPLES
 from archsearch.run.study_file import StudyHeading
 from archsearch.run.attributes import PROXY_PREFIX
 from archsearch.run.trials_table import CHOICE_PREFIX, TRIAL_STATES
@@ -38,9 +38,12 @@ def report_markdown(heading: StudyHeading, trials: pd.DataFrame, summary: pd.Dat
     lines += [state_counts(trials), "", f"Objectives: {objectives}.", ""]
     if heading.race is not None:
         race = heading.race
-        lines += [f"Seeds raced: {race.minimum} for every architecture, then a round at a time for those a "
-                  f"{race.test} test at {race.confidence:.0%} cannot tell from the best"
-                  f"{'' if race.top == 1 else f' {race.top}'}, up to {race.maximum}.", ""]
+        best = "the best" if race.top == 1 else f"the top {race.top}"
+        kept = (f"a {race.test} test at {race.confidence:.0%} cannot tell from {best}" if race.rule == "test" else
+                f"the posterior ({race.test} model) gives at least {1 - race.confidence:.0%} chance to be among "
+                f"{best} after their remaining seeds")
+        lines += [f"Seeds raced: {race.minimum} for every architecture, then a round at a time for those "
+                  f"{kept}, up to {race.maximum}.", ""]
     if summary.empty:
         lines += ["No trial has completed, so there is nothing to rank yet.", ""]
     else:

@@ -25,7 +25,7 @@ from archsearch.io import MAX_YAML_DEPTH, parse_yaml, read_yaml
 from archsearch.latency.settings import PREDICTOR_BACKENDS, LatencySettings
 from archsearch.latency.budget import Constraint, LatencyBudget
 from archsearch.latency.placement import TimingPlacement
-from archsearch.race.decision import DEFAULT_TEST, RaceRules
+from archsearch.race.decision import DEFAULT_RULE, DEFAULT_TEST, RaceRules, Rule
 from archsearch.race.model import Test
 from archsearch.runtime import RuntimeSettings
 from archsearch.train.proxy_names import PROXY_NAMES
@@ -101,14 +101,16 @@ class Screening:
 @dataclass(frozen=True)
 class RaceSettings:
     """Seeds raced onto the contenders (see race.decision): ``min`` seeds for every architecture, then a
-    seed a round for those a ``test`` at ``confidence`` cannot yet tell from the best (the ``top`` best),
-    up to ``max``. The seeds are 0, 1, ... in that order."""
+    seed a round, up to ``max``, for those the ``rule`` keeps in the race at ``confidence``: ``posterior``,
+    those that could still be the best (the ``top`` best) after their remaining seeds; ``test``, those a
+    one-sided ``test`` cannot yet tell from the best. The seeds are 0, 1, ... in that order."""
 
     min: int = 2
     max: int = 8
     confidence: float = 0.95
     top: int = 1
     test: Test = DEFAULT_TEST
+    rule: Rule = DEFAULT_RULE
 
     def validate(self) -> None:
         require(self.min >= 2, "a race measures seed-to-seed spread, which needs 2 seeds", path="min",
@@ -120,7 +122,8 @@ class RaceSettings:
         require(self.top >= 1, "expected a positive integer", path="top", value=self.top)
 
     def rules(self) -> RaceRules:
-        return RaceRules(minimum=self.min, maximum=self.max, confidence=self.confidence, top=self.top, test=self.test)
+        return RaceRules(minimum=self.min, maximum=self.max, confidence=self.confidence, top=self.top, test=self.test,
+                         rule=self.rule)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import pytest
 
 from archsearch.race.decision import RaceRules, next_seeds, standing
 from archsearch.race.model import Observations, fit
+from archsearch.race.probability import best_probabilities, leading_after_max
 
 SEEDS = tuple(range(8))
 
@@ -25,18 +26,53 @@ def tried_of(observations: Observations) -> dict:
             for index, key in enumerate(observations.arms)}
 
 
-def test_a_clearly_worse_architecture_is_out_and_a_separated_leader_decides_the_race():
+@pytest.mark.parametrize("rule", ["posterior", "test"])
+def test_a_clearly_worse_architecture_is_out_and_a_separated_leader_decides_the_race(rule):
     observations = runs({"good": 0.60, "bad": 0.30, "worse": 0.20}, 2)
-    race = standing(observations, RaceRules())
+    race = standing(observations, RaceRules(rule=rule))
     assert race.decided and race.contenders == (0,) and race.leaders == (0,)
     assert list(race.out) == [False, True, True]
-    assert next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules()) == {}
+    assert next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules(rule=rule)) == {}
 
 
-def test_seeds_go_only_to_contenders_the_test_cannot_yet_separate():
+@pytest.mark.parametrize("rule", ["posterior", "test"])
+def test_seeds_go_only_to_contenders_the_rule_cannot_yet_separate(rule):
     observations = runs({"a": 0.600, "b": 0.598, "c": 0.20, "d": 0.21}, 2, noise=0.01)
-    chosen = next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules())
+    chosen = next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules(rule=rule))
     assert chosen == {"a": 2, "b": 2}  # the next seed each has not had; c and d are out
+
+
+def test_near_its_maximum_an_architecture_its_remaining_seeds_could_not_make_the_best_stops():
+    """c trails a and b by about one standard error: the test cannot separate it, nor can P(best) (0.10); but one
+    more seed (max 3) would move its mean by far less than that, so the posterior rule stops it. With room for
+    many more seeds (max 1000) the chance of leading after them is P(best) itself, and c stays in."""
+    observations = runs({"a": 0.60, "b": 0.60, "c": 0.575}, 2, noise=0.01, generator_seed=2)
+    model = fit(observations, "paired")
+    p_best = best_probabilities(model, 1).p_best
+    assert p_best[2] > 0.05 and not standing(observations, RaceRules(rule="test", maximum=3)).out[2]
+    assert leading_after_max(model, observations.runs, 3, 1)[2] < 0.05
+    assert list(standing(observations, RaceRules(maximum=3)).out) == [False, False, True]
+    assert leading_after_max(model, observations.runs, 1000, 1) == pytest.approx(p_best, abs=0.01)
+    assert not standing(observations, RaceRules(maximum=1000)).out.any()
+    assert next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules(maximum=3)) == {"a": 2, "b": 2}
+
+
+def test_at_the_maximum_nothing_moves_and_a_tie_ends_the_race_undecided():
+    observations = runs({"a": 0.60, "b": 0.60, "c": 0.40}, 4, noise=0.02)
+    model = fit(observations, "paired")
+    leading = leading_after_max(model, observations.runs, 4, 1)
+    assert list(leading) == [float(index == int(np.argmax(model.means))) for index in range(3)]
+    race = standing(observations, RaceRules(maximum=4))
+    assert not race.decided and race.over and race.probabilities.p_leaders < 0.95
+    assert next_seeds(observations, tried_of(observations), set(), SEEDS, RaceRules(maximum=4)) == {}
+
+
+def test_the_posterior_rule_is_decided_exactly_when_the_leader_is_best_with_the_confidence():
+    observations = runs({"a": 0.60, "b": 0.58, "c": 0.3}, 3, noise=0.01, generator_seed=1)
+    p_best = best_probabilities(fit(observations, "paired"), 1).p_best[0]
+    assert 0.5 < p_best < 1
+    assert standing(observations, RaceRules(confidence=p_best - 0.01)).decided
+    assert not standing(observations, RaceRules(confidence=min(p_best + 0.01, 0.999))).decided
 
 
 def test_new_and_failed_points_are_brought_up_to_the_minimum_first_and_busy_ones_wait():

@@ -8,7 +8,8 @@ import pytest
 
 from archsearch.race.decision import RaceRules
 from archsearch.race.model import Observations, fit
-from archsearch.report.best import best_probabilities, race_history, weigh
+from archsearch.race.probability import best_probabilities
+from archsearch.report.best import Unfinished, race_history, weigh
 from archsearch.report.write import write_report
 from tests.report.test_report import trial, write_run
 
@@ -39,7 +40,8 @@ def test_p_best_agrees_with_the_normal_theory_for_two_architectures():
 
 def test_the_verdict_decides_or_says_how_many_more_seeds_would():
     decided = weigh(observations({"a": [0.60, 0.62], "b": [0.30, 0.31], "c": [0.20, 0.22]}), RaceRules(), NAMES)
-    assert decided.decided and decided.verdict.startswith("decided: a is best with P = 1.00")
+    assert decided.decided
+    assert decided.verdict.startswith("decided: a is best of the 3 architectures trained with P = 1.00")
     close = weigh(observations({"a": [0.60, 0.64], "b": [0.62, 0.59], "c": [0.20, 0.22]}), RaceRules(), NAMES)
     assert not close.decided and close.verdict.startswith("undecided between a and b: about ")
     more = int(close.verdict.split("about ")[1].split(" ")[0])
@@ -47,7 +49,40 @@ def test_the_verdict_decides_or_says_how_many_more_seeds_would():
     model = fit(observations({"a": [0.60, 0.64], "b": [0.62, 0.59], "c": [0.20, 0.22]}), "paired")
     assert more == int(np.ceil(model.seeds_to_separate(0, 1, 0.95))) - 2
     top2 = weigh(observations({"a": [0.60, 0.62], "b": [0.50, 0.51], "c": [0.20, 0.22]}), RaceRules(top=2), NAMES)
-    assert top2.verdict.startswith("decided: the top 2 are a and b with P = ")
+    assert top2.verdict.startswith("decided: the top 2 of the 3 architectures trained are a and b with P = ")
+
+
+def test_pruned_runs_withhold_the_decision_and_say_why():
+    """A pruner stops the runs that look weak early: the finished ones are a chosen few, the pruned ones' mIoU
+    unknown. The verdict claims nothing then, and says which leader the finished runs point to."""
+    found = observations({"a": [0.60, 0.62], "b": [0.30, 0.31], "c": [0.20, 0.22]})
+    assert weigh(found, RaceRules(), NAMES).decided
+    pruned = weigh(found, RaceRules(), NAMES, Unfinished({"b": 1, "d": 2}, unranked=1))
+    assert not pruned.decided
+    assert pruned.verdict == ("undecided: a pruner stopped 3 runs of 2 architectures before the end, so their mIoU "
+                              "is unknown and P(best) is over the finished runs only; among those, a is best of the "
+                              "3 architectures trained with P = 1.00 (paired model) (1 architecture without a "
+                              "finished run is not ranked)")
+    close = weigh(observations({"a": [0.60, 0.64], "b": [0.62, 0.59]}), RaceRules(), NAMES, Unfinished({"a": 1}))
+    assert close.verdict.startswith("undecided between a and b: about ")
+    assert "a pruner stopped 1 run of 1 architecture" in close.verdict
+
+
+def test_a_finished_race_that_is_still_tied_names_the_closest_and_the_seeds_it_would_need():
+    """Every contender at ``max`` (the race gives nothing more) but the posterior is not sure: undecided."""
+    found = observations({"a": [0.60, 0.64, 0.61, 0.63], "b": [0.62, 0.59, 0.63, 0.60], "c": [0.2, 0.21, 0.2, 0.22]})
+    evidence = weigh(found, RaceRules(maximum=4), NAMES)
+    assert evidence.standing.over and not evidence.decided
+    assert evidence.verdict.startswith("undecided between a and b: about ")
+
+
+@pytest.mark.parametrize("rule", ["posterior", "test"])
+def test_an_architecture_with_one_finished_seed_and_no_spread_is_not_left_out_of_the_verdict(rule):
+    """Welch gives c (one seed, the best mIoU) no spread, so no P(best); a leads the others, yet is not declared best."""
+    found = Observations.from_records([("a", 0, 0.6), ("a", 1, 0.62), ("b", 0, 0.3), ("b", 1, 0.31), ("c", 0, 0.9)])
+    evidence = weigh(found, RaceRules(test="welch", rule=rule), NAMES)
+    assert np.isnan(evidence.probabilities.p_best[2]) and evidence.probabilities.p_best[0] > 0.9
+    assert not evidence.decided and evidence.verdict == "undecided between c and a: their spread is not measured yet"
 
 
 def test_one_seed_each_measures_no_spread_and_the_verdict_says_so():
@@ -76,3 +111,13 @@ def test_the_report_opens_with_the_verdict_and_ranks_with_p_best(tmp_path):
     assert table["p_best"].sum() == pytest.approx(1.0) and table.at["bbbb", "p_best"] < 0.001
     assert table.at["aaaa", "p_best"] > table.at["cccc", "p_best"]
     assert files.race.is_file()
+
+
+def test_the_report_of_a_pruned_study_claims_no_best(tmp_path):
+    rows = [trial(number, arch, seed=seed, miou=miou, latency_ms=5.0, state=state)
+            for number, (arch, seed, miou, state) in enumerate([
+                ("aaaa", 0, 0.60, "COMPLETE"), ("bbbb", 0, 0.30, "COMPLETE"), ("cccc", 0, None, "PRUNED"),
+                ("aaaa", 1, 0.62, "COMPLETE"), ("bbbb", 1, 0.31, "COMPLETE"), ("cccc", 1, None, "PRUNED")])]
+    lines = write_report(write_run(tmp_path / "run", rows)).markdown.read_text().splitlines()
+    assert lines[2].startswith("**undecided: a pruner stopped 2 runs of 1 architecture before the end")
+    assert "(1 architecture without a finished run is not ranked)" in lines[2]

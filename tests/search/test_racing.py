@@ -82,12 +82,14 @@ def test_the_race_is_over_when_the_leader_is_separated_or_every_contender_has_ma
 
 def test_a_racing_study_parses_and_its_bad_values_are_named(tiny_study):
     config = load_study(tiny_study, ["seeds={race: {min: 3, max: 5, confidence: 0.9, top: 2, test: welch}}"])
-    assert config.race == RaceRules(minimum=3, maximum=5, confidence=0.9, top=2, test="welch")
+    assert config.race == RaceRules(minimum=3, maximum=5, confidence=0.9, top=2, test="welch", rule="posterior")
+    assert load_study(tiny_study, ["seeds={race: {rule: test}}"]).race.rule == "test"
     assert config.seeds == (0, 1, 2, 3, 4) and config.initial_seeds == (0, 1, 2)
     assert load_study(tiny_study).race is None
     for change, path in (("seeds={race: {min: 1}}", "seeds.race.min"), ("seeds={race: {min: 4, max: 3}}",
                                                                          "seeds.race.max"),
-                         ("seeds={race: {test: t}}", "seeds.race.test"), ("seeds={race: {seed: 1}}", "seeds.race.seed")):
+                         ("seeds={race: {test: t}}", "seeds.race.test"), ("seeds={race: {seed: 1}}", "seeds.race.seed"),
+                         ("seeds={race: {rule: bayes}}", "seeds.race.rule")):
         with pytest.raises(Exception) as caught:
             load_study(tiny_study, [change])
         assert caught.value.path == path
@@ -123,4 +125,5 @@ def test_a_racing_grid_study_runs_end_to_end_and_stops_when_decided(tiny_study, 
 def test_a_dry_run_says_how_seeds_are_raced(tiny_study, tmp_path, capsys):
     assert main(["run", str(tiny_study), "--out", str(tmp_path / "run"), "--dry-run",
                  "--set", "seeds={race: {min: 2, max: 4, confidence: 0.9}}"]) == 0
-    assert "seeds raced: 2 each, up to 4 for the contenders (paired test at 90%, top 1)" in capsys.readouterr().out
+    expected = "seeds raced: 2 each, up to 4 for the contenders (posterior rule, paired model at 90%, top 1)"
+    assert expected in capsys.readouterr().out
