@@ -4,15 +4,16 @@ For each load (0, 1 and 3 ``python -c "while True: pass"`` processes, started he
 and each OpenMP setting it times, in fresh processes: a training step of the default study
 (studies/rdrnet_width.yaml's largest point, its data, loader and recipe: ``train_seconds`` over the
 steps of ``train_and_evaluate``) and one whole trial (``archsearch run ... --trials 1``; the
-trial's wall time as Optuna recorded it). Settings: archsearch's defaults (``archsearch.runtime``),
-``training.adapt_threads`` (fewer threads when other processes hold CPUs) and, quiet only unless
-``--openmp-under-load``, OpenMP's own waiting (``runtime: {wait_policy: null, spin_count: null}``,
-how archsearch ran before). Loads alternate within each round (order reversed every other
+trial's wall time as Optuna recorded it). Settings: archsearch's defaults (``archsearch.runtime``'s
+waiting, the study as shipped: one torch thread), 2 threads, 2 threads with ``training.adapt_threads``
+(fewer when other processes hold CPUs) and, quiet only unless ``--openmp-under-load``, 2 threads
+with OpenMP's own waiting (``runtime: {wait_policy: null, spin_count: null}``, how archsearch ran
+before). Loads alternate within each round (order reversed every other
 round), settings alternate within each load; ratios are to the same round's quiet figure, the
 median over rounds. The one-minute load average is printed with every figure. The last line is
 one JSON object with ``trial_slowdown_1_busy`` and ``trial_slowdown_3_busy`` (archsearch's
 defaults; targets <= 2.0 and <= 3.3, a fair share of 2 cores costing 1.5 and 2.5), the same with
-``adapt_threads_`` in front, and the quiet trial time against OpenMP's own waiting. Ctrl-C (or
+``two_threads_`` and ``adapt_threads_`` in front, and the quiet trial time against OpenMP's own waiting. Ctrl-C (or
 SIGTERM) prints the table of the rounds measured so far.
 
     python benchmarks/shared_machine.py [--short] [--rounds 2] [--iterations 120]
@@ -37,9 +38,11 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 STUDY = REPOSITORY / "studies" / "rdrnet_width.yaml"
 POINT = {"width": 24, "detail_depth": 3}
 OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "ARCHSEARCH_RUNTIME")
-DEFAULTS, ADAPTED, OPENMP = "archsearch defaults", "adapt_threads", "OpenMP's own waiting"
-SETTINGS = {DEFAULTS: [], ADAPTED: ["training.adapt_threads=true"],
-            OPENMP: ["runtime.wait_policy=null", "runtime.spin_count=null"]}
+DEFAULTS, TWO, ADAPTED, OPENMP = ("archsearch defaults", "2 threads", "2 threads, adapt_threads",
+                                  "2 threads, OpenMP waits")
+SETTINGS = {DEFAULTS: [], TWO: ["training.num_threads=2"],
+            ADAPTED: ["training.num_threads=2", "training.adapt_threads=true"],
+            OPENMP: ["training.num_threads=2", "runtime.wait_policy=null", "runtime.spin_count=null"]}
 QUIET_ONLY = (OPENMP,)
 """Timed on the quiet machine only, unless --openmp-under-load: its collapse under load is in the README already,
 and a run of it next to busy processes takes minutes a trial."""
@@ -170,11 +173,11 @@ def print_summary(figures: dict[tuple[str, str, int], list[float]], settings: di
                   loads: list[int]) -> None:
     """The table (figures per round), slowdowns to the same round's quiet figure, and the JSON line."""
     summary: dict[str, float] = {}
-    print(f"\n{'setting':<24} {'what':<9}" + "".join(f"{f'{busy} busy':>20}" for busy in loads)
+    print(f"\n{'setting':<27} {'what':<9}" + "".join(f"{f'{busy} busy':>20}" for busy in loads)
           + "".join(f"{f'slowdown {busy}':>13}" for busy in loads if busy))
     for name in settings:
         for what in ("step_ms", "trial_s"):
-            row = f"{name:<24} {what:<9}"
+            row = f"{name:<27} {what:<9}"
             row += "".join(f"{' / '.join(f'{value:.1f}' for value in figures.get((name, what, busy), [])) or '-':>20}"
                            for busy in loads)
             for busy in loads:
@@ -183,12 +186,15 @@ def print_summary(figures: dict[tuple[str, str, int], list[float]], settings: di
                     continue
                 ratio = statistics.median(loaded / quiet for loaded, quiet in pairs)
                 row += f"{ratio:13.2f}"
-                if name in (DEFAULTS, ADAPTED):
-                    prefix = "" if name == DEFAULTS else "adapt_threads_"
+                if name in (DEFAULTS, TWO, ADAPTED):
+                    prefix = {DEFAULTS: "", TWO: "two_threads_", ADAPTED: "adapt_threads_"}[name]
                     kind = "trial" if what == "trial_s" else "step"
                     summary[f"{prefix}{kind}_slowdown_{busy}_busy"] = round(ratio, 3)
             print(row)
     pairs = list(zip(figures.get((DEFAULTS, "trial_s", 0), []), figures.get((OPENMP, "trial_s", 0), [])))
+    two = list(zip(figures.get((TWO, "trial_s", 0), []), figures.get((OPENMP, "trial_s", 0), [])))
+    if two:
+        summary["quiet_two_threads_ratio_to_openmp_default"] = round(statistics.median(a / b for a, b in two), 3)
     if pairs:
         quiet = statistics.median(new / old for new, old in pairs)
         summary["quiet_trial_ratio_to_openmp_default"] = round(quiet, 3)
