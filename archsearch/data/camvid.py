@@ -15,7 +15,10 @@ stem; index 11 (void) and anything above it become the ignore index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from archsearch.data.base import PairTransform, Sample, SegmentationDataset, require_directory
 from archsearch.data.classes import CAMVID_CLASS_NAMES
@@ -34,6 +37,23 @@ def _label_directory(root: Path, split: str) -> Path:
                     allowed=f"{split}annot/ or {split}_labels/ beside {split}/")
 
 
+def _paired_samples(image_directory: Path, suffixes: tuple[str, ...], label_path: Callable[[Path], Path],
+                    table: np.ndarray | ColourTable) -> list[Sample]:
+    """Every image of ``image_directory`` (by suffix, sorted) with its label at ``label_path(image)``; a split
+    without images, or an image without its label, is a SpecError naming the path and what was expected."""
+    images = sorted(path for path in image_directory.iterdir() if path.suffix.lower() in suffixes)
+    if not images:
+        raise SpecError("split has no images", path=str(image_directory),
+                        allowed=f"files ending in {', '.join(suffixes)}")
+    samples = []
+    for image in images:
+        label = label_path(image)
+        if not label.is_file():
+            raise SpecError("image has no label file", path=str(image), allowed=str(label))
+        samples.append(Sample(image, label, table))
+    return samples
+
+
 class SegNetCamVidDataset(SegmentationDataset):
     """Every image of ``root/{split}`` with the same-named index PNG from its label directory."""
 
@@ -41,16 +61,8 @@ class SegNetCamVidDataset(SegmentationDataset):
         root = Path(root)
         image_directory = require_directory(root / split, f"{split}/ images and {split}annot/ labels under {root}")
         label_directory = _label_directory(root, split)
-        images = sorted(path for path in image_directory.iterdir() if path.suffix.lower() in _IMAGE_SUFFIXES)
-        if not images:
-            raise SpecError("split has no images", path=str(image_directory),
-                            allowed=f"files ending in {', '.join(_IMAGE_SUFFIXES)}")
-        samples = []
-        for image in images:
-            label = label_directory / f"{image.stem}.png"
-            if not label.is_file():
-                raise SpecError("image has no label file", path=str(image), allowed=str(label))
-            samples.append(Sample(image, label, _TABLE))
+        samples = _paired_samples(image_directory, _IMAGE_SUFFIXES, lambda image: label_directory / f"{image.stem}.png",
+                                  _TABLE)
         super().__init__(samples, CAMVID_CLASS_NAMES, transforms)
 
 
@@ -71,13 +83,6 @@ class CamVidDataset(SegmentationDataset):
         layout = f"{split}/<name>.png images beside {split}_labels/<name>_L.png colour-coded masks"
         image_directory = require_directory(root / split, f"{layout} under {root}")
         label_directory = require_directory(root / f"{split}_labels", f"{layout} under {root}")
-        images = sorted(path for path in image_directory.iterdir() if path.suffix.lower() == ".png")
-        if not images:
-            raise SpecError("split has no images", path=str(image_directory), allowed="files ending in .png")
-        samples = []
-        for image in images:
-            label = label_directory / f"{image.stem}_L.png"
-            if not label.is_file():
-                raise SpecError("image has no label file", path=str(image), allowed=str(label))
-            samples.append(Sample(image, label, _COLOURS))
+        samples = _paired_samples(image_directory, (".png",), lambda image: label_directory / f"{image.stem}_L.png",
+                                  _COLOURS)
         super().__init__(samples, tuple(CAMVID_COLOURS), transforms)
